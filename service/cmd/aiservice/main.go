@@ -1,0 +1,296 @@
+// Command aiservice is the AI gateway. Subcommands: serve (default), sim (the OpenAI-compatible
+// simulator alone), config (print the effective configuration), version.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	_ "time/tzdata" // the clock tool's time zones, also in a distroless image
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"aiservice/service/internal/agent"
+	"aiservice/service/internal/api"
+	"aiservice/service/internal/config"
+	"aiservice/service/internal/cost"
+	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/provider"
+	"aiservice/service/internal/shutdown"
+	"aiservice/service/internal/sim"
+	"aiservice/service/internal/telemetry"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "aiservice:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout)
+	case "sim":
+		return runSim(ctx, args, stdout)
+	case "config":
+		return printConfig(args, getenv, stdout)
+	case "version":
+		_, err := fmt.Fprintln(stdout, version)
+		return err
+	case "help", "-h", "--help":
+		_, err := fmt.Fprint(stdout, usage)
+		return err
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+const usage = `usage: aiservice [command] [flags]
+
+commands:
+  serve    start the gateway (default); flags: --config FILE --addr HOST:PORT --env ... (see README)
+  sim      start the OpenAI-compatible simulator alone; aiservice sim --help
+  config   print the effective configuration as JSON (secrets redacted); --env lists environment variables
+  version  print the version
+`
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
+}
+
+func printConfig(args []string, getenv func(string) string, stdout io.Writer) error {
+	env := false
+	rest := args[:0:0]
+	for _, a := range args {
+		if a == "--env" || a == "-env" {
+			env = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := config.Load(rest, getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if env {
+		_, err := fmt.Fprintln(stdout, strings.Join(cfg.EnvVars(), "\n"))
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(cfg)
+}
+
+// serve runs the gateway until ctx ends or SIGINT/SIGTERM arrives, then drains.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	tracing, err := telemetry.Setup(ctx, telemetry.Options{
+		ServiceName: cfg.Telemetry.ServiceName, Version: version, Env: cfg.Env,
+		SampleRatio: cfg.Telemetry.SampleRatio, OTLPEndpoint: cfg.Telemetry.OTLPEndpoint, Getenv: getenv,
+	})
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// The built-in simulator is a real HTTP server on loopback, reached like any upstream.
+	var simServer *http.Server
+	var simURL string
+	providers := map[string]provider.Provider{}
+	for _, p := range cfg.Providers {
+		pc := provider.OpenAIConfig{
+			Name: p.Name, System: "openai", BaseURL: p.BaseURL, APIKey: string(p.APIKey),
+			ConnectTimeout: cfg.Upstream.ConnectTimeout.D(), ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
+			MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost, IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
+			Propagator: tracing.Propagator,
+		}
+		if p.Type == "sim" {
+			if simServer == nil {
+				ln, err := net.Listen("tcp", cfg.Simulator.Addr)
+				if err != nil {
+					return fmt.Errorf("simulator listen: %w", err)
+				}
+				simServer = &http.Server{Handler: sim.New(simBehaviour(cfg.Simulator), "", log.With("component", "sim")), ReadHeaderTimeout: 10 * time.Second}
+				go func() { _ = simServer.Serve(ln) }()
+				log.Info("built-in simulator listening", "addr", ln.Addr().String())
+				simURL = "http://" + ln.Addr().String() + "/v1"
+			}
+			pc.System, pc.BaseURL = "sim", simURL
+		}
+		providers[p.Name] = provider.NewOpenAI(pc)
+	}
+
+	tracker := cost.NewTracker(reg, modelNames(cfg), log)
+	gw, err := gateway.New(gateway.Deps{Config: cfg, Providers: providers, Prices: cost.NewTable(cfg.Prices),
+		Cost: tracker, Registry: reg, Tracer: tracing.Tracer(), Log: log})
+	if err != nil {
+		return err
+	}
+	ready := &atomic.Bool{}
+	handler := api.NewServer(api.Deps{
+		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now),
+		Registry: reg, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: ready, Now: time.Now,
+	})
+
+	base, endAll := context.WithCancelCause(context.Background())
+	defer endAll(nil)
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
+		IdleTimeout:       cfg.Server.IdleTimeout.D(),
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.DebugAddr != "" {
+		go serveDebug(cfg.DebugAddr, log)
+	}
+	ready.Store(true)
+	log.Info("aiservice listening", "addr", ln.Addr().String(), "env", cfg.Env, "version", version,
+		"tracing_export", tracing.Exporting, "api_keys", len(cfg.APIKeys) > 0)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case s := <-sigs:
+		log.Info("shutdown: signal received", "signal", s.String())
+	case <-ctx.Done():
+		log.Info("shutdown: context ended")
+	}
+	force := make(chan struct{})
+	go func() {
+		if _, ok := <-sigs; ok {
+			close(force)
+		}
+	}()
+	flush := []func(context.Context) error{tracing.Shutdown}
+	if simServer != nil {
+		flush = append(flush, simServer.Shutdown)
+	}
+	return shutdown.Plan{
+		Server: srv, Ready: ready, Log: log,
+		PreDrainDelay: cfg.Shutdown.PreDrainDelay.D(), GracePeriod: cfg.Shutdown.GracePeriod.D(),
+		EndRemaining: func() { endAll(api.ErrShutdown) },
+		Flush:        flush,
+	}.Run(force)
+}
+
+func modelNames(cfg *config.Config) []string {
+	out := make([]string, 0, len(cfg.Models))
+	for _, m := range cfg.Models {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+func simBehaviour(s config.Simulator) sim.Behaviour {
+	return sim.Behaviour{
+		Latency: sim.Duration(s.Latency), TimeToFirstToken: sim.Duration(s.TimeToFirstToken),
+		InterTokenDelay: sim.Duration(s.InterTokenDelay), Chunks: s.Chunks, ErrorRate: s.ErrorRate,
+		ErrorStatus: s.ErrorStatus, RetryAfter: sim.Duration(s.RetryAfter),
+	}
+}
+
+// serveDebug serves pprof on its own listener (off by default: it exposes internals).
+func serveDebug(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("debug listener (pprof)", "addr", addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("debug listener failed", "error", err)
+	}
+}
+
+// runSim runs the simulator alone, for chaos, contract and load tests.
+func runSim(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("aiservice sim", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8081", "listen address (port 0 picks a free port)")
+	apiKey := fs.String("api-key", "", "require this Bearer key on /v1/*")
+	latency := fs.Duration("latency", 0, "delay before response headers")
+	ttft := fs.Duration("ttft", 0, "streams: delay before the first token")
+	itd := fs.Duration("inter-token-delay", 0, "streams: delay between chunks")
+	chunks := fs.Int("chunks", 8, "streams: content chunks per reply")
+	errRate := fs.Float64("error-rate", 0, "fraction of requests answered with --error-status")
+	errStatus := fs.Int("error-status", 503, "status of injected errors")
+	retryAfter := fs.Duration("retry-after", 0, "Retry-After sent with injected errors")
+	failNext := fs.Int("fail-next", 0, "fail the next N requests")
+	omitUsage := fs.Bool("omit-usage", false, "never report usage")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *errRate < 0 || *errRate > 1 || *errStatus < 400 || *errStatus > 599 || *chunks < 1 {
+		return errors.New("sim: --error-rate in [0,1], --error-status 400-599, --chunks >= 1")
+	}
+	log := newLogger(stdout, *logLevel)
+	s := sim.New(sim.Behaviour{
+		Latency: sim.Duration(*latency), TimeToFirstToken: sim.Duration(*ttft), InterTokenDelay: sim.Duration(*itd),
+		Chunks: *chunks, ErrorRate: *errRate, ErrorStatus: *errStatus, RetryAfter: sim.Duration(*retryAfter),
+		FailNext: *failNext, OmitUsage: *omitUsage,
+	}, *apiKey, log)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("sim listen: %w", err)
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("simulator listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

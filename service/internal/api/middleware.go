@@ -1,0 +1,285 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/config"
+	"aiservice/service/internal/gateway"
+)
+
+// reqInfo is per-request state the handlers fill and the observe middleware reads.
+type reqInfo struct {
+	timing    gateway.Timing
+	route     string
+	firstByte time.Duration // streams: time to the first byte of the body
+	streamed  bool
+}
+
+type infoKey struct{}
+
+func info(c *gin.Context) *reqInfo {
+	if ri, ok := c.Request.Context().Value(infoKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+// observe is the outermost middleware: request id, the SERVER span (continuing an inbound W3C
+// trace), in-flight gauge, then after the handler the request metrics, SLI events, and one
+// access-log line.
+func (s *server) observe(c *gin.Context) {
+	start := time.Now()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	id := c.GetHeader("X-Request-Id")
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	c.Header("X-Request-Id", id)
+
+	ri := &reqInfo{route: route}
+	ctx := s.propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+	ctx, span := s.tracer.Start(ctx, c.Request.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", c.Request.Method), attribute.String("http.route", route)))
+	ctx = context.WithValue(gateway.WithTiming(ctx, &ri.timing), infoKey{}, ri)
+	c.Request = c.Request.WithContext(ctx)
+
+	inflight := s.m.inflight(route)
+	inflight.Inc()
+	c.Next()
+	inflight.Dec()
+
+	status := c.Writer.Status()
+	elapsed := time.Since(start)
+	code := strconv.Itoa(status)
+	s.m.requests.WithLabelValues(c.Request.Method, route, code).Inc()
+	s.m.duration.WithLabelValues(c.Request.Method, route, code).Observe(elapsed.Seconds())
+	if route != "unmatched" {
+		s.m.overhead.WithLabelValues(route).Observe(max(elapsed-ri.timing.Upstream(), 0).Seconds())
+	}
+	latency := elapsed
+	if ri.streamed {
+		latency = ri.firstByte
+	}
+	s.slo.Observe(route, status, latency)
+
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.log.LogAttrs(ctx, level, "request",
+		slog.String("method", c.Request.Method), slog.String("route", route), slog.Int("status", status),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.String("request_id", id),
+		slog.Int("bytes", c.Writer.Size()))
+}
+
+// validRequestID accepts a client's id only if it is short and plain, so it is safe to echo in
+// a header and a log line.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		ch := id[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.IndexByte("-_.:", ch) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recovery turns a panic into a 500 in OpenAI's shape and a log line with the stack.
+func (s *server) recovery(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.ErrorContext(c.Request.Context(), "panic while handling a request",
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if c.Writer.Written() {
+				c.Abort()
+				return
+			}
+			s.fail(c, apperr.New(apperr.Internal, "Internal server error."))
+		}
+	}()
+	c.Next()
+}
+
+// limits caps the request body: a declared length over the cap is refused before reading, and
+// a body that grows past it fails the decoder with a 413.
+func (s *server) limits(c *gin.Context) {
+	max := s.cfg.MaxBodyBytes
+	if c.Request.ContentLength > max {
+		s.fail(c, &apperr.Error{Kind: apperr.PayloadTooLarge, Code: "request_too_large",
+			Message: fmt.Sprintf("The request body is larger than %d bytes.", max)})
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+	c.Next()
+}
+
+// deadline applies a route's deadline to the request context; handlers and the upstream call
+// obey it, and the error mapping turns its expiry into a 504 (or an SSE timeout event).
+func (s *server) deadline(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+// authenticate requires `Authorization: Bearer KEY` when API keys are configured. Keys are
+// compared as SHA-256 digests in constant time, over every key, so neither the key nor its
+// length leaks through timing.
+func (s *server) authenticate(c *gin.Context) {
+	if len(s.keys) == 0 {
+		c.Next()
+		return
+	}
+	token, ok := ParseBearer(c.GetHeader("Authorization"))
+	if ok {
+		sum := sha256.Sum256([]byte(token))
+		match := 0
+		for i := range s.keys {
+			match |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])
+		}
+		if match == 1 {
+			c.Next()
+			return
+		}
+	}
+	c.Header("WWW-Authenticate", `Bearer realm="aiservice"`)
+	s.fail(c, &apperr.Error{Kind: apperr.Authentication, Code: "invalid_api_key",
+		Message: "Missing or invalid API key. Send it as `Authorization: Bearer KEY`."})
+}
+
+// ParseBearer extracts the token of a Bearer Authorization header.
+func ParseBearer(h string) (string, bool) {
+	scheme, token, found := strings.Cut(h, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || len(token) > 512 || strings.ContainsAny(token, " \t\r\n") {
+		return "", false
+	}
+	return token, true
+}
+
+func hashKeys(keys config.Secrets) [][32]byte {
+	out := make([][32]byte, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, sha256.Sum256([]byte(k)))
+	}
+	return out
+}
+
+// httpMetrics are the http_* and gateway_* metrics.
+type httpMetrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	inflightV  *prometheus.GaugeVec
+	inflights  map[string]prometheus.Gauge
+	timeouts   *prometheus.CounterVec
+	ttft       *prometheus.HistogramVec
+	interChunk *prometheus.HistogramVec
+	overhead   *prometheus.HistogramVec
+	shed       *prometheus.CounterVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total", Help: "HTTP requests answered, by route template and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "http_request_duration_seconds", Help: "HTTP request duration until the last byte.", Buckets: latency,
+		}, []string{"method", "route", "code"}),
+		inflightV: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "http_requests_in_flight", Help: "HTTP requests being handled.",
+		}, []string{"route"}),
+		inflights: map[string]prometheus.Gauge{},
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_request_timeouts_total", Help: "Requests ended by a deadline (504 or SSE timeout event).",
+		}, []string{"route"}),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "http_stream_time_to_first_token_seconds", Help: "Streaming: request start to the first content chunk sent.", Buckets: latency,
+		}, []string{"route", "model"}),
+		interChunk: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "http_stream_inter_chunk_seconds", Help: "Streaming: gap between consecutive chunks sent.", Buckets: latency,
+		}, []string{"route"}),
+		overhead: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gateway_overhead_seconds", Help: "Request duration minus time waiting on upstreams.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"route"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "load_shed_total", Help: "Requests refused at the in-flight upstream cap.",
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inflightV, m.timeouts, m.ttft, m.interChunk, m.overhead, m.shed)
+	m.preload("", "unmatched")
+	return m
+}
+
+// preload resolves per-route children at start, so the hot path does no map writes and the
+// series exist (at zero) before the first request.
+func (m *httpMetrics) preload(_, route string) {
+	if _, ok := m.inflights[route]; !ok {
+		m.inflights[route] = m.inflightV.WithLabelValues(route)
+		m.timeouts.WithLabelValues(route)
+		m.shed.WithLabelValues(route)
+	}
+}
+
+func (m *httpMetrics) inflight(route string) prometheus.Gauge {
+	if g, ok := m.inflights[route]; ok {
+		return g
+	}
+	return m.inflights["unmatched"]
+}
+
+// count records what an error means for the route's counters.
+func (m *httpMetrics) count(route string, e *apperr.Error) {
+	switch {
+	case e.Kind == apperr.Timeout:
+		m.timeouts.WithLabelValues(route).Inc()
+	case e.Kind == apperr.RateLimit && e.Code == "overloaded":
+		m.shed.WithLabelValues(route).Inc()
+	}
+}

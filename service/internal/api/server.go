@@ -1,0 +1,160 @@
+// Package api is the HTTP face of the gateway: the Gin router with every route in one place,
+// the middleware chain, thin handlers that decode, validate and call the gateway, the SSE writer
+// and the one mapping from error kinds to OpenAI's error envelope.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"aiservice/service/internal/agent"
+	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/config"
+	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/slo"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI is the embedded OpenAPI 3 document served at /openapi.json.
+func OpenAPI() []byte { return openAPI }
+
+// Deps are what the HTTP layer needs.
+type Deps struct {
+	Config     *config.Config
+	Gateway    *gateway.Gateway
+	Agents     *agent.Runner
+	Registry   *prometheus.Registry
+	Tracer     trace.Tracer
+	Propagator propagation.TextMapPropagator
+	Log        *slog.Logger
+	// Ready reports readiness; /readyz answers 503 when it is false (e.g. while draining).
+	Ready *atomic.Bool
+	Now   func() time.Time
+}
+
+type server struct {
+	cfg        *config.Config
+	gw         *gateway.Gateway
+	agents     *agent.Runner
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+	log        *slog.Logger
+	ready      *atomic.Bool
+	now        func() time.Time
+	m          *httpMetrics
+	slo        *slo.Recorder
+	keys       [][32]byte
+	imageModel string
+}
+
+// Route groups select the deadline of each route (config.Timeouts.For).
+const (
+	groupChat    = "chat"
+	groupStream  = "stream"
+	groupImages  = "images"
+	groupAgents  = "agents"
+	groupHealthz = "healthz"
+	groupDefault = "default"
+)
+
+// NewServer builds the HTTP handler with every route.
+func NewServer(d Deps) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	s := &server{
+		cfg: d.Config, gw: d.Gateway, agents: d.Agents, tracer: d.Tracer, propagator: d.Propagator,
+		log: d.Log, ready: d.Ready, now: d.Now,
+		m: newHTTPMetrics(d.Registry),
+		slo: slo.NewRecorder(d.Registry, slo.Objectives{
+			Availability: d.Config.SLO.AvailabilityObjective, Latency: d.Config.SLO.LatencyObjective,
+			Thresholds: thresholds(d.Config.SLO.LatencyThresholds),
+		}),
+		keys: hashKeys(d.Config.APIKeys),
+	}
+	for _, m := range d.Config.Models {
+		if m.Kind == "image" {
+			s.imageModel = m.Name
+			break
+		}
+	}
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.RemoveExtraSlash = false
+	r.Use(s.observe, s.recovery, s.limits)
+
+	type route struct {
+		method, path, group string
+		auth                bool
+		h                   gin.HandlerFunc
+	}
+	metrics := promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelError)})
+	routes := []route{
+		{"POST", "/v1/chat", groupChat, true, s.chat},
+		{"POST", "/v1/chat/stream", groupStream, true, s.chatStream},
+		{"POST", "/v1/chat/completions", groupStream, true, s.completions}, // narrowed to chat when not streaming
+		{"POST", "/v1/images", groupImages, true, s.images},
+		{"POST", "/v1/images/generations", groupImages, true, s.images},
+		{"GET", "/v1/agents", groupDefault, true, s.listAgents},
+		{"GET", "/v1/agents/:id", groupDefault, true, s.getAgent},
+		{"POST", "/v1/agents/:id/runs", groupAgents, true, s.runAgent},
+		{"GET", "/v1/models", groupDefault, true, s.models},
+		{"GET", "/healthz", groupHealthz, false, s.healthz},
+		{"GET", "/readyz", groupHealthz, false, s.readyz},
+		{"GET", "/metrics", groupHealthz, false, gin.WrapH(metrics)},
+		{"GET", "/openapi.json", groupDefault, false, s.openapi},
+	}
+	for _, rt := range routes {
+		chain := []gin.HandlerFunc{s.deadline(d.Config.Timeouts.For(rt.group))}
+		if rt.auth {
+			chain = append(chain, s.authenticate)
+		}
+		chain = append(chain, rt.h)
+		r.Handle(rt.method, rt.path, chain...)
+		s.m.preload(rt.method, rt.path)
+	}
+	r.NoRoute(func(c *gin.Context) {
+		s.fail(c, &apperr.Error{Kind: apperr.NotFound, Code: "unknown_route",
+			Message: "Unknown route " + c.Request.Method + " " + safePath(c.Request.URL.Path) + "."})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		s.fail(c, &apperr.Error{Kind: apperr.MethodNotAllowed, Code: "method_not_allowed",
+			Message: "Method " + c.Request.Method + " is not allowed on " + safePath(c.Request.URL.Path) + "."})
+	})
+	return r
+}
+
+func thresholds(in map[string]config.Duration) map[string]time.Duration {
+	out := make(map[string]time.Duration, len(in))
+	for k, v := range in {
+		out[k] = v.D()
+	}
+	return out
+}
+
+// safePath bounds what of a client-supplied path is echoed back.
+func safePath(p string) string {
+	if len(p) > 128 {
+		return p[:128] + "…"
+	}
+	return p
+}
+
+// narrow shortens the request's deadline (used when /v1/chat/completions turns out not to stream).
+func narrow(c *gin.Context, d time.Duration) context.CancelFunc {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+	c.Request = c.Request.WithContext(ctx)
+	return cancel
+}

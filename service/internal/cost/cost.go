@@ -1,0 +1,225 @@
+// Package cost prices requests and records what they cost: the price table (USD per 1M tokens,
+// per image by size and quality) and the tracker behind the cost_* metrics.
+package cost
+
+import (
+	"log/slog"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"aiservice/service/internal/config"
+	"aiservice/service/internal/wire"
+)
+
+// Table is the price table.
+type Table struct {
+	prices map[string]config.Price
+}
+
+// NewTable builds a table from the configured prices (embedded defaults merged with overrides).
+func NewTable(prices map[string]config.Price) *Table { return &Table{prices: prices} }
+
+// Chat is the USD cost of a chat usage. Cached input tokens are billed at the cached rate when
+// the model has one. ok is false when the model has no price.
+func (t *Table) Chat(model string, u wire.Usage) (usd float64, ok bool) {
+	p, ok := t.prices[model]
+	if !ok || (p.InputPer1M == 0 && p.OutputPer1M == 0) {
+		return 0, false
+	}
+	cached := 0
+	if u.PromptTokensDetails != nil {
+		cached = min(u.PromptTokensDetails.CachedTokens, u.PromptTokens)
+	}
+	cachedRate := p.CachedInputPer1M
+	if cachedRate == 0 {
+		cachedRate = p.InputPer1M
+	}
+	usd = (float64(u.PromptTokens-cached)*p.InputPer1M + float64(cached)*cachedRate + float64(u.CompletionTokens)*p.OutputPer1M) / 1e6
+	return round(usd), true
+}
+
+// Image is the USD cost of n images. An empty or "auto" size is 1024x1024 and an empty or
+// "auto" quality is the model's standard tier (medium, else standard).
+func (t *Table) Image(model, size, quality string, n int) (usd float64, ok bool) {
+	p, found := t.prices[model]
+	if !found || len(p.PerImage) == 0 {
+		return 0, false
+	}
+	if size == "" || size == "auto" {
+		size = "1024x1024"
+	}
+	candidates := []string{quality}
+	if quality == "" || quality == "auto" {
+		candidates = []string{"medium", "standard"}
+	}
+	for _, q := range candidates {
+		if each, ok := p.PerImage[size+"/"+q]; ok {
+			return round(each * float64(n)), true
+		}
+	}
+	return 0, false
+}
+
+// round drops float noise below a billionth of a cent (0.000020549999999999998 → 0.00002055).
+func round(usd float64) float64 { return math.Round(usd*1e12) / 1e12 }
+
+// Outcomes of an upstream API call (the `outcome` label).
+const (
+	OutcomeSuccess     = "success"
+	OutcomeError       = "error"
+	OutcomeTimeout     = "timeout"
+	OutcomeRateLimited = "rate_limited"
+	OutcomeCanceled    = "canceled"
+)
+
+// Tracker records cost metrics. Label values are normalised so cardinality stays bounded.
+type Tracker struct {
+	log    *slog.Logger
+	models map[string]bool
+
+	requestCost *prometheus.HistogramVec
+	apiCalls    *prometheus.CounterVec
+	tokens      *prometheus.CounterVec
+	unpriced    *prometheus.CounterVec
+	estimated   *prometheus.CounterVec
+
+	unpricedSeen sync.Map // model → struct{}: log an unpriced model once
+}
+
+// NewTracker registers the cost metrics. models are the configured model names; any other value
+// is recorded as "other".
+func NewTracker(reg prometheus.Registerer, models []string, log *slog.Logger) *Tracker {
+	t := &Tracker{log: log, models: map[string]bool{}}
+	for _, m := range models {
+		t.models[m] = true
+	}
+	t.requestCost = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "cost_request_cost_usd",
+		Help:    "Cost of each request in USD; _sum is total spend.",
+		Buckets: []float64{1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1, 5},
+	}, []string{"route", "provider", "model"})
+	t.apiCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cost_provider_api_calls_total",
+		Help: "Upstream API calls (attempts) by outcome.",
+	}, []string{"provider", "model", "outcome"})
+	t.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cost_provider_tokens_total",
+		Help: "Tokens consumed, by type (input, output).",
+	}, []string{"provider", "model", "type"})
+	t.unpriced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cost_unpriced_requests_total",
+		Help: "Requests for a model with no price: their cost is unknown, not zero.",
+	}, []string{"provider", "model"})
+	t.estimated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cost_estimated_usage_total",
+		Help: "Streams whose token usage was estimated (the upstream reported none, or the stream was cut).",
+	}, []string{"provider", "model"})
+	reg.MustRegister(t.requestCost, t.apiCalls, t.tokens, t.unpriced, t.estimated, newProcessCollector())
+	return t
+}
+
+// Model normalises a model label.
+func (t *Tracker) Model(m string) string {
+	if t.models[m] {
+		return m
+	}
+	return "other"
+}
+
+// RecordAPICall counts one upstream attempt (the seed's record_api_call).
+func (t *Tracker) RecordAPICall(provider, model, outcome string) {
+	t.apiCalls.WithLabelValues(provider, t.Model(model), outcome).Inc()
+}
+
+// RecordTokens counts tokens (the seed's record_tokens).
+func (t *Tracker) RecordTokens(provider, model string, input, output int) {
+	m := t.Model(model)
+	if input > 0 {
+		t.tokens.WithLabelValues(provider, m, "input").Add(float64(input))
+	}
+	if output > 0 {
+		t.tokens.WithLabelValues(provider, m, "output").Add(float64(output))
+	}
+}
+
+// RecordRequest records a request's cost (the seed's record_request). An unpriced request is
+// counted and logged once per model instead of being recorded as $0.
+func (t *Tracker) RecordRequest(route, provider, model string, usd float64, priced bool) {
+	m := t.Model(model)
+	if !priced {
+		t.unpriced.WithLabelValues(provider, m).Inc()
+		if _, seen := t.unpricedSeen.LoadOrStore(model, struct{}{}); !seen {
+			t.log.Warn("model has no price; its requests are counted in cost_unpriced_requests_total", "model", model, "provider", provider)
+		}
+		return
+	}
+	t.requestCost.WithLabelValues(route, provider, m).Observe(usd)
+}
+
+// RecordEstimated counts a stream whose usage was estimated.
+func (t *Tracker) RecordEstimated(provider, model string) {
+	t.estimated.WithLabelValues(provider, t.Model(model)).Inc()
+}
+
+// processCollector publishes cost_cpu_usage_cores (CPU used since the previous scrape, in cores)
+// and cost_memory_usage_bytes (resident set size), read at scrape time.
+type processCollector struct {
+	cpu, mem *prometheus.Desc
+
+	mu       sync.Mutex
+	lastCPU  time.Duration
+	lastWall time.Time
+}
+
+func newProcessCollector() *processCollector {
+	return &processCollector{
+		cpu:      prometheus.NewDesc("cost_cpu_usage_cores", "Process CPU use in cores, averaged since the previous scrape.", nil, nil),
+		mem:      prometheus.NewDesc("cost_memory_usage_bytes", "Process resident memory in bytes.", nil, nil),
+		lastCPU:  cpuTime(),
+		lastWall: time.Now(),
+	}
+}
+
+func (c *processCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.cpu; ch <- c.mem }
+
+func (c *processCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	now, cpu := time.Now(), cpuTime()
+	cores := 0.0
+	if wall := now.Sub(c.lastWall); wall > 0 {
+		cores = float64(cpu-c.lastCPU) / float64(wall)
+	}
+	c.lastCPU, c.lastWall = cpu, now
+	c.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.GaugeValue, cores)
+	ch <- prometheus.MustNewConstMetric(c.mem, prometheus.GaugeValue, float64(RSS()))
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// RSS is the process's resident set size in bytes (0 where /proc is missing).
+func RSS() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}

@@ -1,0 +1,297 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/provider"
+	"aiservice/service/internal/tokens"
+	"aiservice/service/internal/wire"
+)
+
+// Result describes who served a request and what it cost.
+type Result struct {
+	Provider string  // configured provider name
+	Model    string  // public model that served it (the primary or a fallback)
+	CostUSD  float64 // valid when Priced
+	Priced   bool
+}
+
+// Chat runs a non-streaming chat completion. route is the API route template (a metric label).
+func (g *Gateway) Chat(ctx context.Context, apiRoute string, req *wire.ChatRequest) (*wire.ChatResponse, Result, error) {
+	primary, err := g.resolve(req.Model, "chat")
+	if err != nil {
+		return nil, Result{}, err
+	}
+	type out struct {
+		resp *wire.ChatResponse
+		res  Result
+	}
+	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
+		up := *req
+		up.Model = r.model.Upstream()
+		resp, _, err := attempt(ctx, g, r, "chat", func(ctx context.Context, span trace.Span) (*wire.ChatResponse, error) {
+			resp, err := r.provider.Chat(ctx, &up)
+			if err == nil {
+				g.annotate(span, resp.Model, resp.Usage, finishReasons(resp))
+			}
+			return resp, err
+		})
+		if err != nil {
+			return out{}, err
+		}
+		resp.Model = r.model.Name
+		res := Result{Provider: r.provider.Name(), Model: r.model.Name}
+		if resp.Usage != nil {
+			g.cost.RecordTokens(res.Provider, res.Model, resp.Usage.PromptTokens, resp.Usage.CompletionTokens)
+			res.CostUSD, res.Priced = g.prices.Chat(r.model.Name, *resp.Usage)
+			if res.Priced {
+				resp.Usage.CostUSD = &res.CostUSD
+			}
+		}
+		g.cost.RecordRequest(apiRoute, res.Provider, res.Model, res.CostUSD, res.Priced)
+		return out{resp, res}, nil
+	})
+	return o.resp, o.res, err
+}
+
+func finishReasons(resp *wire.ChatResponse) []string {
+	out := make([]string, 0, len(resp.Choices))
+	for _, c := range resp.Choices {
+		out = append(out, c.FinishReason)
+	}
+	return out
+}
+
+// annotate adds the response attributes of the GenAI conventions to an attempt's span.
+func (g *Gateway) annotate(span trace.Span, model string, u *wire.Usage, finish []string) {
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.String("gen_ai.response.model", model))
+	if u != nil {
+		span.SetAttributes(attribute.Int("gen_ai.usage.input_tokens", u.PromptTokens),
+			attribute.Int("gen_ai.usage.output_tokens", u.CompletionTokens))
+	}
+	if len(finish) > 0 {
+		span.SetAttributes(attribute.StringSlice("gen_ai.response.finish_reasons", finish))
+	}
+}
+
+// Images generates images.
+func (g *Gateway) Images(ctx context.Context, apiRoute string, req *wire.ImageRequest) (*wire.ImageResponse, Result, error) {
+	primary, err := g.resolve(req.Model, "image")
+	if err != nil {
+		return nil, Result{}, err
+	}
+	type out struct {
+		resp *wire.ImageResponse
+		res  Result
+	}
+	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
+		up := *req
+		up.Model = r.model.Upstream()
+		resp, _, err := attempt(ctx, g, r, "generate_content", func(ctx context.Context, span trace.Span) (*wire.ImageResponse, error) {
+			span.SetAttributes(attribute.String("gen_ai.output.type", "image"))
+			resp, err := r.provider.Images(ctx, &up)
+			if err == nil {
+				span.SetAttributes(attribute.String("gen_ai.response.model", r.model.Upstream()))
+			}
+			return resp, err
+		})
+		if err != nil {
+			return out{}, err
+		}
+		res := Result{Provider: r.provider.Name(), Model: r.model.Name}
+		res.CostUSD, res.Priced = g.prices.Image(r.model.Name, req.Size, req.Quality, len(resp.Data))
+		resp.Usage = &wire.ImageUsage{Images: len(resp.Data)}
+		if res.Priced {
+			resp.Usage.CostUSD = &res.CostUSD
+		}
+		resp.Model = ""
+		g.cost.RecordRequest(apiRoute, res.Provider, res.Model, res.CostUSD, res.Priced)
+		return out{resp, res}, nil
+	})
+	return o.resp, o.res, err
+}
+
+// Stream is an open chat stream. Next returns chunks with the public model name; when the
+// upstream sends its usage chunk, the chunk carries usage.cost_usd; when the upstream ends
+// without usage, Next returns an estimated usage chunk before io.EOF. Close records tokens and
+// cost — also for a stream cut short — and must always be called.
+type Stream struct {
+	g        *Gateway
+	route    string
+	r        *route
+	inner    provider.Stream
+	span     trace.Span
+	actx     context.Context // the attempt's context; its cause says which limit ended it
+	cancel   context.CancelCauseFunc
+	timer    *time.Timer
+	idle     time.Duration
+	release  func()
+	Result   Result
+	prompt   int // estimated prompt tokens
+	outRunes int
+	usage    *wire.Usage
+	finish   []string
+	chunkID  string
+	created  int64
+	ended    bool
+	closed   bool
+}
+
+// Stream limits: the cause of the attempt context's cancellation when they fire.
+var (
+	errFirstToken = &apperr.Error{Kind: apperr.Timeout, Code: "first_token_timeout", Message: "The upstream sent no token within the time-to-first-token limit."}
+	errIdle       = &apperr.Error{Kind: apperr.Timeout, Code: "stream_idle_timeout", Message: "The upstream stream went idle for longer than the inter-chunk limit."}
+)
+
+// ChatStream opens a streaming chat completion, with retries and fallback until the upstream
+// answered with headers. After that nothing is retried: bytes may have reached the client.
+func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.ChatRequest) (*Stream, error) {
+	primary, err := g.resolve(req.Model, "chat")
+	if err != nil {
+		return nil, err
+	}
+	texts := make([]string, len(req.Messages))
+	for i, m := range req.Messages {
+		texts[i] = m.Content.Text
+	}
+	prompt := tokens.Prompt(texts)
+	return withFallback(ctx, g, primary, func(ctx context.Context, r *route) (*Stream, error) {
+		up := *req
+		up.Model = r.model.Upstream()
+		// The attempt gets its own cancellable context so the first-token and idle limits can
+		// end it with a cause the caller can tell apart from the route deadline.
+		sctx, cancel := context.WithCancelCause(ctx)
+		var span trace.Span
+		inner, release, err := attempt(sctx, g, r, "chat", func(ctx context.Context, sp trace.Span) (provider.Stream, error) {
+			span = sp
+			return r.provider.ChatStream(ctx, &up)
+		})
+		if err != nil {
+			cancel(nil)
+			return nil, err
+		}
+		// attempt ended the span at headers; a child span covers the body.
+		_, body := g.tracer.Start(trace.ContextWithSpan(sctx, span), "chat "+r.model.Name+" stream",
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("gen_ai.operation.name", "chat"),
+				attribute.String("gen_ai.provider.name", r.provider.System()),
+				attribute.String("gen_ai.request.model", r.model.Name)))
+		s := &Stream{g: g, route: apiRoute, r: r, inner: inner, span: body, actx: sctx, cancel: cancel, release: release,
+			idle: g.timeouts.StreamIdle.D(), prompt: prompt,
+			Result: Result{Provider: r.provider.Name(), Model: r.model.Name}}
+		s.timer = time.AfterFunc(g.timeouts.StreamFirstToken.D(), func() { cancel(errFirstToken) })
+		return s, nil
+	})
+}
+
+// Next returns the next chunk, or io.EOF at the end of the stream.
+func (s *Stream) Next() (*wire.Chunk, error) {
+	if s.ended {
+		return nil, io.EOF
+	}
+	c, err := s.inner.Next()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			s.ended = true
+			if s.usage == nil {
+				return s.estimatedUsage(), nil
+			}
+			return nil, io.EOF
+		}
+		return nil, s.fail(err)
+	}
+	s.timer.Reset(s.idle)
+	if s.chunkID == "" {
+		s.chunkID, s.created = c.ID, c.Created
+	}
+	c.Model = s.Result.Model
+	for _, ch := range c.Choices {
+		s.outRunes += utf8.RuneCountInString(ch.Delta.Content)
+		for _, tc := range ch.Delta.ToolCalls {
+			s.outRunes += utf8.RuneCountInString(tc.Function.Name) + utf8.RuneCountInString(tc.Function.Arguments)
+		}
+		if ch.FinishReason != nil {
+			s.finish = append(s.finish, *ch.FinishReason)
+		}
+	}
+	if c.Usage != nil {
+		s.usage = c.Usage
+		s.price(c.Usage)
+	}
+	return c, nil
+}
+
+// fail turns a mid-stream failure into the error the client sees.
+func (s *Stream) fail(err error) error {
+	s.ended = true
+	if cause := context.Cause(s.actx); cause != nil {
+		var ae *apperr.Error
+		if errors.As(cause, &ae) {
+			return ae
+		}
+	}
+	if ae := apperr.From(err); ae.Kind == apperr.Timeout || ae.Kind == apperr.Canceled {
+		return ae
+	}
+	return toAppErr(err)
+}
+
+func (s *Stream) price(u *wire.Usage) {
+	s.Result.CostUSD, s.Result.Priced = s.g.prices.Chat(s.r.model.Name, *u)
+	if s.Result.Priced {
+		cost := s.Result.CostUSD
+		u.CostUSD = &cost
+	}
+}
+
+// estimatedUsage builds the usage chunk for a stream whose upstream reported none.
+func (s *Stream) estimatedUsage() *wire.Chunk {
+	s.usage = s.estimate()
+	s.price(s.usage)
+	return &wire.Chunk{ID: s.chunkID, Object: "chat.completion.chunk", Created: s.created, Model: s.Result.Model,
+		Choices: []wire.ChunkChoice{}, Usage: s.usage}
+}
+
+func (s *Stream) estimate() *wire.Usage {
+	out := (s.outRunes + 3) / 4
+	return &wire.Usage{PromptTokens: s.prompt, CompletionTokens: out, TotalTokens: s.prompt + out, Estimated: true}
+}
+
+// Usage is the final usage (exact or estimated); valid after the stream ended.
+func (s *Stream) Usage() *wire.Usage { return s.usage }
+
+// Close ends the upstream call and records tokens and cost, estimating them when the stream
+// was cut before the upstream reported usage.
+func (s *Stream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.timer.Stop()
+	err := s.inner.Close()
+	s.cancel(nil)
+	s.release()
+	if s.usage == nil {
+		s.usage = s.estimate()
+		s.price(s.usage)
+	}
+	if s.usage.Estimated {
+		s.g.cost.RecordEstimated(s.Result.Provider, s.Result.Model)
+	}
+	s.g.cost.RecordTokens(s.Result.Provider, s.Result.Model, s.usage.PromptTokens, s.usage.CompletionTokens)
+	s.g.cost.RecordRequest(s.route, s.Result.Provider, s.Result.Model, s.Result.CostUSD, s.Result.Priced)
+	s.g.annotate(s.span, s.Result.Model, s.usage, s.finish)
+	s.span.End()
+	return err
+}

@@ -1,0 +1,229 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+
+	"aiservice/service/internal/sse"
+	"aiservice/service/internal/wire"
+)
+
+// OpenAIConfig configures an OpenAI-compatible client.
+type OpenAIConfig struct {
+	Name                  string // configured provider name
+	System                string // gen_ai.provider.name
+	BaseURL               string // e.g. https://api.openai.com/v1
+	APIKey                string
+	ConnectTimeout        time.Duration
+	ResponseHeaderTimeout time.Duration
+	MaxIdleConnsPerHost   int
+	IdleConnTimeout       time.Duration
+	// Propagator injects trace context into upstream requests; nil injects nothing.
+	Propagator propagation.TextMapPropagator
+}
+
+// OpenAI talks to an OpenAI-compatible API over HTTP.
+type OpenAI struct {
+	cfg       OpenAIConfig
+	client    *http.Client
+	chatURL   string
+	imagesURL string
+	auth      string
+}
+
+// NewOpenAI builds the client with a transport tuned for a gateway: many idle connections per
+// host (one upstream serves every request), bounded connect and header waits so a silent
+// upstream cannot eat a request's whole deadline before a retry or fallback.
+func NewOpenAI(cfg OpenAIConfig) *OpenAI {
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          cfg.MaxIdleConnsPerHost * 4,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:       cfg.IdleConnTimeout,
+		TLSHandshakeTimeout:   cfg.ConnectTimeout,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		// Bodies are JSON or SSE; compression would only add latency on the hot path.
+		DisableCompression: true,
+	}
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	p := &OpenAI{cfg: cfg, client: &http.Client{Transport: tr}, chatURL: base + "/chat/completions", imagesURL: base + "/images/generations"}
+	if cfg.APIKey != "" {
+		p.auth = "Bearer " + cfg.APIKey
+	}
+	return p
+}
+
+// Name implements Provider.
+func (p *OpenAI) Name() string { return p.cfg.Name }
+
+// System implements Provider.
+func (p *OpenAI) System() string { return p.cfg.System }
+
+// CloseIdle drops pooled connections (used at shutdown).
+func (p *OpenAI) CloseIdle() { p.client.CloseIdleConnections() }
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// do sends a JSON request and returns the response when its status is 2xx.
+func (p *OpenAI) do(ctx context.Context, url string, body any, stream bool) (*http.Response, error) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if err := json.NewEncoder(buf).Encode(body); err != nil {
+		return nil, fmt.Errorf("encode upstream request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, fmt.Errorf("build upstream request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if stream {
+		req.Header.Set("Accept", "text/event-stream")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
+	if p.auth != "" {
+		req.Header.Set("Authorization", p.auth)
+	}
+	if p.cfg.Propagator != nil {
+		p.cfg.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("upstream request: %w", context.Cause(ctx))
+		}
+		return nil, &ConnError{Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, statusError(resp)
+	}
+	return resp, nil
+}
+
+func statusError(resp *http.Response) error {
+	se := &StatusError{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var body wire.ErrorBody
+	if json.Unmarshal(b, &body) == nil && body.Error.Message != "" {
+		se.Detail = body.Error
+	} else {
+		se.Detail = wire.ErrorDetail{Message: http.StatusText(resp.StatusCode), Type: "upstream_error"}
+	}
+	return se
+}
+
+// readErr classifies a failure while reading a body: the context's cause when it ended,
+// otherwise a connection failure.
+func readErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("upstream read: %w", context.Cause(ctx))
+	}
+	return &ConnError{Err: err}
+}
+
+// Chat implements Provider.
+func (p *OpenAI) Chat(ctx context.Context, req *wire.ChatRequest) (*wire.ChatResponse, error) {
+	resp, err := p.do(ctx, p.chatURL, req, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out wire.ChatResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || ctx.Err() != nil {
+			return nil, readErr(ctx, err)
+		}
+		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid chat completion", Type: "upstream_error"}}
+	}
+	return &out, nil
+}
+
+// Images implements Provider.
+func (p *OpenAI) Images(ctx context.Context, req *wire.ImageRequest) (*wire.ImageResponse, error) {
+	resp, err := p.do(ctx, p.imagesURL, req, false)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out wire.ImageResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || ctx.Err() != nil {
+			return nil, readErr(ctx, err)
+		}
+		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid images response", Type: "upstream_error"}}
+	}
+	return &out, nil
+}
+
+// ChatStream implements Provider. It asks the upstream to include usage in the stream.
+func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error) {
+	r := *req
+	r.Stream = true
+	r.StreamOptions = &wire.StreamOptions{IncludeUsage: true}
+	resp, err := p.do(ctx, p.chatURL, &r, true)
+	if err != nil {
+		return nil, err
+	}
+	return &sseStream{ctx: ctx, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+}
+
+type sseStream struct {
+	ctx  context.Context
+	body io.ReadCloser
+	r    *sse.Reader
+	done bool
+}
+
+func (s *sseStream) Next() (*wire.Chunk, error) {
+	if s.done {
+		return nil, io.EOF
+	}
+	ev, err := s.r.Next()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // the stream ended without [DONE]
+		}
+		return nil, readErr(s.ctx, fmt.Errorf("stream truncated: %w", err))
+	}
+	if bytes.Equal(ev.Data, sse.Done) {
+		s.done = true
+		return nil, io.EOF
+	}
+	return DecodeChunk(ev.Name, ev.Data)
+}
+
+// DecodeChunk parses one upstream stream event: a chunk, or an error event/object.
+func DecodeChunk(name string, data []byte) (*wire.Chunk, error) {
+	if name == "error" || bytes.HasPrefix(data, []byte(`{"error"`)) {
+		var body wire.ErrorBody
+		_ = json.Unmarshal(data, &body)
+		if body.Error.Message == "" {
+			body.Error.Message = "upstream stream error"
+		}
+		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: body.Error}
+	}
+	var c wire.Chunk
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid stream chunk", Type: "upstream_error"}}
+	}
+	return &c, nil
+}
+
+func (s *sseStream) Close() error { return s.body.Close() }

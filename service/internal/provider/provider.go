@@ -1,0 +1,90 @@
+// Package provider defines what the gateway needs from an upstream model API and implements it
+// for OpenAI-compatible HTTP APIs (OpenAI, Ollama, vLLM, the built-in simulator…).
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"aiservice/service/internal/wire"
+)
+
+// Provider is one upstream.
+type Provider interface {
+	// Name is the configured provider name (the `provider` metric label).
+	Name() string
+	// System is the gen_ai.provider.name of the upstream ("openai", "sim").
+	System() string
+	Chat(ctx context.Context, req *wire.ChatRequest) (*wire.ChatResponse, error)
+	// ChatStream opens a stream. It returns once the upstream answered with headers, so errors
+	// before the first byte (status, connection) are returned here and can be retried.
+	ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error)
+	Images(ctx context.Context, req *wire.ImageRequest) (*wire.ImageResponse, error)
+}
+
+// Stream yields chunks until io.EOF (the upstream's [DONE]). A stream that stops without
+// [DONE] returns an error wrapping io.ErrUnexpectedEOF: a truncation is never a clean end.
+type Stream interface {
+	Next() (*wire.Chunk, error)
+	Close() error
+}
+
+// StatusError is an upstream's HTTP error answer.
+type StatusError struct {
+	StatusCode int
+	Detail     wire.ErrorDetail
+	RetryAfter time.Duration
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("upstream status %d: %s", e.StatusCode, e.Detail.Message)
+}
+
+// ConnError is a transport failure: the upstream could not be reached or dropped the connection.
+type ConnError struct{ Err error }
+
+func (e *ConnError) Error() string { return "upstream connection: " + e.Err.Error() }
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// Retryable reports whether a failed attempt may be tried again: connection failures and the
+// statuses that mean "not now" (429, 500, 502, 503, 504). Other 4xx are the caller's fault.
+func Retryable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		switch se.StatusCode {
+		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	var ce *ConnError
+	return errors.As(err, &ce)
+}
+
+// RetryAfter is the upstream's requested delay, if any.
+func RetryAfter(err error) time.Duration {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.RetryAfter
+	}
+	return 0
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,251 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"aiservice/service/internal/sse"
+	"aiservice/service/internal/tokens"
+	"aiservice/service/internal/wire"
+)
+
+const maxBody = 8 << 20
+
+// reply is what the simulated model says: text or one tool call.
+type reply struct {
+	text         string
+	toolCall     *wire.ToolCall
+	finishReason string
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	var req wire.ChatRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&req); err != nil {
+		badRequest(w, "invalid JSON body: "+err.Error())
+		return
+	}
+	if len(req.Messages) == 0 {
+		badRequest(w, "messages must be a non-empty array")
+		return
+	}
+	if req.Model == "" {
+		badRequest(w, "model is required")
+		return
+	}
+	if req.Stream {
+		s.streams.Add(1)
+	} else {
+		s.chats.Add(1)
+	}
+	b, fail := s.admit(r, req.Model)
+	done := s.track(r)
+	completed := false
+	defer func() { done(completed) }()
+	if !wait(r, b.Latency) {
+		return
+	}
+	if fail {
+		s.inject(w, b)
+		completed = true
+		return
+	}
+	rep := answer(&req, b)
+	prompt := promptTokens(&req)
+	id := fmt.Sprintf("chatcmpl-sim%016x", seed(req.Model, rep.text))
+	created := time.Now().Unix()
+	if req.Stream {
+		completed = s.stream(w, r, &req, rep, b, id, created, prompt)
+		return
+	}
+	msg := wire.Message{Role: "assistant", Content: wire.TextContent(rep.text)}
+	if rep.toolCall != nil {
+		msg.Content = wire.Content{Null: true}
+		msg.ToolCalls = []wire.ToolCall{*rep.toolCall}
+	}
+	resp := wire.ChatResponse{
+		ID: id, Object: "chat.completion", Created: created, Model: req.Model,
+		Choices:           []wire.Choice{{Index: 0, Message: msg, FinishReason: rep.finishReason}},
+		SystemFingerprint: "fp_aiservice_sim",
+	}
+	if !b.OmitUsage {
+		resp.Usage = usage(prompt, completionTokens(rep))
+	}
+	writeJSON(w, http.StatusOK, resp)
+	completed = true
+}
+
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRequest, rep reply, b Behaviour, id string, created int64, prompt int) bool {
+	flusher, _ := w.(http.Flusher)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	w.WriteHeader(http.StatusOK)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	if !wait(r, b.TimeToFirstToken) {
+		return false
+	}
+	chunk := func(d wire.Delta, finish *string) wire.Chunk {
+		return wire.Chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
+			Choices: []wire.ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}}
+	}
+	send := func(c wire.Chunk) bool {
+		data, _ := json.Marshal(c)
+		return sse.WriteData(w, data) == nil
+	}
+	var deltas []wire.Delta
+	if rep.toolCall != nil {
+		tc := *rep.toolCall
+		zero := 0
+		tc.Index = &zero
+		deltas = []wire.Delta{{Role: "assistant", ToolCalls: []wire.ToolCall{tc}}}
+	} else {
+		for i, p := range split(rep.text, b.Chunks) {
+			d := wire.Delta{Content: p}
+			if i == 0 {
+				d.Role = "assistant"
+			}
+			deltas = append(deltas, d)
+		}
+	}
+	for i, d := range deltas {
+		if i > 0 && !wait(r, b.InterTokenDelay) {
+			return false
+		}
+		if b.CutStreamAfter > 0 && i >= b.CutStreamAfter {
+			dropConnection(w)
+			return false
+		}
+		if !send(chunk(d, nil)) {
+			return false
+		}
+	}
+	finish := rep.finishReason
+	if !send(chunk(wire.Delta{}, &finish)) {
+		return false
+	}
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage && !b.OmitUsage {
+		u := wire.Chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
+			Choices: []wire.ChunkChoice{}, Usage: usage(prompt, completionTokens(rep))}
+		if !send(u) {
+			return false
+		}
+	}
+	return sse.WriteDone(w) == nil
+}
+
+// split cuts text into n pieces on word boundaries (fewer when there are fewer words).
+func split(text string, n int) []string {
+	if n <= 0 {
+		n = 8
+	}
+	fields := strings.SplitAfter(text, " ")
+	if len(fields) < n {
+		n = len(fields)
+	}
+	out := make([]string, 0, n)
+	per := (len(fields) + n - 1) / n
+	for i := 0; i < len(fields); i += per {
+		end := min(i+per, len(fields))
+		out = append(out, strings.Join(fields[i:end], ""))
+	}
+	return out
+}
+
+func usage(prompt, completion int) *wire.Usage {
+	return &wire.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion,
+		PromptTokensDetails: &wire.PromptTokensDetails{}}
+}
+
+func promptTokens(req *wire.ChatRequest) int {
+	texts := make([]string, len(req.Messages))
+	for i, m := range req.Messages {
+		texts[i] = m.Content.Text
+	}
+	return tokens.Prompt(texts)
+}
+
+func completionTokens(rep reply) int {
+	if rep.toolCall != nil {
+		return tokens.Count(rep.toolCall.Function.Name + rep.toolCall.Function.Arguments)
+	}
+	return tokens.Count(rep.text)
+}
+
+// expression finds arithmetic in a question: numbers joined by operators, with parentheses.
+var expression = regexp.MustCompile(`[-(]*\s*\d+(?:\.\d+)?(?:\s*[-+*/%^]\s*[-(]*\s*\d+(?:\.\d+)?\s*\)*)+\)*`)
+
+var timeWords = regexp.MustCompile(`(?i)\b(time|clock|date|today|now)\b`)
+
+// answer decides the reply. With tools offered it behaves like a tool-using model: it calls the
+// calculator for arithmetic and the clock for time questions, and after a tool result it
+// states that result, so agents work end to end offline.
+func answer(req *wire.ChatRequest, b Behaviour) reply {
+	last := req.Messages[len(req.Messages)-1]
+	if last.Role == "tool" {
+		return reply{text: "The result is " + strings.TrimSpace(last.Content.Text) + ".", finishReason: "stop"}
+	}
+	if len(req.Tools) > 0 && string(req.ToolChoice) != `"none"` {
+		has := func(name string) bool {
+			for _, t := range req.Tools {
+				if t.Function.Name == name {
+					return true
+				}
+			}
+			return false
+		}
+		text := last.Content.Text
+		id := fmt.Sprintf("call_%012x", seed(text)&0xffffffffffff)
+		if expr := strings.TrimSpace(expression.FindString(text)); expr != "" && has("calculator") {
+			args, _ := json.Marshal(map[string]string{"expression": expr})
+			return reply{toolCall: &wire.ToolCall{ID: id, Type: "function",
+				Function: wire.FunctionCall{Name: "calculator", Arguments: string(args)}}, finishReason: "tool_calls"}
+		}
+		if timeWords.MatchString(text) && has("clock") {
+			return reply{toolCall: &wire.ToolCall{ID: id, Type: "function",
+				Function: wire.FunctionCall{Name: "clock", Arguments: "{}"}}, finishReason: "tool_calls"}
+		}
+	}
+	n := b.OutputTokens
+	if n <= 0 {
+		n = 24
+	}
+	limit := req.MaxOutputTokens()
+	texts := make([]string, 0, len(req.Messages)+1)
+	texts = append(texts, req.Model)
+	for _, m := range req.Messages {
+		texts = append(texts, m.Role, m.Content.Text)
+	}
+	rng := rand.New(rand.NewPCG(seed(texts...), 7))
+	var sb strings.Builder
+	finish := "stop"
+	for i := 0; i < n; i++ {
+		w := words[rng.IntN(len(words))]
+		if i == 0 {
+			w = strings.ToUpper(w[:1]) + w[1:]
+		}
+		next := w
+		if i > 0 {
+			next = " " + w
+		}
+		if limit > 0 && tokens.Count(sb.String()+next) > limit {
+			finish = "length"
+			break
+		}
+		sb.WriteString(next)
+	}
+	if finish == "stop" {
+		sb.WriteString(".")
+	}
+	return reply{text: sb.String(), finishReason: finish}
+}

@@ -1,0 +1,91 @@
+// Package slo classifies each request as good or bad for the availability and latency SLIs and
+// publishes the slo_* metrics that the SLO recording rules are built on.
+package slo
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Group is the SLO route group of a route template, or "" for routes outside any SLO.
+func Group(route string) string {
+	switch route {
+	case "/v1/chat", "/v1/chat/stream", "/v1/chat/completions":
+		return "chat"
+	case "/v1/images", "/v1/images/generations":
+		return "images"
+	case "/v1/agents/:id/runs":
+		return "agents"
+	}
+	return ""
+}
+
+// Groups are the route groups with SLOs.
+var Groups = []string{"chat", "images", "agents"}
+
+// Objectives configure the SLOs.
+type Objectives struct {
+	Availability float64
+	Latency      float64
+	Thresholds   map[string]time.Duration // by route group
+}
+
+// Recorder records SLI events.
+type Recorder struct {
+	thresholds map[string]time.Duration
+	events     *prometheus.CounterVec
+}
+
+// NewRecorder registers slo_events_total and the objective gauges.
+func NewRecorder(reg prometheus.Registerer, o Objectives) *Recorder {
+	r := &Recorder{thresholds: o.Thresholds}
+	r.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slo_events_total",
+		Help: "SLI events: slo is availability or latency, result is good or bad. 4xx are not counted.",
+	}, []string{"slo", "route_group", "route", "result"})
+	objective := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "slo_objective_ratio",
+		Help: "The objective of each SLO, e.g. 0.999.",
+	}, []string{"slo", "route_group"})
+	threshold := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "slo_latency_threshold_seconds",
+		Help: "The latency SLI threshold of each route group.",
+	}, []string{"route_group"})
+	for _, g := range Groups {
+		objective.WithLabelValues("availability", g).Set(o.Availability)
+		objective.WithLabelValues("latency", g).Set(o.Latency)
+		threshold.WithLabelValues(g).Set(o.Thresholds[g].Seconds())
+	}
+	reg.MustRegister(r.events, objective, threshold)
+	// Pre-create the series so rates start at zero rather than absent.
+	for route := range map[string]bool{"/v1/chat": true, "/v1/chat/stream": true, "/v1/chat/completions": true,
+		"/v1/images": true, "/v1/images/generations": true, "/v1/agents/:id/runs": true} {
+		g := Group(route)
+		for _, res := range []string{"good", "bad"} {
+			r.events.WithLabelValues("availability", g, route, res)
+			r.events.WithLabelValues("latency", g, route, res)
+		}
+	}
+	return r
+}
+
+// Observe classifies a finished request. latency is the whole request for normal responses and
+// the time to first byte for streams. Availability: 5xx bad, 4xx excluded, the rest good.
+// Latency: only successful requests count, good when under the group's threshold.
+func (r *Recorder) Observe(route string, status int, latency time.Duration) {
+	g := Group(route)
+	if g == "" || (status >= 400 && status < 500) {
+		return
+	}
+	if status >= 500 {
+		r.events.WithLabelValues("availability", g, route, "bad").Inc()
+		return
+	}
+	r.events.WithLabelValues("availability", g, route, "good").Inc()
+	res := "good"
+	if latency > r.thresholds[g] {
+		res = "bad"
+	}
+	r.events.WithLabelValues("latency", g, route, res).Inc()
+}

@@ -1,0 +1,143 @@
+// Package sse reads and writes Server-Sent Events as OpenAI streams use them: `data: {json}`
+// events, an optional `event:` name, and a final `data: [DONE]`.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Done is the data of OpenAI's end-of-stream sentinel.
+var Done = []byte("[DONE]")
+
+// MaxEventBytes bounds one event, so a hostile upstream cannot grow memory without limit.
+const MaxEventBytes = 1 << 20
+
+// ErrEventTooLarge is returned when an event exceeds MaxEventBytes.
+var ErrEventTooLarge = errors.New("sse: event too large")
+
+// Event is one parsed event. Data is only valid until the next call to Next.
+type Event struct {
+	Name string
+	Data []byte
+}
+
+// Reader parses events incrementally from a stream.
+type Reader struct {
+	r    *bufio.Reader
+	data []byte
+	name []byte
+}
+
+// NewReader reads events from r.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, 16<<10)}
+}
+
+// Next returns the next event with data. It returns io.EOF at a clean end (no partial event)
+// and io.ErrUnexpectedEOF when the stream stops inside an event.
+func (r *Reader) Next() (Event, error) {
+	r.data = r.data[:0]
+	r.name = r.name[:0]
+	hasData := false
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if hasData || len(line) > 0 {
+					return Event{}, io.ErrUnexpectedEOF
+				}
+				return Event{}, io.EOF
+			}
+			return Event{}, err
+		}
+		if len(line) == 0 { // blank line: dispatch
+			if hasData {
+				return Event{Name: string(r.name), Data: r.data}, nil
+			}
+			r.name = r.name[:0]
+			continue
+		}
+		if line[0] == ':' { // comment / keep-alive
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			if hasData {
+				r.data = append(r.data, '\n')
+			}
+			if len(r.data)+len(value) > MaxEventBytes {
+				return Event{}, ErrEventTooLarge
+			}
+			r.data = append(r.data, value...)
+			hasData = true
+		case "event":
+			r.name = append(r.name[:0], value...)
+		}
+	}
+}
+
+// readLine returns one line without its terminator (\n, \r\n).
+func (r *Reader) readLine() ([]byte, error) {
+	line, err := r.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		// A long line: accumulate up to the event cap.
+		buf := append([]byte(nil), line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			if len(buf) > MaxEventBytes {
+				return nil, ErrEventTooLarge
+			}
+			line, err = r.r.ReadSlice('\n')
+			buf = append(buf, line...)
+		}
+		line = buf
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return bytes.TrimRight(line, "\r\n"), io.EOF
+		}
+		return nil, err
+	}
+	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+// Flusher is what an http.ResponseWriter offers to push bytes to the client at once.
+type Flusher interface{ Flush() }
+
+// WriteData writes one `data:` event and flushes it.
+func WriteData(w io.Writer, data []byte) error {
+	return write(w, "", data)
+}
+
+// WriteEvent writes a named event and flushes it.
+func WriteEvent(w io.Writer, name string, data []byte) error {
+	return write(w, name, data)
+}
+
+// WriteDone writes the `[DONE]` sentinel.
+func WriteDone(w io.Writer) error { return write(w, "", Done) }
+
+func write(w io.Writer, name string, data []byte) error {
+	// One Write per event keeps a chunk in one TCP segment where it fits.
+	buf := make([]byte, 0, len(name)+len(data)+16)
+	if name != "" {
+		buf = append(buf, "event: "...)
+		buf = append(buf, name...)
+		buf = append(buf, '\n')
+	}
+	buf = append(buf, "data: "...)
+	buf = append(buf, data...)
+	buf = append(buf, '\n', '\n')
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("sse write: %w", err)
+	}
+	if f, ok := w.(Flusher); ok {
+		f.Flush()
+	}
+	return nil
+}
