@@ -16,20 +16,13 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 	_ "time/tzdata" // the clock tool's time zones, also in a distroless image
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"aiservice/service/internal/agent"
 	"aiservice/service/internal/api"
+	"aiservice/service/internal/app"
 	"aiservice/service/internal/config"
-	"aiservice/service/internal/cost"
-	"aiservice/service/internal/gateway"
-	"aiservice/service/internal/provider"
 	"aiservice/service/internal/shutdown"
 	"aiservice/service/internal/sim"
 	"aiservice/service/internal/telemetry"
@@ -118,60 +111,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	tracing, err := telemetry.Setup(ctx, telemetry.Options{
-		ServiceName: cfg.Telemetry.ServiceName, Version: version, Env: cfg.Env,
-		SampleRatio: cfg.Telemetry.SampleRatio, OTLPEndpoint: cfg.Telemetry.OTLPEndpoint, Getenv: getenv,
-	})
-	if err != nil {
-		return fmt.Errorf("telemetry: %w", err)
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	// The built-in simulator is a real HTTP server on loopback, reached like any upstream.
-	var simServer *http.Server
-	var simURL string
-	providers := map[string]provider.Provider{}
-	for _, p := range cfg.Providers {
-		pc := provider.OpenAIConfig{
-			Name: p.Name, System: "openai", BaseURL: p.BaseURL, APIKey: string(p.APIKey),
-			ConnectTimeout: cfg.Upstream.ConnectTimeout.D(), ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
-			MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost, IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
-			Propagator: tracing.Propagator,
-		}
-		if p.Type == "sim" {
-			if simServer == nil {
-				ln, err := net.Listen("tcp", cfg.Simulator.Addr)
-				if err != nil {
-					return fmt.Errorf("simulator listen: %w", err)
-				}
-				simServer = &http.Server{Handler: sim.New(simBehaviour(cfg.Simulator), "", log.With("component", "sim")), ReadHeaderTimeout: 10 * time.Second}
-				go func() { _ = simServer.Serve(ln) }()
-				log.Info("built-in simulator listening", "addr", ln.Addr().String())
-				simURL = "http://" + ln.Addr().String() + "/v1"
-			}
-			pc.System, pc.BaseURL = "sim", simURL
-		}
-		providers[p.Name] = provider.NewOpenAI(pc)
-	}
-
-	tracker := cost.NewTracker(reg, modelNames(cfg), log)
-	gw, err := gateway.New(gateway.Deps{Config: cfg, Providers: providers, Prices: cost.NewTable(cfg.Prices),
-		Cost: tracker, Registry: reg, Tracer: tracing.Tracer(), Log: log})
+	a, err := app.New(ctx, cfg, app.Options{Version: version, Getenv: getenv, Log: log})
 	if err != nil {
 		return err
 	}
-	ready := &atomic.Bool{}
-	handler := api.NewServer(api.Deps{
-		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now),
-		Registry: reg, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: ready, Now: time.Now,
-	})
 
 	base, endAll := context.WithCancelCause(context.Background())
 	defer endAll(nil)
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.Handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
 		MaxHeaderBytes:    64 << 10,
@@ -187,9 +135,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.DebugAddr != "" {
 		go serveDebug(cfg.DebugAddr, log)
 	}
-	ready.Store(true)
+	a.Ready.Store(true)
 	log.Info("aiservice listening", "addr", ln.Addr().String(), "env", cfg.Env, "version", version,
-		"tracing_export", tracing.Exporting, "api_keys", len(cfg.APIKeys) > 0)
+		"tracing_export", a.Tracing.Exporting, "api_keys", len(cfg.APIKeys) > 0)
 
 	select {
 	case err := <-serveErr:
@@ -205,32 +153,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			close(force)
 		}
 	}()
-	flush := []func(context.Context) error{tracing.Shutdown}
-	if simServer != nil {
-		flush = append(flush, simServer.Shutdown)
-	}
 	return shutdown.Plan{
-		Server: srv, Ready: ready, Log: log,
+		Server: srv, Ready: a.Ready, Log: log,
 		PreDrainDelay: cfg.Shutdown.PreDrainDelay.D(), GracePeriod: cfg.Shutdown.GracePeriod.D(),
 		EndRemaining: func() { endAll(api.ErrShutdown) },
-		Flush:        flush,
+		Flush:        []func(context.Context) error{a.Close},
 	}.Run(force)
-}
-
-func modelNames(cfg *config.Config) []string {
-	out := make([]string, 0, len(cfg.Models))
-	for _, m := range cfg.Models {
-		out = append(out, m.Name)
-	}
-	return out
-}
-
-func simBehaviour(s config.Simulator) sim.Behaviour {
-	return sim.Behaviour{
-		Latency: sim.Duration(s.Latency), TimeToFirstToken: sim.Duration(s.TimeToFirstToken),
-		InterTokenDelay: sim.Duration(s.InterTokenDelay), Chunks: s.Chunks, ErrorRate: s.ErrorRate,
-		ErrorStatus: s.ErrorStatus, RetryAfter: sim.Duration(s.RetryAfter),
-	}
 }
 
 // serveDebug serves pprof on its own listener (off by default: it exposes internals).

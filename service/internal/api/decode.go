@@ -97,7 +97,7 @@ func validateChat(req *wire.ChatRequest, defaultModel string) error {
 		if !slices.Contains(roles, m.Role) {
 			return apperr.Invalid(p+".role", "%s.role must be one of %s, not %q.", p, strings.Join(roles, ", "), m.Role)
 		}
-		if m.Content.Null && !(m.Role == "assistant" && len(m.ToolCalls) > 0) {
+		if (m.Content.Null || !m.Content.Set) && !(m.Role == "assistant" && len(m.ToolCalls) > 0) {
 			return apperr.Invalid(p+".content", "%s.content is required.", p)
 		}
 		if m.Role == "tool" && m.ToolCallID == "" {

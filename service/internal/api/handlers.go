@@ -75,9 +75,11 @@ func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
 	c.JSON(http.StatusOK, resp)
 }
 
-// stream relays a chat stream as SSE, flushing each chunk as it arrives. Errors before the first
-// byte are ordinary JSON errors; after it, an `event: error` carrying the same error object
-// ends the stream, so a client never mistakes a cut stream for a finished one.
+// stream relays a chat stream as SSE, flushing each chunk as it arrives. The response is held
+// until the first chunk is in hand, so every failure before it (connection, status, the
+// time-to-first-token limit) is still an ordinary JSON error with its own status. After the
+// first byte, an `event: error` carrying the same error object ends the stream, so a client
+// never mistakes a cut stream for a finished one.
 func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool) {
 	ri := info(c)
 	start := time.Now()
@@ -88,6 +90,11 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 		return
 	}
 	defer st.Close()
+	first, err := st.Next()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -95,16 +102,31 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	c.Status(http.StatusOK)
-	c.Writer.WriteHeaderNow()
-	c.Writer.Flush()
 	ri.streamed = true
-	ri.firstByte = time.Since(start)
 
 	ttft := s.m.ttft.WithLabelValues(ri.route, st.Result.Model)
 	gap := s.m.interChunk.WithLabelValues(ri.route)
 	var last time.Time
-	for {
-		chunk, err := st.Next()
+	for chunk := first; ; {
+		if chunk.Usage == nil || len(chunk.Choices) > 0 || includeUsage {
+			data, err := json.Marshal(chunk)
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			if err := sse.WriteData(c.Writer, data); err != nil {
+				return // the client is gone; Close records what was produced
+			}
+			now := time.Now()
+			if last.IsZero() {
+				ri.firstByte = now.Sub(start)
+				ttft.Observe(ri.firstByte.Seconds())
+			} else {
+				gap.Observe(now.Sub(last).Seconds())
+			}
+			last = now
+		}
+		chunk, err = st.Next()
 		if errors.Is(err, io.EOF) {
 			_ = sse.WriteDone(c.Writer)
 			return
@@ -120,24 +142,6 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 			_ = sse.WriteEvent(c.Writer, "error", data)
 			return
 		}
-		if chunk.Usage != nil && len(chunk.Choices) == 0 && !includeUsage {
-			continue
-		}
-		data, err := json.Marshal(chunk)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		if err := sse.WriteData(c.Writer, data); err != nil {
-			return // the client is gone; Close records what was produced
-		}
-		now := time.Now()
-		if last.IsZero() {
-			ttft.Observe(now.Sub(start).Seconds())
-		} else {
-			gap.Observe(now.Sub(last).Seconds())
-		}
-		last = now
 	}
 }
 

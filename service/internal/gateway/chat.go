@@ -144,6 +144,7 @@ type Stream struct {
 	finish   []string
 	chunkID  string
 	created  int64
+	opened   time.Time
 	ended    bool
 	closed   bool
 }
@@ -187,7 +188,7 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 			trace.WithAttributes(attribute.String("gen_ai.operation.name", "chat"),
 				attribute.String("gen_ai.provider.name", r.provider.System()),
 				attribute.String("gen_ai.request.model", r.model.Name)))
-		s := &Stream{g: g, route: apiRoute, r: r, inner: inner, span: body, actx: sctx, cancel: cancel, release: release,
+		s := &Stream{g: g, route: apiRoute, opened: time.Now(), r: r, inner: inner, span: body, actx: sctx, cancel: cancel, release: release,
 			idle: g.timeouts.StreamIdle.D(), prompt: prompt,
 			Result: Result{Provider: r.provider.Name(), Model: r.model.Name}}
 		s.timer = time.AfterFunc(g.timeouts.StreamFirstToken.D(), func() { cancel(errFirstToken) })
@@ -279,6 +280,8 @@ func (s *Stream) Close() error {
 	}
 	s.closed = true
 	s.timer.Stop()
+	// The body's time is upstream time too: the overhead metric must not count it.
+	addUpstream(s.actx, time.Since(s.opened))
 	err := s.inner.Close()
 	s.cancel(nil)
 	s.release()

@@ -87,24 +87,25 @@ type Content struct {
 	Text  string
 	Parts json.RawMessage
 	Null  bool
+	Set   bool // the field was present in the JSON (false: absent)
 }
 
 // TextContent builds a plain string content.
-func TextContent(s string) Content { return Content{Text: s} }
+func TextContent(s string) Content { return Content{Text: s, Set: true} }
 
 // UnmarshalJSON accepts a string, null, or an array of parts with at least a `type`.
 func (c *Content) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case bytes.Equal(b, []byte("null")):
-		*c = Content{Null: true}
+		*c = Content{Null: true, Set: true}
 		return nil
 	case len(b) > 0 && b[0] == '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*c = Content{Text: s}
+		*c = Content{Text: s, Set: true}
 		return nil
 	case len(b) > 0 && b[0] == '[':
 		var parts []struct {
@@ -123,7 +124,7 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 				text.WriteString(p.Text)
 			}
 		}
-		*c = Content{Text: text.String(), Parts: append(json.RawMessage(nil), b...)}
+		*c = Content{Text: text.String(), Parts: append(json.RawMessage(nil), b...), Set: true}
 		return nil
 	}
 	return errors.New("content must be a string, an array of content parts or null")

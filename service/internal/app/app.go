@@ -1,0 +1,128 @@
+// Package app wires the service together from a configuration: telemetry, the metric registry,
+// the in-process simulator when a provider uses it, providers, the gateway, agents and the HTTP
+// handler. cmd/aiservice and the HTTP tests build the service the same way through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"aiservice/service/internal/agent"
+	"aiservice/service/internal/api"
+	"aiservice/service/internal/config"
+	"aiservice/service/internal/cost"
+	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/provider"
+	"aiservice/service/internal/sim"
+	"aiservice/service/internal/telemetry"
+)
+
+// App is a wired service, not yet listening.
+type App struct {
+	Handler  http.Handler
+	Ready    *atomic.Bool
+	Tracing  *telemetry.Tracing
+	Registry *prometheus.Registry
+	// Sim is the in-process simulator (nil when no provider uses it); SimURL its base URL.
+	Sim    *sim.Server
+	SimURL string
+
+	simServer *http.Server
+}
+
+// Options carry what is not in the configuration.
+type Options struct {
+	Version string
+	Getenv  func(string) string
+	Log     *slog.Logger
+}
+
+// New builds the service from a validated configuration.
+func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
+	log := o.Log
+	tracing, err := telemetry.Setup(ctx, telemetry.Options{
+		ServiceName: cfg.Telemetry.ServiceName, Version: o.Version, Env: cfg.Env,
+		SampleRatio: cfg.Telemetry.SampleRatio, OTLPEndpoint: cfg.Telemetry.OTLPEndpoint, Getenv: o.Getenv,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	a := &App{Tracing: tracing, Ready: &atomic.Bool{}, Registry: prometheus.NewRegistry()}
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	providers := map[string]provider.Provider{}
+	for _, p := range cfg.Providers {
+		pc := provider.OpenAIConfig{
+			Name: p.Name, System: "openai", BaseURL: p.BaseURL, APIKey: string(p.APIKey),
+			ConnectTimeout: cfg.Upstream.ConnectTimeout.D(), ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
+			MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost, IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
+			Propagator: tracing.Propagator,
+		}
+		if p.Type == "sim" {
+			// The built-in simulator is a real HTTP server on loopback, reached like any upstream.
+			if a.simServer == nil {
+				if err := a.startSim(cfg.Simulator, log); err != nil {
+					return nil, err
+				}
+			}
+			pc.System, pc.BaseURL = "sim", a.SimURL+"/v1"
+		}
+		providers[p.Name] = provider.NewOpenAI(pc)
+	}
+
+	models := make([]string, 0, len(cfg.Models))
+	for _, m := range cfg.Models {
+		models = append(models, m.Name)
+	}
+	gw, err := gateway.New(gateway.Deps{Config: cfg, Providers: providers, Prices: cost.NewTable(cfg.Prices),
+		Cost: cost.NewTracker(a.Registry, models, log), Registry: a.Registry, Tracer: tracing.Tracer(), Log: log})
+	if err != nil {
+		return nil, errors.Join(err, a.Close(ctx))
+	}
+	a.Handler = api.NewServer(api.Deps{
+		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now),
+		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
+	})
+	return a, nil
+}
+
+func (a *App) startSim(s config.Simulator, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("simulator listen: %w", err)
+	}
+	a.Sim = sim.New(SimBehaviour(s), "", log.With("component", "sim"))
+	a.simServer = &http.Server{Handler: a.Sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = a.simServer.Serve(ln) }()
+	a.SimURL = "http://" + ln.Addr().String()
+	log.Info("built-in simulator listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// SimBehaviour converts the configured simulator behaviour.
+func SimBehaviour(s config.Simulator) sim.Behaviour {
+	return sim.Behaviour{
+		Latency: sim.Duration(s.Latency), TimeToFirstToken: sim.Duration(s.TimeToFirstToken),
+		InterTokenDelay: sim.Duration(s.InterTokenDelay), Chunks: s.Chunks, ErrorRate: s.ErrorRate,
+		ErrorStatus: s.ErrorStatus, RetryAfter: sim.Duration(s.RetryAfter),
+	}
+}
+
+// Close stops the in-process simulator and flushes telemetry.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.simServer != nil {
+		errs = append(errs, a.simServer.Shutdown(ctx))
+	}
+	errs = append(errs, a.Tracing.Shutdown(ctx))
+	return errors.Join(errs...)
+}
