@@ -37,7 +37,7 @@ func (g *Gateway) Chat(ctx context.Context, apiRoute string, req *wire.ChatReque
 	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
 		up := *req
 		up.Model = r.model.Upstream()
-		resp, _, err := attempt(ctx, g, r, "chat", func(ctx context.Context, span trace.Span) (*wire.ChatResponse, error) {
+		resp, _, err := attempt(ctx, g, r, "chat", false, func(ctx context.Context, span trace.Span) (*wire.ChatResponse, error) {
 			resp, err := r.provider.Chat(ctx, &up)
 			if err == nil {
 				g.annotate(span, resp.Model, resp.Usage, finishReasons(resp))
@@ -98,7 +98,7 @@ func (g *Gateway) Images(ctx context.Context, apiRoute string, req *wire.ImageRe
 	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
 		up := *req
 		up.Model = r.model.Upstream()
-		resp, _, err := attempt(ctx, g, r, "generate_content", func(ctx context.Context, span trace.Span) (*wire.ImageResponse, error) {
+		resp, _, err := attempt(ctx, g, r, "generate_content", false, func(ctx context.Context, span trace.Span) (*wire.ImageResponse, error) {
 			span.SetAttributes(attribute.String("gen_ai.output.type", "image"))
 			resp, err := r.provider.Images(ctx, &up)
 			if err == nil {
@@ -174,7 +174,7 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 		// end it with a cause the caller can tell apart from the route deadline.
 		sctx, cancel := context.WithCancelCause(ctx)
 		var span trace.Span
-		inner, release, err := attempt(sctx, g, r, "chat", func(ctx context.Context, sp trace.Span) (provider.Stream, error) {
+		inner, release, err := attempt(sctx, g, r, "chat", true, func(ctx context.Context, sp trace.Span) (provider.Stream, error) {
 			span = sp
 			return r.provider.ChatStream(ctx, &up)
 		})

@@ -196,9 +196,9 @@ func fallbackable(ctx context.Context, err error) bool {
 
 // attempt calls the upstream with retries: breaker check, in-flight slot, a CLIENT span, and on a
 // retryable failure a backoff (honouring Retry-After) if the budget and the deadline allow.
-// The slot is released when the call returns unless keep is set (streams hold it until closed);
-// then release is returned.
-func attempt[T any](ctx context.Context, g *Gateway, r *route, op string, call func(context.Context, trace.Span) (T, error)) (T, func(), error) {
+// The in-flight slot is released when the call returns, unless hold is set: a stream holds its
+// slot until it is closed, with the returned release func.
+func attempt[T any](ctx context.Context, g *Gateway, r *route, op string, hold bool, call func(context.Context, trace.Span) (T, error)) (T, func(), error) {
 	var zero T
 	r.budget.deposit()
 	for n := 0; ; n++ {
@@ -238,6 +238,9 @@ func attempt[T any](ctx context.Context, g *Gateway, r *route, op string, call f
 		}
 		if err == nil {
 			span.End()
+			if !hold {
+				release()
+			}
 			return v, release, nil
 		}
 		release()
