@@ -430,7 +430,7 @@ resilience: {max_retries: 0}
 		}
 		evs := events(r.body)
 		last := evs[len(evs)-1]
-		if last[0] != "error" || !strings.Contains(last[1], `"type":"timeout"`) {
+		if last[0] != "error" || !strings.Contains(last[1], `"type":"timeout"`) || !strings.Contains(last[1], `"code":"stream_idle_timeout"`) {
 			t.Fatalf("last event %v", last)
 		}
 		within(t, "idle timeout", r.took, 200*time.Millisecond, 450*time.Millisecond)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -145,6 +146,7 @@ type Stream struct {
 	chunkID  string
 	created  int64
 	opened   time.Time
+	started  atomic.Bool // a chunk arrived: the timer now enforces the idle limit
 	ended    bool
 	closed   bool
 }
@@ -191,7 +193,14 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 		s := &Stream{g: g, route: apiRoute, opened: time.Now(), r: r, inner: inner, span: body, actx: sctx, cancel: cancel, release: release,
 			idle: g.timeouts.StreamIdle.D(), prompt: prompt,
 			Result: Result{Provider: r.provider.Name(), Model: r.model.Name}}
-		s.timer = time.AfterFunc(g.timeouts.StreamFirstToken.D(), func() { cancel(errFirstToken) })
+		s.timer = time.AfterFunc(g.timeouts.StreamFirstToken.D(), func() {
+			// Reset re-arms this same function: which limit fired depends on whether a chunk came.
+			if s.started.Load() {
+				cancel(errIdle)
+			} else {
+				cancel(errFirstToken)
+			}
+		})
 		return s, nil
 	})
 }
@@ -212,6 +221,7 @@ func (s *Stream) Next() (*wire.Chunk, error) {
 		}
 		return nil, s.fail(err)
 	}
+	s.started.Store(true)
 	s.timer.Reset(s.idle)
 	if s.chunkID == "" {
 		s.chunkID, s.created = c.ID, c.Created
