@@ -54,10 +54,10 @@ var Scenarios = []Scenario{
 		Want:   []Firing{{"page", "5m"}},
 	},
 	{
-		// 5m at 20 but 1h at 3.5: the long window filters out short spikes.
-		Name:   "a 10-minute spike does not page",
+		// 5m at 20 but 1h at 6.8; 30m at 13 but 6h at 1.35: the long windows filter out spikes.
+		Name:   "a 20-minute spike does not page",
 		SLOs:   []string{"images-availability", "agents-latency"},
-		Phases: []Phase{baseline, {Burn: 20, Minutes: 10}},
+		Phases: []Phase{baseline, {Burn: 20, Minutes: 20}},
 	},
 	{
 		// 1h at 8 < 14.4; 6h and 30m at 8 > 6; 1d at 2.2 < 3 and 3d at 0.9 < 1.
@@ -67,11 +67,11 @@ var Scenarios = []Scenario{
 		Want:   []Firing{{"page", "30m"}},
 	},
 	{
-		// 30m at 13 and 2h at 10 still burn, but 5m is back to 0.25 and 6h (3.5) never reached 6:
-		// the short window resets the alert soon after recovery.
+		// 1h at 13.5 and 30m at 6.8 still burn, but 5m is back to 0.25 and 6h (3.5) never reached
+		// 6: the short window resets the page soon after recovery.
 		Name:   "recovered fast burn stops paging",
 		SLOs:   []string{"chat-availability", "images-latency"},
-		Phases: []Phase{baseline, {Burn: 20, Minutes: 60}, {Burn: 0.25, Minutes: 10}},
+		Phases: []Phase{baseline, {Burn: 20, Minutes: 60}, {Burn: 0.25, Minutes: 20}},
 	},
 	{
 		// 2h and 1d at 4 > 3; 1h at 4 and 6h at 4 stay under the page factors.
@@ -89,12 +89,13 @@ var Scenarios = []Scenario{
 	},
 }
 
-// sampleMinutes is the input series' sample interval and evalMinutes promtool's rule evaluation
-// interval: as coarse as the 5m window allows (rate needs two samples in it), to keep the test fast.
-// Every phase length is a multiple of evalMinutes so that the alerts are checked right at its end.
+// sampleMinutes is the input series' sample interval: as coarse as the 5m window allows (rate
+// needs two samples in it). evalMinutes is promtool's rule evaluation interval, coarse too because
+// promtool's run time grows with the number of evaluations of the hundred rules. Every phase is
+// a multiple of evalMinutes long so that the alerts are checked right at its end.
 const (
 	sampleMinutes = 2.5
-	evalMinutes   = 10
+	evalMinutes   = 20
 )
 
 // eventsPerMinute is the simulated traffic of every SLO; high enough that the bad events of the

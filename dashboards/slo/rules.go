@@ -3,7 +3,6 @@ package slo
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -275,13 +274,4 @@ func Marshal(v any) ([]byte, error) {
 		return nil, fmt.Errorf("encode YAML: %w", err)
 	}
 	return []byte(b.String()), nil
-}
-
-// windowDuration parses a Prometheus duration such as 5m or 3d.
-func windowDuration(w string) (time.Duration, error) {
-	if strings.HasSuffix(w, "d") {
-		d, err := time.ParseDuration(strings.TrimSuffix(w, "d") + "h")
-		return d * 24, err
-	}
-	return time.ParseDuration(w)
 }
