@@ -13,7 +13,7 @@ locals {
 
   port        = 8080
   config_dir  = "/etc/aiservice"
-  config_yaml = coalesce(var.config_yaml, file("${path.module}/../gitops/base/config.yaml"))
+  config_yaml = coalesce(var.config_yaml, file("${path.module}/../gitops/overlays/production/config.yaml"))
 
   # The kubelet SIGKILLs after this; the service needs pre-drain + grace to finish cleanly.
   termination_grace_period_seconds = var.shutdown_pre_drain_delay_seconds + var.shutdown_grace_period_seconds + var.termination_margin_seconds

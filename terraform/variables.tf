@@ -170,7 +170,7 @@ variable "env" {
 }
 
 variable "config_yaml" {
-  description = "The service's YAML config, mounted at /etc/aiservice/config.yaml; null uses gitops/base/config.yaml, the same file the Kustomize base ships."
+  description = "The service's YAML config, mounted at /etc/aiservice/config.yaml; null uses gitops/overlays/production/config.yaml, the file the production overlay ships."
   type        = string
   default     = null
 }

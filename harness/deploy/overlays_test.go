@@ -1,7 +1,10 @@
 package deploy
 
 import (
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,4 +176,54 @@ func portResolves(c corev1.Container, target string) bool {
 		}
 	}
 	return false
+}
+
+// TestWorkloadRulesRejectMistakes proves the shared pod rules and the comparison with the
+// service's configuration bite: each case takes the production overlay's pod and makes one
+// mistake.
+func TestWorkloadRulesRejectMistakes(t *testing.T) {
+	objs := mustRender(t, "gitops/overlays/production")
+	tests := []struct {
+		name   string
+		mutate func(w *workload)
+		want   string
+	}{
+		{"termination grace too short", func(w *workload) { w.tgps = 35 }, "terminationGracePeriodSeconds 35 <= pre_drain_delay 5s + grace_period 30s"},
+		{"grace period raised in the config only", func(w *workload) {
+			w.configFiles["config.yaml"] = strings.Replace(w.configFiles["config.yaml"], "grace_period: 30s", "grace_period: 60s", 1)
+		}, "grace_period 1m0s"},
+		{"misspelled env name", func(w *workload) { w.env["OTEL_TRACE_SAMPLER_ARG"] = "0.1" }, "env OTEL_TRACE_SAMPLER_ARG is not read by the service"},
+		{"literal API key", func(w *workload) {
+			delete(w.secretEnv, "OPENAI_API_KEY")
+			w.env["OPENAI_API_KEY"] = "sk-live"
+		}, "env OPENAI_API_KEY has a literal value"},
+		{"container port differs from the service's", func(w *workload) { w.port = 9090 }, "service listens on port 8080, containerPort is 9090"},
+		{"service on loopback only", func(w *workload) { w.env["AISERVICE_ADDR"] = "127.0.0.1:8080" }, "listens on 127.0.0.1 only"},
+		{"config file not in the mounted volume", func(w *workload) { w.env["AISERVICE_CONFIG"] = "/etc/other/config.yaml" }, "not in the config volume"},
+		{"config the service rejects", func(w *workload) { w.configFiles["config.yaml"] += "\nshutdwn: {}\n" }, "the service rejects the pod's configuration"},
+		{"same path for both probes", func(w *workload) { w.readiness.path = w.liveness.path }, "liveness and readiness probe the same path"},
+		{"probe on another port", func(w *workload) { w.liveness.port = "metrics" }, `liveness probe port "metrics"`},
+		{"privilege escalation allowed", func(w *workload) { w.allowPrivEsc = nil }, "allowPrivilegeEscalation must be false"},
+		{"writable root filesystem", func(w *workload) { w.readOnlyRoot = false }, "readOnlyRootFilesystem"},
+		{"capabilities kept", func(w *workload) { w.dropCaps = nil }, "capabilities: drop [ALL]"},
+		{"runs as root", func(w *workload) { w.podUser = 0 }, "non-zero runAsUser"},
+		{"no memory limit", func(w *workload) { delete(w.limits, "memory") }, "memory request and limit"},
+		{"latest image", func(w *workload) { w.image = "ghcr.io/example/aiservice:latest" }, "no pinned tag"},
+		{"no pre-drain and no preStop", func(w *workload) { w.env["AISERVICE_SHUTDOWN_PRE_DRAIN_DELAY"] = "0s" }, "neither a pre-drain delay nor a preStop hook"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, _ := workloadFromManifests(t, "production", objs)
+			if _, v := workloadViolations(t, w); len(v) > 0 {
+				t.Fatalf("the real pod already breaks rules: %v", v)
+			}
+			w.env, w.secretEnv, w.configFiles = cloneMap(w.env), maps.Clone(w.secretEnv), cloneMap(w.configFiles)
+			w.requests, w.limits = maps.Clone(w.requests), maps.Clone(w.limits)
+			tt.mutate(&w)
+			_, v := workloadViolations(t, w)
+			if !slices.ContainsFunc(v, func(s string) bool { return strings.Contains(s, tt.want) }) {
+				t.Errorf("violations %v do not include %q", v, tt.want)
+			}
+		})
+	}
 }

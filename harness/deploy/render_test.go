@@ -15,7 +15,6 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -185,10 +184,4 @@ func yamlFileToJSON(t testing.TB, path string) map[string]any {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return m
-}
-
-// metaOf returns the ObjectMeta of a typed Kubernetes object.
-func metaOf(v any) (metav1.Object, bool) {
-	m, ok := v.(metav1.Object)
-	return m, ok
 }

@@ -184,31 +184,42 @@ func probeFromK8s(p *corev1.Probe) probe {
 // serviceEnv is the environment the service process would see, with the config file's
 // content: AISERVICE_CONFIG is resolved against the mounted ConfigMap. Secrets are absent,
 // as they are when the optional Secret does not exist.
-func (w workload) serviceEnv(t testing.TB) (env map[string]string, configYAML string) {
-	t.Helper()
+func (w workload) serviceEnv() (env map[string]string, configYAML string, err error) {
 	env = cloneMap(w.env)
 	if p, ok := env["AISERVICE_CONFIG"]; ok {
 		dir, file := path.Split(p)
 		if path.Clean(dir) != path.Clean(w.configMount) {
-			t.Fatalf("%s: AISERVICE_CONFIG=%s is not in the config volume mounted at %q", w.source, p, w.configMount)
+			return nil, "", fmt.Errorf("AISERVICE_CONFIG=%s is not in the config volume mounted at %q", p, w.configMount)
 		}
 		data, ok := w.configFiles[file]
 		if !ok {
-			t.Fatalf("%s: AISERVICE_CONFIG=%s, but the ConfigMap has no key %q (keys: %v)", w.source, p, file, sortedKeys(w.configFiles))
+			return nil, "", fmt.Errorf("AISERVICE_CONFIG=%s, but the ConfigMap has no key %q (keys: %v)", p, file, sortedKeys(w.configFiles))
 		}
 		configYAML = data
 	}
-	return env, configYAML
+	return env, configYAML, nil
 }
 
 var secretish = regexp.MustCompile(`(?i)(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)`)
 
 // checkWorkload holds a workload to the rules every environment shares, and to the service's
-// own configuration: it runs `aiservice config` with the pod's environment and config file.
-// It returns that effective configuration.
+// own configuration (see workloadViolations). It returns that effective configuration.
 func checkWorkload(t *testing.T, w workload) serviceConfig {
 	t.Helper()
-	bad := func(format string, args ...any) { t.Errorf("%s: "+format, append([]any{w.source}, args...)...) }
+	cfg, violations := workloadViolations(t, w)
+	for _, v := range violations {
+		t.Errorf("%s: %s", w.source, v)
+	}
+	return cfg
+}
+
+// workloadViolations applies the rules every environment shares, and checks the pod against
+// the service's own configuration: it runs `aiservice config` with the pod's environment and
+// config file, and returns that effective configuration with every rule broken.
+func workloadViolations(t testing.TB, w workload) (serviceConfig, []string) {
+	t.Helper()
+	var violations []string
+	bad := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
 
 	// The image: pinned, never the bare placeholder kustomize's images: should have replaced.
 	if name, tag, ok := strings.Cut(lastPathElem(w.image), ":"); !ok || tag == "" || tag == "latest" || name == "" {
@@ -251,14 +262,20 @@ func checkWorkload(t *testing.T, w workload) serviceConfig {
 	}
 
 	// The effective configuration, as the service itself computes it from this pod.
-	env, configYAML := w.serviceEnv(t)
+	env, configYAML, err := w.serviceEnv()
+	if err != nil {
+		bad("%v", err)
+		return serviceConfig{}, violations
+	}
 	cfg, err := effectiveConfig(t, env, configYAML)
 	if err != nil {
-		t.Fatalf("%s: the service rejects the pod's configuration: %v", w.source, err)
+		bad("the service rejects the pod's configuration: %v", err)
+		return cfg, violations
 	}
 	host, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		t.Fatalf("%s: effective addr %q: %v", w.source, cfg.Addr, err)
+		bad("effective addr %q: %v", cfg.Addr, err)
+		return cfg, violations
 	}
 	if host != "0.0.0.0" && host != "" && host != "::" {
 		bad("effective addr %q listens on %s only: the kubelet's probes and the Service cannot reach it", cfg.Addr, host)
@@ -335,7 +352,5 @@ func checkWorkload(t *testing.T, w workload) serviceConfig {
 			bad("%s request %s > limit %s", r, req.String(), lim.String())
 		}
 	}
-	return cfg
+	return cfg, violations
 }
-
-func (w workload) String() string { return fmt.Sprintf("workload(%s)", w.source) }
