@@ -52,7 +52,8 @@ type Info struct {
 }
 
 func info(a config.Agent) Info {
-	return Info{ID: a.ID, Object: "agent", Description: a.Description, Model: a.Model, Tools: a.Tools, MaxSteps: a.MaxSteps}
+	tools := append([]string{}, a.Tools...) // [] rather than null for an agent without tools
+	return Info{ID: a.ID, Object: "agent", Description: a.Description, Model: a.Model, Tools: tools, MaxSteps: a.MaxSteps}
 }
 
 // List returns the agents in configuration order.

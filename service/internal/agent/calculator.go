@@ -93,9 +93,9 @@ func (p *parser) sum(depth int) (float64, error) {
 	}
 }
 
-// product := power (('*'|'/'|'%') power)*
+// product := unary (('*'|'/'|'%') unary)*
 func (p *parser) product(depth int) (float64, error) {
-	v, err := p.power(depth)
+	v, err := p.unary(depth)
 	if err != nil {
 		return 0, err
 	}
@@ -105,7 +105,7 @@ func (p *parser) product(depth int) (float64, error) {
 			return v, nil
 		}
 		p.i++
-		r, err := p.power(depth)
+		r, err := p.unary(depth)
 		if err != nil {
 			return 0, err
 		}
@@ -126,27 +126,7 @@ func (p *parser) product(depth int) (float64, error) {
 	}
 }
 
-// power := unary ('^' power)?   (right-associative)
-func (p *parser) power(depth int) (float64, error) {
-	v, err := p.unary(depth)
-	if err != nil {
-		return 0, err
-	}
-	if p.peek() == '^' {
-		p.i++
-		if depth+1 > maxExprDepth {
-			return 0, fmt.Errorf("%w: nested too deeply", ErrExpression)
-		}
-		e, err := p.power(depth + 1)
-		if err != nil {
-			return 0, err
-		}
-		return math.Pow(v, e), nil
-	}
-	return v, nil
-}
-
-// unary := ('-'|'+') unary | primary
+// unary := ('-'|'+') unary | power — so -2^2 is -(2^2), as in ordinary notation.
 func (p *parser) unary(depth int) (float64, error) {
 	if depth > maxExprDepth {
 		return 0, fmt.Errorf("%w: nested too deeply", ErrExpression)
@@ -160,7 +140,27 @@ func (p *parser) unary(depth int) (float64, error) {
 		p.i++
 		return p.unary(depth + 1)
 	}
-	return p.primary(depth)
+	return p.power(depth)
+}
+
+// power := primary ('^' unary)?   (right-associative; the exponent may be signed: 2^-1)
+func (p *parser) power(depth int) (float64, error) {
+	v, err := p.primary(depth)
+	if err != nil {
+		return 0, err
+	}
+	if p.peek() == '^' {
+		p.i++
+		if depth+1 > maxExprDepth {
+			return 0, fmt.Errorf("%w: nested too deeply", ErrExpression)
+		}
+		e, err := p.unary(depth + 1)
+		if err != nil {
+			return 0, err
+		}
+		return math.Pow(v, e), nil
+	}
+	return v, nil
 }
 
 // primary := number | '(' sum ')'

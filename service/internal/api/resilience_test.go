@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -243,4 +244,47 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	waitFor(t, "no request left in flight", func() bool {
 		return f.metric(`http_requests_in_flight{route="/v1/chat/stream"}`) == 0
 	})
+}
+
+func TestChatWithoutUpstreamUsageIsEstimated(t *testing.T) {
+	f := newFixture(t, "")
+	f.behave(sim.Behaviour{OmitUsage: true})
+	r := f.post("/v1/chat", userHi)
+	var body struct {
+		Usage *struct {
+			CompletionTokens int      `json:"completion_tokens"`
+			CostUSD          *float64 `json:"cost_usd"`
+			Estimated        bool     `json:"estimated"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil || body.Usage == nil || !body.Usage.Estimated ||
+		body.Usage.CompletionTokens == 0 || body.Usage.CostUSD == nil || r.header.Get("X-Cost-USD") == "" {
+		t.Fatalf("usage not estimated: %s", r.body)
+	}
+	if v := f.metric(`cost_estimated_usage_total{model="gpt-4o-mini",provider="sim"}`); v != 1 {
+		t.Errorf("cost_estimated_usage_total = %v", v)
+	}
+}
+
+func TestUpstream429DoesNotOpenTheCircuit(t *testing.T) {
+	f := newFixture(t, `resilience: {max_retries: 0, breaker_failures: 2}`)
+	f.behave(sim.Behaviour{ErrorRate: 1, ErrorStatus: 429})
+	for i := 0; i < 4; i++ {
+		if r := f.post("/v1/chat", userHi); r.status != 429 || !strings.Contains(string(r.body), "upstream_rate_limited") {
+			t.Fatalf("request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if v := f.metric(`circuit_breaker_state{model="gpt-4o-mini",provider="sim"}`); v != 0 {
+		t.Errorf("breaker state = %v after a 429 storm, want closed", v)
+	}
+}
+
+func TestTrailingSlashIsNotRedirected(t *testing.T) {
+	f := newFixture(t, "")
+	for _, path := range []string{"/v1/models/", "/v1/chat/"} {
+		r := f.do("GET", path, "", "")
+		if r.status != 404 || r.header.Get("X-Request-Id") == "" || r.errType(t) != "not_found_error" {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
 }

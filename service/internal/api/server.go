@@ -93,6 +93,9 @@ func NewServer(d Deps) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.RemoveExtraSlash = false
+	// A redirect would skip the middleware (no request id, metrics or JSON body): unknown
+	// paths, trailing slash or not, are plain 404s.
+	r.RedirectTrailingSlash = false
 	r.Use(s.observe, s.recovery, s.limits)
 
 	type route struct {

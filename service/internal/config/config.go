@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -210,6 +211,9 @@ func (s Secret) String() string {
 	}
 	return "[redacted]"
 }
+
+// GoString redacts under %#v too.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
 
 // Secrets is a list of secrets.
 type Secrets []Secret
@@ -514,11 +518,11 @@ func (c *Config) Validate() error {
 	if r.BackoffBase < 0 || r.BackoffMax < r.BackoffBase {
 		bad("resilience.backoff_max", "must be at least backoff_base")
 	}
-	if r.RetryBudgetRatio < 0 || r.RetryBudgetRatio > 1 {
+	if !between(r.RetryBudgetRatio, 0, 1) {
 		bad("resilience.retry_budget_ratio", "must be between 0 and 1")
 	}
-	if r.RetryBudgetMin < 0 {
-		bad("resilience.retry_budget_min", "must not be negative")
+	if !between(r.RetryBudgetMin, 0, math.MaxFloat64) {
+		bad("resilience.retry_budget_min", "must be a finite number, not negative")
 	}
 	if r.BreakerFailures < 1 {
 		bad("resilience.breaker_failures", "must be at least 1")
@@ -526,14 +530,14 @@ func (c *Config) Validate() error {
 	if r.MaxInFlight < 1 {
 		bad("resilience.max_in_flight", "must be at least 1")
 	}
-	if t := c.Telemetry.SampleRatio; t != nil && (*t < 0 || *t > 1) {
+	if t := c.Telemetry.SampleRatio; t != nil && !between(*t, 0, 1) {
 		bad("telemetry.sample_ratio", "must be between 0 and 1")
 	}
 	for _, o := range []struct {
 		name string
 		v    float64
 	}{{"slo.availability_objective", c.SLO.AvailabilityObjective}, {"slo.latency_objective", c.SLO.LatencyObjective}} {
-		if o.v <= 0 || o.v >= 1 {
+		if !(o.v > 0 && o.v < 1) { // NaN fails too
 			bad(o.name, "must be between 0 and 1 (exclusive), e.g. 0.999")
 		}
 	}
@@ -622,24 +626,28 @@ func (c *Config) Validate() error {
 	if s.Chunks < 1 {
 		bad("simulator.chunks", "must be at least 1")
 	}
-	if s.ErrorRate < 0 || s.ErrorRate > 1 {
+	if !between(s.ErrorRate, 0, 1) {
 		bad("simulator.error_rate", "must be between 0 and 1")
 	}
 	if s.ErrorStatus < 400 || s.ErrorStatus > 599 {
 		bad("simulator.error_status", "must be an HTTP error status (400-599)")
 	}
 	for name, p := range c.Prices {
-		if p.InputPer1M < 0 || p.OutputPer1M < 0 || p.CachedInputPer1M < 0 {
-			bad("prices."+name, "prices must not be negative")
+		if !between(p.InputPer1M, 0, math.MaxFloat64) || !between(p.OutputPer1M, 0, math.MaxFloat64) || !between(p.CachedInputPer1M, 0, math.MaxFloat64) {
+			bad("prices."+name, "prices must be finite and not negative")
 		}
 		for k, v := range p.PerImage {
-			if v < 0 || !strings.Contains(k, "/") {
-				bad("prices."+name+".per_image."+k, "keys are SIZE/QUALITY and prices are not negative")
+			if !between(v, 0, math.MaxFloat64) || !strings.Contains(k, "/") {
+				bad("prices."+name+".per_image."+k, "keys are SIZE/QUALITY and prices are finite and not negative")
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// between reports lo <= v <= hi. NaN is outside every range (a check written as v < lo || v > hi
+// would let it through), and so is an infinity when hi is math.MaxFloat64.
+func between(v, lo, hi float64) bool { return v >= lo && v <= hi }
 
 // validID is also the rule for agent ids in URLs: no dots or slashes, so no path games.
 func validID(s string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -50,17 +51,47 @@ func (g *Gateway) Chat(ctx context.Context, apiRoute string, req *wire.ChatReque
 		}
 		resp.Model = r.model.Name
 		res := Result{Provider: r.provider.Name(), Model: r.model.Name}
-		if resp.Usage != nil {
-			g.cost.RecordTokens(res.Provider, res.Model, resp.Usage.PromptTokens, resp.Usage.CompletionTokens)
-			res.CostUSD, res.Priced = g.prices.Chat(r.model.Name, *resp.Usage)
-			if res.Priced {
-				resp.Usage.CostUSD = &res.CostUSD
-			}
+		if resp.Usage == nil {
+			// The upstream reported nothing: estimate, say so, and count it, as for streams.
+			resp.Usage = estimated(promptTokens(req), outputRunes(resp))
+			g.cost.RecordEstimated(res.Provider, res.Model)
+		}
+		g.cost.RecordTokens(res.Provider, res.Model, resp.Usage.PromptTokens, resp.Usage.CompletionTokens)
+		res.CostUSD, res.Priced = g.prices.Chat(r.model.Name, *resp.Usage)
+		if res.Priced {
+			resp.Usage.CostUSD = &res.CostUSD
 		}
 		g.cost.RecordRequest(apiRoute, res.Provider, res.Model, res.CostUSD, res.Priced)
 		return out{resp, res}, nil
 	})
 	return o.resp, o.res, err
+}
+
+// promptTokens estimates a request's input tokens.
+func promptTokens(req *wire.ChatRequest) int {
+	texts := make([]string, len(req.Messages))
+	for i, m := range req.Messages {
+		texts[i] = m.Content.Text
+	}
+	return tokens.Prompt(texts)
+}
+
+// outputRunes counts the generated characters of a response (text and tool calls).
+func outputRunes(resp *wire.ChatResponse) int {
+	n := 0
+	for _, c := range resp.Choices {
+		n += utf8.RuneCountInString(c.Message.Content.Text)
+		for _, tc := range c.Message.ToolCalls {
+			n += utf8.RuneCountInString(tc.Function.Name) + utf8.RuneCountInString(tc.Function.Arguments)
+		}
+	}
+	return n
+}
+
+// estimated is the usage the gateway reports when the upstream gave none.
+func estimated(prompt, outRunes int) *wire.Usage {
+	out := (outRunes + 3) / 4
+	return &wire.Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out, Estimated: true}
 }
 
 func finishReasons(resp *wire.ChatResponse) []string {
@@ -147,8 +178,13 @@ type Stream struct {
 	created  int64
 	opened   time.Time
 	started  atomic.Bool // a chunk arrived: the timer now enforces the idle limit
-	ended    bool
-	closed   bool
+	// The timer only runs while waiting on the upstream: a client slow to read is not an
+	// idle upstream. waiting is guarded by mu so a late expiry cannot re-arm a stopped timer.
+	mu         sync.Mutex
+	waiting    bool
+	firstToken time.Duration
+	ended      bool
+	closed     bool
 }
 
 // Stream limits: the cause of the attempt context's cancellation when they fire.
@@ -164,11 +200,7 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 	if err != nil {
 		return nil, err
 	}
-	texts := make([]string, len(req.Messages))
-	for i, m := range req.Messages {
-		texts[i] = m.Content.Text
-	}
-	prompt := tokens.Prompt(texts)
+	prompt := promptTokens(req)
 	return withFallback(ctx, g, primary, func(ctx context.Context, r *route) (*Stream, error) {
 		up := *req
 		up.Model = r.model.Upstream()
@@ -191,18 +223,47 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 				attribute.String("gen_ai.provider.name", r.provider.System()),
 				attribute.String("gen_ai.request.model", r.model.Name)))
 		s := &Stream{g: g, route: apiRoute, opened: time.Now(), r: r, inner: inner, span: body, actx: sctx, cancel: cancel, release: release,
-			idle: g.timeouts.StreamIdle.D(), prompt: prompt,
+			idle: g.timeouts.StreamIdle.D(), firstToken: g.timeouts.StreamFirstToken.D(), prompt: prompt,
 			Result: Result{Provider: r.provider.Name(), Model: r.model.Name}}
-		s.timer = time.AfterFunc(g.timeouts.StreamFirstToken.D(), func() {
-			// Reset re-arms this same function: which limit fired depends on whether a chunk came.
-			if s.started.Load() {
-				cancel(errIdle)
-			} else {
-				cancel(errFirstToken)
-			}
-		})
+		s.waiting = true // the first-token limit runs from the moment the upstream answered
+		s.timer = time.AfterFunc(s.firstToken, s.expire)
 		return s, nil
 	})
+}
+
+func (s *Stream) arm(d time.Duration) {
+	s.mu.Lock()
+	s.waiting = true
+	s.timer.Reset(d)
+	s.mu.Unlock()
+}
+
+func (s *Stream) disarm() {
+	s.mu.Lock()
+	s.waiting = false
+	s.timer.Stop()
+	s.mu.Unlock()
+}
+
+// expire ends the attempt when the first-token or idle limit passed with no bytes from the
+// upstream; bytes that arrived but are not yet a whole event push the limit back.
+func (s *Stream) expire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.waiting {
+		return
+	}
+	limit, cause := s.firstToken, errFirstToken
+	if s.started.Load() {
+		limit, cause = s.idle, errIdle
+	}
+	if last := s.inner.LastRead(); !last.IsZero() {
+		if rest := limit - time.Since(last); rest > 0 {
+			s.timer.Reset(rest)
+			return
+		}
+	}
+	s.cancel(cause)
 }
 
 // Next returns the next chunk, or io.EOF at the end of the stream.
@@ -210,7 +271,11 @@ func (s *Stream) Next() (*wire.Chunk, error) {
 	if s.ended {
 		return nil, io.EOF
 	}
+	if s.started.Load() {
+		s.arm(s.idle)
+	}
 	c, err := s.inner.Next()
+	s.disarm()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			s.ended = true
@@ -222,7 +287,6 @@ func (s *Stream) Next() (*wire.Chunk, error) {
 		return nil, s.fail(err)
 	}
 	s.started.Store(true)
-	s.timer.Reset(s.idle)
 	if s.chunkID == "" {
 		s.chunkID, s.created = c.ID, c.Created
 	}
@@ -274,10 +338,7 @@ func (s *Stream) estimatedUsage() *wire.Chunk {
 		Choices: []wire.ChunkChoice{}, Usage: s.usage}
 }
 
-func (s *Stream) estimate() *wire.Usage {
-	out := (s.outRunes + 3) / 4
-	return &wire.Usage{PromptTokens: s.prompt, CompletionTokens: out, TotalTokens: s.prompt + out, Estimated: true}
-}
+func (s *Stream) estimate() *wire.Usage { return estimated(s.prompt, s.outRunes) }
 
 // Usage is the final usage (exact or estimated); valid after the stream ended.
 func (s *Stream) Usage() *wire.Usage { return s.usage }

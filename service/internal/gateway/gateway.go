@@ -230,7 +230,8 @@ func attempt[T any](ctx context.Context, g *Gateway, r *route, op string, hold b
 		outcome := outcomeOf(ctx, err)
 		g.cost.RecordAPICall(r.provider.Name(), r.model.Name, outcome)
 		switch {
-		case outcome == cost.OutcomeCanceled:
+		case outcome == cost.OutcomeCanceled, outcome == cost.OutcomeRateLimited:
+			// Neither says the upstream is broken: a 429 is it working as designed.
 			r.breaker.Release()
 		default:
 			// Only the upstream's own failures count against it; its 4xx mean it is healthy.

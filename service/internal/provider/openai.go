@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -48,8 +50,14 @@ type OpenAI struct {
 func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &activityConn{Conn: c}, nil
+		},
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          cfg.MaxIdleConnsPerHost * 4,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
@@ -177,18 +185,47 @@ func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream,
 	r := *req
 	r.Stream = true
 	r.StreamOptions = &wire.StreamOptions{IncludeUsage: true}
-	resp, err := p.do(ctx, p.chatURL, &r, true)
+	st := &sseStream{ctx: ctx}
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if ac, ok := info.Conn.(*activityConn); ok {
+			st.conn = ac
+		}
+	}}
+	resp, err := p.do(httptrace.WithClientTrace(ctx, trace), p.chatURL, &r, true)
 	if err != nil {
 		return nil, err
 	}
-	return &sseStream{ctx: ctx, body: resp.Body, r: sse.NewReader(resp.Body)}, nil
+	st.body, st.r = resp.Body, sse.NewReader(resp.Body)
+	return st, nil
+}
+
+// activityConn records when bytes last arrived on an upstream connection.
+type activityConn struct {
+	net.Conn
+	last atomic.Int64 // unix nanoseconds
+}
+
+func (c *activityConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 type sseStream struct {
 	ctx  context.Context
 	body io.ReadCloser
 	r    *sse.Reader
+	conn *activityConn
 	done bool
+}
+
+func (s *sseStream) LastRead() time.Time {
+	if s.conn == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, s.conn.last.Load())
 }
 
 func (s *sseStream) Next() (*wire.Chunk, error) {

@@ -31,6 +31,10 @@ type Provider interface {
 type Stream interface {
 	Next() (*wire.Chunk, error)
 	Close() error
+	// LastRead is when bytes last arrived on the stream's connection (zero when unknown, e.g.
+	// a shared HTTP/2 connection). Events can sit in the HTTP/1.1 chunked decoder while bytes
+	// trickle in, so stream time limits use this to tell a slow link from a silent upstream.
+	LastRead() time.Time
 }
 
 // StatusError is an upstream's HTTP error answer.

@@ -60,22 +60,26 @@ func Setup(ctx context.Context, o Options) (*Tracing, error) {
 		semconv.DeploymentEnvironment(o.Env))
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithSampler(sampler), sdktrace.WithResource(res)}
 	t := &Tracing{Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
+	// OTLP_ENDPOINT (the config) wins; else the standard variables, read through the injected
+	// getenv so tests and `aiservice config` see what the process would do.
+	endpoint, name := o.OTLPEndpoint, "telemetry.otlp_endpoint"
+	if endpoint == "" {
+		if v := o.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
+			endpoint, name = v, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+		} else if v := o.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); v != "" {
+			endpoint, name = strings.TrimRight(v, "/")+"/v1/traces", "OTEL_EXPORTER_OTLP_ENDPOINT"
+		}
+	}
 	var exp sdktrace.SpanExporter
-	switch {
-	case o.OTLPEndpoint != "":
-		u, err := url.Parse(o.OTLPEndpoint)
+	if endpoint != "" {
+		u, err := url.Parse(endpoint)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, fmt.Errorf("telemetry.otlp_endpoint: %q is not an http(s) URL", o.OTLPEndpoint)
+			return nil, fmt.Errorf("%s: %q is not an http(s) URL", name, endpoint)
 		}
 		if u.Path == "" || u.Path == "/" {
 			u.Path = "/v1/traces"
 		}
 		exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u.String()))
-		if err != nil {
-			return nil, fmt.Errorf("otlp exporter: %w", err)
-		}
-	case o.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || o.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "":
-		exp, err = otlptracehttp.New(ctx) // reads the standard variables itself
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}

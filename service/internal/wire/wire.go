@@ -74,7 +74,7 @@ func (s *Stop) UnmarshalJSON(b []byte) error {
 // Message is one chat message.
 type Message struct {
 	Role       string     `json:"role"`
-	Content    Content    `json:"content"`
+	Content    Content    `json:"content,omitzero"`
 	Name       string     `json:"name,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
@@ -129,6 +129,9 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 	}
 	return errors.New("content must be a string, an array of content parts or null")
 }
+
+// IsZero is true for content that was never set: it is then omitted, not sent as "".
+func (c Content) IsZero() bool { return !c.Set && !c.Null && c.Text == "" && c.Parts == nil }
 
 // MarshalJSON writes the shape that was read.
 func (c Content) MarshalJSON() ([]byte, error) {
