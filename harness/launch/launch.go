@@ -167,7 +167,9 @@ func start(ctx context.Context, sub, readyMsg, probe string, o Options) (*Proces
 	}
 	p.Cmd = cmd
 	addrCh := make(chan string, 1)
+	readDone := make(chan struct{})
 	go func() {
+		defer close(readDone)
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
@@ -188,6 +190,8 @@ func start(ctx context.Context, sub, readyMsg, probe string, o Options) (*Proces
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	go func() {
+		// Wait closes the pipe: read it to the end first, or the last log lines are lost.
+		<-readDone
 		p.exit = cmd.Wait()
 		close(p.done)
 	}()
@@ -260,18 +264,22 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // Wait waits for the exit, up to limit, and returns the exit code (-1 if it did not exit).
 func (p *Process) Wait(limit time.Duration) (int, error) {
 	select {
-	case <-p.done:
-		if p.exit == nil {
-			return 0, nil
+	case <-p.done: // checked first, so Wait(0) on an exited process reports its code
+	default:
+		select {
+		case <-p.done:
+		case <-time.After(limit):
+			return -1, fmt.Errorf("process %d still running after %s", p.Cmd.Process.Pid, limit)
 		}
-		var ee *exec.ExitError
-		if errors.As(p.exit, &ee) {
-			return ee.ExitCode(), nil
-		}
-		return -1, p.exit
-	case <-time.After(limit):
-		return -1, fmt.Errorf("process %d still running after %s", p.Cmd.Process.Pid, limit)
 	}
+	if p.exit == nil {
+		return 0, nil
+	}
+	var ee *exec.ExitError
+	if errors.As(p.exit, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return -1, p.exit
 }
 
 // Stop sends SIGTERM and waits up to limit, then kills.

@@ -116,6 +116,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	conns := shutdown.NewConns()
 	base, endAll := context.WithCancelCause(context.Background())
 	defer endAll(nil)
 	srv := &http.Server{
@@ -124,6 +125,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnState:         conns.Track,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -154,7 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}()
 	return shutdown.Plan{
-		Server: srv, Ready: a.Ready, Log: log,
+		Server: srv, Conns: conns, Ready: a.Ready, Log: log,
 		PreDrainDelay: cfg.Shutdown.PreDrainDelay.D(), GracePeriod: cfg.Shutdown.GracePeriod.D(),
 		EndRemaining: func() { endAll(api.ErrShutdown) },
 		Flush:        []func(context.Context) error{a.Close},

@@ -75,7 +75,7 @@ func (r *Runner) Get(id string) (Info, error) {
 }
 
 func notFound(id string) error {
-	return &apperr.Error{Kind: apperr.NotFound, Code: "agent_not_found", Message: fmt.Sprintf("No agent with id %q.", id)}
+	return &apperr.Error{Kind: apperr.NotFound, Code: "agent_not_found", Message: fmt.Sprintf("No agent with id %q.", apperr.Excerpt(id))}
 }
 
 // Run is the result of an agent run.

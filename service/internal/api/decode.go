@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/wire"
@@ -17,7 +19,10 @@ import (
 
 // decodeJSON reads one JSON value from the (size-capped) body into v, mapping every failure to
 // a typed 4xx naming the problem: empty body, too large, malformed, wrong type, trailing data.
-func decodeJSON(r *http.Request, v any) error {
+// The body must arrive before the route's deadline: a client that trickles it gets a 408
+// rather than holding the handler (the server has no global ReadTimeout, which would cut
+// long streams).
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -25,9 +30,25 @@ func decodeJSON(r *http.Request, v any) error {
 				Message: fmt.Sprintf("Content-Type must be application/json, not %q.", ct)}
 		}
 	}
+	rc := http.NewResponseController(w)
+	if dl, ok := r.Context().Deadline(); ok {
+		_ = rc.SetReadDeadline(dl)
+	}
 	b, err := io.ReadAll(r.Body)
+	if err == nil {
+		// Cleared at once: net/http's background read (which notices a client going away)
+		// must not inherit the deadline and cancel the request while it is being answered.
+		// After a failed read it stays: net/http then gives up discarding the unread body
+		// instead of blocking on it before the error response can go out.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return &apperr.Error{Kind: apperr.RequestTimeout, Code: "request_body_timeout",
+				Message: "The request body did not arrive within this route's deadline."}
+		}
 		if errors.As(err, &tooLarge) {
 			return &apperr.Error{Kind: apperr.PayloadTooLarge, Code: "request_too_large",
 				Message: fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit)}
@@ -42,8 +63,8 @@ func Decode(b []byte, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return apperr.Invalid("", "The request body is empty; send a JSON object.")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	// json.Unmarshal also rejects trailing data after the value.
+	if err := json.Unmarshal(b, v); err != nil {
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		switch {
@@ -54,13 +75,8 @@ func Decode(b []byte, v any) error {
 				return apperr.Invalid("", "The body must be a JSON object, not %s.", typ.Value)
 			}
 			return apperr.Invalid(typ.Field, "%s must be %s, not %s.", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return apperr.Invalid("", "The body is truncated JSON.")
 		}
 		return apperr.Invalid("", "The body could not be decoded: %s.", err.Error())
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apperr.Invalid("", "The body has data after its JSON value.")
 	}
 	return nil
 }

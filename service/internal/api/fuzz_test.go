@@ -44,9 +44,10 @@ func decodeBody(t *testing.T, contentType string, body []byte, v any) error {
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
 	}
-	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, fuzzMaxBody)
+	w := httptest.NewRecorder()
+	r.Body = http.MaxBytesReader(w, r.Body, fuzzMaxBody)
 	var err error
-	bounded(t, 5*time.Second, func() { err = decodeJSON(r, v) })
+	bounded(t, 5*time.Second, func() { err = decodeJSON(w, r, v) })
 	return err
 }
 

@@ -52,7 +52,7 @@ func (s *server) completions(c *gin.Context) {
 
 func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 	var req wire.ChatRequest
-	if err := decodeJSON(c.Request, &req); err != nil {
+	if err := decodeJSON(c.Writer, c.Request, &req); err != nil {
 		s.fail(c, err)
 		return nil, false
 	}
@@ -64,7 +64,7 @@ func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 }
 
 func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
-	resp, res, err := s.gw.Chat(c.Request.Context(), info(c).route, req)
+	body, res, err := s.gw.ChatRaw(c.Request.Context(), info(c).route, req)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -72,7 +72,7 @@ func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
 	if res.Priced {
 		c.Header("X-Cost-USD", strconv.FormatFloat(res.CostUSD, 'f', -1, 64))
 	}
-	c.JSON(http.StatusOK, resp)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
 // stream relays a chat stream as SSE, flushing each chunk as it arrives. The response is held
@@ -147,7 +147,7 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 
 func (s *server) images(c *gin.Context) {
 	var req wire.ImageRequest
-	if err := decodeJSON(c.Request, &req); err != nil {
+	if err := decodeJSON(c.Writer, c.Request, &req); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -186,7 +186,7 @@ func (s *server) runAgent(c *gin.Context) {
 		return
 	}
 	var req runRequest
-	if err := decodeJSON(c.Request, &req); err != nil {
+	if err := decodeJSON(c.Writer, c.Request, &req); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -159,9 +159,15 @@ func (s *server) deadline(d time.Duration) gin.HandlerFunc {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 		defer cancel()
 		c.Request = c.Request.WithContext(ctx)
+		// A client that stops reading must not hold the handler past the deadline either;
+		// the margin leaves time to write the 504 (or the SSE timeout event) itself.
+		_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(d + writeMargin))
 		c.Next()
 	}
 }
+
+// writeMargin is how long after the route deadline a response may still be written.
+const writeMargin = time.Second
 
 // authenticate requires `Authorization: Bearer KEY` when API keys are configured. Keys are
 // compared as SHA-256 digests in constant time, over every key, so neither the key nor its

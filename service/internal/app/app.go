@@ -121,7 +121,9 @@ func SimBehaviour(s config.Simulator) sim.Behaviour {
 func (a *App) Close(ctx context.Context) error {
 	var errs []error
 	if a.simServer != nil {
-		errs = append(errs, a.simServer.Shutdown(ctx))
+		// By now the gateway has drained, so nothing needs the simulator; Shutdown would wait
+		// on idle pooled connections instead.
+		errs = append(errs, a.simServer.Close())
 	}
 	errs = append(errs, a.Tracing.Shutdown(ctx))
 	return errors.Join(errs...)

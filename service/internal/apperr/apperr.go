@@ -29,6 +29,7 @@ const (
 	Timeout                          // the route deadline passed: 504
 	Shutdown                         // stream ended by graceful shutdown (SSE only)
 	Canceled                         // the client went away; nothing is written
+	RequestTimeout                   // the client did not send its body within the deadline: 408
 )
 
 var kindInfo = [...]struct {
@@ -48,6 +49,7 @@ var kindInfo = [...]struct {
 	Timeout:              {http.StatusGatewayTimeout, "timeout"},
 	Shutdown:             {http.StatusServiceUnavailable, "shutdown"},
 	Canceled:             {499, "canceled"},
+	RequestTimeout:       {http.StatusRequestTimeout, "timeout"},
 }
 
 // Status is the HTTP status for the kind.
@@ -112,6 +114,15 @@ func From(err error) *Error {
 		return Wrap(Canceled, err, "the request was canceled")
 	}
 	return Wrap(Internal, err, "internal error")
+}
+
+// Excerpt bounds what of a client-supplied value is echoed in a message.
+func Excerpt(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "…"
 }
 
 // KindOf is From(err).Kind, or Internal for nil-safe callers.

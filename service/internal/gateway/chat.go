@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -26,45 +29,162 @@ type Result struct {
 	Priced   bool
 }
 
-// Chat runs a non-streaming chat completion. route is the API route template (a metric label).
+// Chat runs a non-streaming chat completion and decodes it (for agents, which read tool calls).
 func (g *Gateway) Chat(ctx context.Context, apiRoute string, req *wire.ChatRequest) (*wire.ChatResponse, Result, error) {
+	b, res, err := g.ChatRaw(ctx, apiRoute, req)
+	if err != nil {
+		return nil, res, err
+	}
+	var resp wire.ChatResponse
+	if err := json.Unmarshal(b, &resp); err != nil {
+		return nil, res, apperr.Wrap(apperr.Upstream, err, "The upstream sent an invalid chat completion.")
+	}
+	return &resp, res, nil
+}
+
+// ChatRaw runs a non-streaming chat completion and returns the response body as bytes: the
+// upstream's answer passed through, with `model` set to the public name and usage.cost_usd
+// added. Only `model`, `usage` and the finish reasons are read; the rest is never decoded.
+// route is the API route template (a metric label).
+func (g *Gateway) ChatRaw(ctx context.Context, apiRoute string, req *wire.ChatRequest) ([]byte, Result, error) {
 	primary, err := g.resolve(req.Model, "chat")
 	if err != nil {
 		return nil, Result{}, err
 	}
 	type out struct {
-		resp *wire.ChatResponse
+		body []byte
 		res  Result
 	}
 	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
 		up := *req
 		up.Model = r.model.Upstream()
-		resp, _, err := attempt(ctx, g, r, "chat", false, func(ctx context.Context, span trace.Span) (*wire.ChatResponse, error) {
-			resp, err := r.provider.Chat(ctx, &up)
-			if err == nil {
-				g.annotate(span, resp.Model, resp.Usage, finishReasons(resp))
+		var fields []wire.Span
+		var usage *wire.Usage
+		body, _, err := attempt(ctx, g, r, "chat", false, func(ctx context.Context, span trace.Span) ([]byte, error) {
+			b, err := r.provider.ChatRaw(ctx, &up)
+			if err != nil {
+				return nil, err
 			}
-			return resp, err
+			if fields, err = wire.ObjectFields(b, "model", "usage", "choices"); err != nil {
+				return nil, &provider.StatusError{StatusCode: 502, Detail: wire.ErrorDetail{Message: "upstream sent an invalid chat completion", Type: "upstream_error"}}
+			}
+			usage = readUsage(b, fields[1])
+			if span.IsRecording() {
+				model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
+				g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
+			}
+			return b, nil
 		})
 		if err != nil {
 			return out{}, err
 		}
-		resp.Model = r.model.Name
 		res := Result{Provider: r.provider.Name(), Model: r.model.Name}
-		if resp.Usage == nil {
-			// The upstream reported nothing: estimate, say so, and count it, as for streams.
-			resp.Usage = estimated(promptTokens(req), outputRunes(resp))
+		if usage == nil {
+			if usage, body, err = estimateRaw(body, fields, req); err != nil {
+				return out{}, err
+			}
 			g.cost.RecordEstimated(res.Provider, res.Model)
 		}
-		g.cost.RecordTokens(res.Provider, res.Model, resp.Usage.PromptTokens, resp.Usage.CompletionTokens)
-		res.CostUSD, res.Priced = g.prices.Chat(r.model.Name, *resp.Usage)
-		if res.Priced {
-			resp.Usage.CostUSD = &res.CostUSD
-		}
+		g.cost.RecordTokens(res.Provider, res.Model, usage.PromptTokens, usage.CompletionTokens)
+		res.CostUSD, res.Priced = g.prices.Chat(r.model.Name, *usage)
 		g.cost.RecordRequest(apiRoute, res.Provider, res.Model, res.CostUSD, res.Priced)
-		return out{resp, res}, nil
+		return out{patch(body, fields, r.model.Name, res), res}, nil
 	})
-	return o.resp, o.res, err
+	return o.body, o.res, err
+}
+
+// readUsage decodes the usage object of a raw answer; nil when absent or not an object.
+func readUsage(body []byte, u wire.Span) *wire.Usage {
+	if !u.Found() || body[u.Start] != '{' {
+		return nil
+	}
+	var usage wire.Usage
+	if json.Unmarshal(body[u.Start:u.End], &usage) != nil {
+		return nil
+	}
+	return &usage
+}
+
+// estimateRaw handles an answer without usage: it is decoded once to estimate the usage from
+// the output, and re-encoded with the estimate in place (f is updated to the new body).
+func estimateRaw(body []byte, f []wire.Span, req *wire.ChatRequest) (*wire.Usage, []byte, error) {
+	var resp wire.ChatResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, nil, apperr.Wrap(apperr.Upstream, err, "The upstream sent an invalid chat completion.")
+	}
+	resp.Usage = estimated(promptTokens(req), outputRunes(&resp))
+	b, err := json.Marshal(&resp)
+	if err != nil {
+		return nil, nil, fmt.Errorf("re-encode chat completion: %w", err)
+	}
+	nf, err := wire.ObjectFields(b, "model", "usage", "choices")
+	if err != nil {
+		return nil, nil, fmt.Errorf("re-scan chat completion: %w", err)
+	}
+	copy(f, nf)
+	return resp.Usage, b, nil
+}
+
+// patch writes the public model name and usage.cost_usd into a raw answer.
+func patch(body []byte, f []wire.Span, model string, res Result) []byte {
+	var costField []byte
+	if u := f[1]; res.Priced && u.Found() && body[u.Start] == '{' {
+		num, _ := json.Marshal(res.CostUSD) // the same number format as every other JSON body
+		costField = append([]byte(`"cost_usd":`), num...)
+		if inner := bytes.TrimSpace(body[u.Start+1 : u.End-1]); len(inner) > 0 {
+			costField = append(costField, ',')
+		}
+	}
+	quoted, _ := json.Marshal(model)
+	m := f[0]
+	sameModel := m.Found() && bytes.Equal(body[m.Start:m.End], quoted)
+	if costField == nil && sameModel {
+		return body
+	}
+	out := make([]byte, 0, len(body)+len(costField)+len(quoted))
+	// Edits in document order: the model value (if any) and the insertion after `{` of usage.
+	type edit struct {
+		at, end int
+		with    []byte
+	}
+	var edits []edit
+	if !sameModel && m.Found() {
+		edits = append(edits, edit{m.Start, m.End, quoted})
+	}
+	if costField != nil {
+		edits = append(edits, edit{f[1].Start + 1, f[1].Start + 1, costField})
+	}
+	if len(edits) == 2 && edits[1].at < edits[0].at {
+		edits[0], edits[1] = edits[1], edits[0]
+	}
+	last := 0
+	for _, e := range edits {
+		out = append(out, body[last:e.at]...)
+		out = append(out, e.with...)
+		last = e.end
+	}
+	return append(out, body[last:]...)
+}
+
+// finishReasonsRaw reads the finish reasons of a raw answer's choices (for the span).
+func finishReasonsRaw(body []byte, choices wire.Span) []string {
+	if !choices.Found() {
+		return nil
+	}
+	elems, err := wire.ArrayElements(body[choices.Start:choices.End])
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range elems {
+		el := body[choices.Start+e.Start : choices.Start+e.End]
+		if f, err := wire.ObjectFields(el, "finish_reason"); err == nil && f[0].Found() {
+			if s, ok := wire.UnquoteString(el[f[0].Start:f[0].End]); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // promptTokens estimates a request's input tokens.
@@ -92,14 +212,6 @@ func outputRunes(resp *wire.ChatResponse) int {
 func estimated(prompt, outRunes int) *wire.Usage {
 	out := (outRunes + 3) / 4
 	return &wire.Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out, Estimated: true}
-}
-
-func finishReasons(resp *wire.ChatResponse) []string {
-	out := make([]string, 0, len(resp.Choices))
-	for _, c := range resp.Choices {
-		out = append(out, c.FinishReason)
-	}
-	return out
 }
 
 // annotate adds the response attributes of the GenAI conventions to an attempt's span.

@@ -144,11 +144,11 @@ func (g *Gateway) resolve(model, kind string) (*route, error) {
 	r, ok := g.routes[model]
 	if !ok {
 		return nil, &apperr.Error{Kind: apperr.NotFound, Code: "model_not_found", Param: "model",
-			Message: fmt.Sprintf("The model %q does not exist or you do not have access to it.", model)}
+			Message: fmt.Sprintf("The model %q does not exist or you do not have access to it.", apperr.Excerpt(model))}
 	}
 	if r.model.Kind != kind {
 		return nil, &apperr.Error{Kind: apperr.InvalidRequest, Code: "model_not_supported", Param: "model",
-			Message: fmt.Sprintf("The model %q is a %s model and cannot serve this request.", model, r.model.Kind)}
+			Message: fmt.Sprintf("The model %q is a %s model and cannot serve this request.", apperr.Excerpt(model), r.model.Kind)}
 	}
 	return r, nil
 }

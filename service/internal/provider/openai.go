@@ -120,9 +120,19 @@ func (p *OpenAI) do(ctx context.Context, url string, body any, stream bool) (*ht
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		return nil, statusError(resp)
+		return nil, p.scrub(statusError(resp))
 	}
 	return resp, nil
+}
+
+// scrub removes the provider's key from an upstream error message: an upstream that echoes
+// the key it was sent must not leak it to clients, logs or spans.
+func (p *OpenAI) scrub(err error) error {
+	var se *StatusError
+	if p.cfg.APIKey != "" && errors.As(err, &se) && strings.Contains(se.Detail.Message, p.cfg.APIKey) {
+		se.Detail.Message = strings.ReplaceAll(se.Detail.Message, p.cfg.APIKey, "[redacted]")
+	}
+	return err
 }
 
 func statusError(resp *http.Response) error {
@@ -146,38 +156,64 @@ func readErr(ctx context.Context, err error) error {
 	return &ConnError{Err: err}
 }
 
-// Chat implements Provider.
+// Chat is ChatRaw decoded.
 func (p *OpenAI) Chat(ctx context.Context, req *wire.ChatRequest) (*wire.ChatResponse, error) {
-	resp, err := p.do(ctx, p.chatURL, req, false)
+	b, err := p.ChatRaw(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	var out wire.ChatResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || ctx.Err() != nil {
-			return nil, readErr(ctx, err)
-		}
-		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid chat completion", Type: "upstream_error"}}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, invalid("chat completion")
 	}
 	return &out, nil
 }
 
+// ChatRaw implements Provider.
+func (p *OpenAI) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, error) {
+	b, err := p.post(ctx, p.chatURL, req)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, invalid("chat completion")
+	}
+	return b, nil
+}
+
 // Images implements Provider.
 func (p *OpenAI) Images(ctx context.Context, req *wire.ImageRequest) (*wire.ImageResponse, error) {
-	resp, err := p.do(ctx, p.imagesURL, req, false)
+	b, err := p.post(ctx, p.imagesURL, req)
+	if err != nil {
+		return nil, err
+	}
+	var out wire.ImageResponse
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, invalid("images response")
+	}
+	return &out, nil
+}
+
+func invalid(what string) error {
+	return &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid " + what, Type: "upstream_error"}}
+}
+
+// post sends a JSON request and reads the whole 2xx answer, sized by its Content-Length.
+func (p *OpenAI) post(ctx context.Context, url string, in any) ([]byte, error) {
+	resp, err := p.do(ctx, url, in, false)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var out wire.ImageResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || ctx.Err() != nil {
-			return nil, readErr(ctx, err)
-		}
-		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid images response", Type: "upstream_error"}}
+	size := 4 << 10
+	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
+		size = int(resp.ContentLength)
 	}
-	return &out, nil
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return nil, readErr(ctx, err)
+	}
+	return buf.Bytes(), nil
 }
 
 // ChatStream implements Provider. It asks the upstream to include usage in the stream.
@@ -185,7 +221,7 @@ func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream,
 	r := *req
 	r.Stream = true
 	r.StreamOptions = &wire.StreamOptions{IncludeUsage: true}
-	st := &sseStream{ctx: ctx}
+	st := &sseStream{ctx: ctx, scrub: p.scrub}
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if ac, ok := info.Conn.(*activityConn); ok {
 			st.conn = ac
@@ -214,11 +250,12 @@ func (c *activityConn) Read(b []byte) (int, error) {
 }
 
 type sseStream struct {
-	ctx  context.Context
-	body io.ReadCloser
-	r    *sse.Reader
-	conn *activityConn
-	done bool
+	ctx   context.Context
+	body  io.ReadCloser
+	r     *sse.Reader
+	conn  *activityConn
+	scrub func(error) error
+	done  bool
 }
 
 func (s *sseStream) LastRead() time.Time {
@@ -243,7 +280,11 @@ func (s *sseStream) Next() (*wire.Chunk, error) {
 		s.done = true
 		return nil, io.EOF
 	}
-	return DecodeChunk(ev.Name, ev.Data)
+	c, err := DecodeChunk(ev.Name, ev.Data)
+	if err != nil && s.scrub != nil {
+		return nil, s.scrub(err)
+	}
+	return c, err
 }
 
 // DecodeChunk parses one upstream stream event: a chunk, or an error event/object.

@@ -16,6 +16,7 @@ import (
 // Plan is one graceful shutdown.
 type Plan struct {
 	Server        *http.Server
+	Conns         *Conns // optional: fresh connections are expired when the drain starts
 	Ready         *atomic.Bool
 	PreDrainDelay time.Duration
 	GracePeriod   time.Duration
@@ -26,6 +27,9 @@ type Plan struct {
 	Flush []func(context.Context) error
 	Log   *slog.Logger
 }
+
+// freshGrace is how long a connection that has sent nothing may still send its request.
+const freshGrace = 100 * time.Millisecond
 
 // ErrForced is returned when a second signal cut the drain short.
 var ErrForced = errors.New("shutdown forced by a second signal")
@@ -47,10 +51,18 @@ func (p Plan) Run(force <-chan struct{}) error {
 	}
 
 	p.Log.Info("shutdown: listener closed, draining in-flight requests", "phase", "drain", "grace_period", p.GracePeriod.String())
+
 	graceCtx, cancel := context.WithTimeout(context.Background(), p.GracePeriod)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- p.Server.Shutdown(graceCtx) }()
+	if p.Conns != nil {
+		// Now, and once more when Shutdown has surely closed the listener, so a connection
+		// accepted in between is not missed.
+		p.Conns.ExpireFresh(freshGrace)
+		t := time.AfterFunc(50*time.Millisecond, func() { p.Conns.ExpireFresh(freshGrace) })
+		defer t.Stop()
+	}
 	var err error
 	select {
 	case err = <-done:

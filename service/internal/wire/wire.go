@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ChatRequest is an OpenAI chat-completion request. Pointers distinguish "absent" from zero so
@@ -100,7 +101,12 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 	case bytes.Equal(b, []byte("null")):
 		*c = Content{Null: true, Set: true}
 		return nil
-	case len(b) > 0 && b[0] == '"':
+	case len(b) > 1 && b[0] == '"':
+		// Fast path: most content has no escapes, so the bytes between the quotes are the text.
+		if inner := b[1 : len(b)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) && b[len(b)-1] == '"' {
+			*c = Content{Text: string(inner), Set: true}
+			return nil
+		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
