@@ -105,7 +105,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	log := newLogger(stdout, cfg.LogLevel)
+	logw := telemetry.NewLogWriter(stdout, 100*time.Millisecond)
+	defer logw.Close()
+	log := newLogger(logw, cfg.LogLevel)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -140,6 +142,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	a.Ready.Store(true)
 	log.Info("aiservice listening", "addr", ln.Addr().String(), "env", cfg.Env, "version", version,
 		"tracing_export", a.Tracing.Exporting, "api_keys", len(cfg.APIKeys) > 0)
+	_ = logw.Flush() // whoever waits for "listening" should not wait for the flush interval
 
 	select {
 	case err := <-serveErr:

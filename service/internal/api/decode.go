@@ -23,10 +23,16 @@ import (
 // rather than holding the handler (the server has no global ReadTimeout, which would cut
 // long streams).
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	_, err := readJSON(w, r, v)
+	return err
+}
+
+// readJSON is decodeJSON that also returns the body's bytes.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &apperr.Error{Kind: apperr.UnsupportedMediaType, Code: "unsupported_media_type",
+			return nil, &apperr.Error{Kind: apperr.UnsupportedMediaType, Code: "unsupported_media_type",
 				Message: fmt.Sprintf("Content-Type must be application/json, not %q.", ct)}
 		}
 	}
@@ -46,16 +52,16 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		var tooLarge *http.MaxBytesError
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return &apperr.Error{Kind: apperr.RequestTimeout, Code: "request_body_timeout",
+			return nil, &apperr.Error{Kind: apperr.RequestTimeout, Code: "request_body_timeout",
 				Message: "The request body did not arrive within this route's deadline."}
 		}
 		if errors.As(err, &tooLarge) {
-			return &apperr.Error{Kind: apperr.PayloadTooLarge, Code: "request_too_large",
+			return nil, &apperr.Error{Kind: apperr.PayloadTooLarge, Code: "request_too_large",
 				Message: fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit)}
 		}
-		return apperr.Wrap(apperr.InvalidRequest, err, "The request body could not be read.")
+		return nil, apperr.Wrap(apperr.InvalidRequest, err, "The request body could not be read.")
 	}
-	return Decode(b, v)
+	return b, Decode(b, v)
 }
 
 // Decode parses JSON bytes into v with the API's error mapping (exported for fuzzing).

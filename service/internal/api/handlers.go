@@ -52,9 +52,13 @@ func (s *server) completions(c *gin.Context) {
 
 func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 	var req wire.ChatRequest
-	if err := decodeJSON(c.Writer, c.Request, &req); err != nil {
+	raw, err := readJSON(c.Writer, c.Request, &req)
+	if err != nil {
 		s.fail(c, err)
 		return nil, false
+	}
+	if req.Model != "" && !req.Stream {
+		req.Raw = raw
 	}
 	if err := validateChat(&req, s.cfg.DefaultModel); err != nil {
 		s.fail(c, err)

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -467,4 +469,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting: %s", what)
+}
+
+// TestUnknownFieldsReachTheUpstream: a request that names its model is forwarded as sent, so
+// parameters the gateway does not model (logprobs, metadata…) still reach the upstream.
+func TestUnknownFieldsReachTheUpstream(t *testing.T) {
+	var got []byte
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+	}))
+	defer up.Close()
+	f := newFixture(t, fmt.Sprintf(`
+providers: [{name: up, type: openai, base_url: %s}]
+models: [{name: m, provider: up}]
+default_model: m
+agents: []
+prices: {m: {input_per_1m: 1, output_per_1m: 2}}`, up.URL))
+	r := f.post("/v1/chat", `{"model":"m","logprobs":true,"metadata":{"k":"v"},"messages":[{"role":"user","content":"hi"}]}`)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if !strings.Contains(string(got), `"logprobs":true`) || !strings.Contains(string(got), `"metadata":{"k":"v"}`) {
+		t.Errorf("upstream got %s", got)
+	}
+	var body struct {
+		Model string
+		Usage struct {
+			CostUSD float64 `json:"cost_usd"`
+		}
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil || body.Model != "m" || body.Usage.CostUSD != (3*1+1*2)/1e6 {
+		t.Errorf("response %s (%v)", r.body, err)
+	}
 }

@@ -58,6 +58,9 @@ func (g *Gateway) ChatRaw(ctx context.Context, apiRoute string, req *wire.ChatRe
 	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
 		up := *req
 		up.Model = r.model.Upstream()
+		if up.Model != req.Model {
+			up.Raw = nil
+		}
 		var fields []wire.Span
 		var usage *wire.Usage
 		body, _, err := attempt(ctx, g, r, "chat", false, func(ctx context.Context, span trace.Span) ([]byte, error) {
@@ -316,6 +319,7 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 	return withFallback(ctx, g, primary, func(ctx context.Context, r *route) (*Stream, error) {
 		up := *req
 		up.Model = r.model.Upstream()
+		up.Raw = nil // stream_options is added
 		// The attempt gets its own cancellable context so the first-token and idle limits can
 		// end it with a cause the caller can tell apart from the route deadline.
 		sctx, cancel := context.WithCancelCause(ctx)

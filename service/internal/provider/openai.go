@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,17 +84,20 @@ func (p *OpenAI) System() string { return p.cfg.System }
 // CloseIdle drops pooled connections (used at shutdown).
 func (p *OpenAI) CloseIdle() { p.client.CloseIdleConnections() }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // do sends a JSON request and returns the response when its status is 2xx.
 func (p *OpenAI) do(ctx context.Context, url string, body any, stream bool) (*http.Response, error) {
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer bufPool.Put(buf)
-	if err := json.NewEncoder(buf).Encode(body); err != nil {
-		return nil, fmt.Errorf("encode upstream request: %w", err)
+	// The body is not pooled: the transport may still be writing it when the answer arrives.
+	var payload []byte
+	if cr, ok := body.(*wire.ChatRequest); ok && cr.Raw != nil && !stream {
+		payload = cr.Raw
+	} else {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode upstream request: %w", err)
+		}
+		payload = b
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf.Bytes()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
@@ -219,6 +221,7 @@ func (p *OpenAI) post(ctx context.Context, url string, in any) ([]byte, error) {
 // ChatStream implements Provider. It asks the upstream to include usage in the stream.
 func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error) {
 	r := *req
+	r.Raw = nil
 	r.Stream = true
 	r.StreamOptions = &wire.StreamOptions{IncludeUsage: true}
 	st := &sseStream{ctx: ctx, scrub: p.scrub}

@@ -33,6 +33,11 @@ type ChatRequest struct {
 	ResponseFormat      json.RawMessage `json:"response_format,omitempty"`
 	Stream              bool            `json:"stream,omitempty"`
 	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
+
+	// Raw is the client's JSON, forwarded as is when nothing in it must change (same model,
+	// not streaming): no re-encoding, and fields the gateway does not know still reach the
+	// upstream. Whoever changes the request must clear it.
+	Raw []byte `json:"-"`
 }
 
 // MaxOutputTokens is the completion limit the client asked for, whichever field it used.
