@@ -3,60 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/hex"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"aiservice/harness/client"
 	"aiservice/harness/launch"
+	"aiservice/harness/otlp"
 )
-
-// otlpReceiver is a minimal OTLP/HTTP trace receiver decoding protobuf exports.
-type otlpReceiver struct {
-	mu    sync.Mutex
-	spans []*tracepb.Span
-}
-
-func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
-		http.Error(w, "unexpected export "+r.URL.Path+" "+r.Header.Get("Content-Type"), http.StatusBadRequest)
-		return
-	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var req coltracepb.ExportTraceServiceRequest
-	if err := proto.Unmarshal(b, &req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	o.mu.Lock()
-	for _, rs := range req.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			o.spans = append(o.spans, ss.Spans...)
-		}
-	}
-	o.mu.Unlock()
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
-
-func (o *otlpReceiver) all() []*tracepb.Span {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]*tracepb.Span(nil), o.spans...)
-}
 
 func attr(s *tracepb.Span, key string) (string, bool) {
 	for _, a := range s.Attributes {
@@ -80,7 +37,7 @@ func attr(s *tracepb.Span, key string) (string, bool) {
 }
 
 func TestTracePropagationAndGenAISpans(t *testing.T) {
-	recv := &otlpReceiver{}
+	recv := &otlp.Receiver{}
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
 	sim := launch.MustStartSim(t, launch.Options{})
@@ -127,7 +84,7 @@ func TestTracePropagationAndGenAISpans(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 
-	spans := recv.all()
+	spans := recv.Spans()
 	byName := map[string][]*tracepb.Span{}
 	for _, s := range spans {
 		byName[s.Name] = append(byName[s.Name], s)

@@ -1,46 +1,6 @@
 package reliability
 
-import (
-	"io"
-	"net/http"
-	"sync"
-
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
-)
-
-// otlpReceiver is a minimal OTLP/HTTP trace receiver: it keeps every export's raw bytes (to
-// search them whole) and the decoded resource spans (to search attribute by attribute).
-type otlpReceiver struct {
-	mu        sync.Mutex
-	raw       [][]byte
-	resources []*tracepb.ResourceSpans
-}
-
-func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
-		http.Error(w, "unexpected export "+r.URL.Path+" "+r.Header.Get("Content-Type"), http.StatusBadRequest)
-		return
-	}
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var req coltracepb.ExportTraceServiceRequest
-	if err := proto.Unmarshal(b, &req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	o.mu.Lock()
-	o.raw = append(o.raw, b)
-	o.resources = append(o.resources, req.ResourceSpans...)
-	o.mu.Unlock()
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
+import "aiservice/harness/otlp"
 
 // spanText is one searchable string of a span and where it came from.
 type spanText struct {
@@ -48,12 +8,10 @@ type spanText struct {
 	text  string
 }
 
-// texts returns every string the exports carry: resource and span attributes, span names,
+// spanTexts returns every string the exports carry: resource and span attributes, span names,
 // status messages, events and their attributes, links' trace state.
-func (o *otlpReceiver) texts() (out []spanText, spans int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, rs := range o.resources {
+func spanTexts(o *otlp.Receiver) (out []spanText, spans int) {
+	for _, rs := range o.Resources() {
 		for _, a := range rs.GetResource().GetAttributes() {
 			out = append(out, spanText{"resource attribute " + a.Key, a.GetValue().String()})
 		}
@@ -78,10 +36,4 @@ func (o *otlpReceiver) texts() (out []spanText, spans int) {
 		}
 	}
 	return out, spans
-}
-
-func (o *otlpReceiver) rawExports() [][]byte {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([][]byte(nil), o.raw...)
 }

@@ -19,6 +19,7 @@ import (
 
 	"aiservice/harness/client"
 	"aiservice/harness/launch"
+	"aiservice/harness/otlp"
 )
 
 // Secrets: the client's API key and the upstream provider's key never appear anywhere an
@@ -78,7 +79,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestSecretsNeverLeak(t *testing.T) {
 	ctx := context.Background()
-	recv := &otlpReceiver{}
+	recv := &otlp.Receiver{}
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
 
@@ -225,7 +226,7 @@ resilience: {max_retries: 1, backoff_base: 1ms, backoff_max: 2ms, breaker_failur
 		t.Errorf("exit code %d", code)
 	}
 	logs := svc.Logs()
-	texts, spans := recv.texts()
+	texts, spans := spanTexts(recv)
 	if spans == 0 {
 		t.Fatal("no spans were exported: the span search would prove nothing")
 	}
@@ -241,7 +242,7 @@ resilience: {max_retries: 1, backoff_base: 1ms, backoff_max: 2ms, breaker_failur
 	ls.find("aiservice config", printed, secretNeedles)
 	n := ls.responses(rec, secretNeedles)
 	t.Logf("searched %d log lines, %d spans (%d strings, %d raw exports), /metrics (%d bytes), aiservice config, %d responses: %d leaks",
-		strings.Count(logs, "\n"), spans, len(texts), len(recv.rawExports()), len(metrics), n, ls.leaks)
+		strings.Count(logs, "\n"), spans, len(texts), len(recv.Raw()), len(metrics), n, ls.leaks)
 	if n < 30 {
 		t.Errorf("only %d responses recorded: the search covered less than it claims", n)
 	}
@@ -275,13 +276,13 @@ func (ls *leakSearch) logs(logs string, needles []string) {
 	}
 }
 
-func (ls *leakSearch) spans(recv *otlpReceiver, needles []string) {
+func (ls *leakSearch) spans(recv *otlp.Receiver, needles []string) {
 	ls.t.Helper()
-	texts, _ := recv.texts()
+	texts, _ := spanTexts(recv)
 	for _, st := range texts {
 		ls.find("span "+st.where, st.text, needles)
 	}
-	for i, b := range recv.rawExports() {
+	for i, b := range recv.Raw() {
 		ls.find(fmt.Sprintf("OTLP export %d (raw bytes)", i+1), string(b), needles)
 	}
 }
@@ -341,7 +342,7 @@ func TestUpstreamEchoedKeyIsScrubbed(t *testing.T) {
 		fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s.","type":"invalid_request_error"}}`, r.Header.Get("Authorization"))
 	}))
 	defer up.Close()
-	recv := &otlpReceiver{}
+	recv := &otlp.Receiver{}
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
 	svc, err := launch.StartService(context.Background(), launch.Options{

@@ -6,22 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// bounded fails the test when fn does not return within d: the calculator must stay cheap for
-// any input, since a model (and so a client) chooses the expression.
-func bounded(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		t.Fatalf("no result after %v", d)
-	}
-}
+	"aiservice/service/internal/testkit"
+)
 
 func FuzzCalculate(f *testing.F) {
 	for _, s := range []string{
@@ -35,7 +22,7 @@ func FuzzCalculate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, expr string) {
 		var v float64
 		var err error
-		bounded(t, 2*time.Second, func() { v, err = Calculate(expr) })
+		testkit.Bounded(t, 2*time.Second, func() { v, err = Calculate(expr) })
 		if err != nil {
 			if !errors.Is(err, ErrExpression) {
 				t.Fatalf("Calculate(%q) error %v does not wrap ErrExpression", expr, err)

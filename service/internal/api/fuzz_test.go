@@ -16,25 +16,12 @@ import (
 	"time"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/testkit"
 	"aiservice/service/internal/wire"
 )
 
 // fuzzMaxBody is a small body cap so the fuzzer can reach the 413 path.
 const fuzzMaxBody = 8 << 10
-
-// bounded fails the test when fn does not return within d.
-func bounded(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		t.Fatalf("no result after %v", d)
-	}
-}
 
 // decodeBody runs the API's body decoding on a request with the given Content-Type and body,
 // behind the same kind of size cap the server sets.
@@ -47,7 +34,7 @@ func decodeBody(t *testing.T, contentType string, body []byte, v any) error {
 	w := httptest.NewRecorder()
 	r.Body = http.MaxBytesReader(w, r.Body, fuzzMaxBody)
 	var err error
-	bounded(t, 5*time.Second, func() { err = decodeJSON(w, r, v) })
+	testkit.Bounded(t, 5*time.Second, func() { err = decodeJSON(w, r, v) })
 	return err
 }
 
@@ -265,7 +252,7 @@ func FuzzParseBearer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, h string) {
 		var token string
 		var ok bool
-		bounded(t, 2*time.Second, func() { token, ok = ParseBearer(h) })
+		testkit.Bounded(t, 2*time.Second, func() { token, ok = ParseBearer(h) })
 		if !ok {
 			if token != "" {
 				t.Fatalf("ParseBearer(%q) = %q with ok false", h, token)

@@ -9,22 +9,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-)
 
-// bounded fails the test when fn does not return within d: a config file must not be able to
-// hang the service at start (alias bombs, deep nesting).
-func bounded(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		t.Fatalf("no result after %v", d)
-	}
-}
+	"aiservice/service/internal/testkit"
+)
 
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
@@ -52,7 +39,7 @@ func FuzzParse(f *testing.F) {
 		}
 		var cfg *Config
 		var err error
-		bounded(t, 5*time.Second, func() { cfg, err = Parse(b) })
+		testkit.Bounded(t, 5*time.Second, func() { cfg, err = Parse(b) })
 		if err != nil {
 			if cfg != nil {
 				t.Fatal("a config returned with an error")

@@ -11,22 +11,9 @@ import (
 	"time"
 
 	"aiservice/service/internal/sse"
+	"aiservice/service/internal/testkit"
 	"aiservice/service/internal/wire"
 )
-
-// bounded fails the test when fn does not return within d: the upstream controls these bytes.
-func bounded(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		t.Fatalf("no result after %v", d)
-	}
-}
 
 // FuzzUpstreamStream feeds arbitrary bytes to the stream reader the gateway uses on upstream
 // SSE bodies: the SSE parser and DecodeChunk together.
@@ -53,7 +40,7 @@ func FuzzUpstreamStream(f *testing.F) {
 		s := &sseStream{ctx: context.Background(), body: body, r: sse.NewReader(body)}
 		var chunks []*wire.Chunk
 		var err error
-		bounded(t, 5*time.Second, func() {
+		testkit.Bounded(t, 5*time.Second, func() {
 			for {
 				var c *wire.Chunk
 				c, err = s.Next()

@@ -45,16 +45,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.chats.Add(1)
 	}
-	b, fail := s.admit(r, req.Model)
-	done := s.track(r)
-	completed := false
-	defer func() { done(completed) }()
-	if !wait(r, b.Latency) {
-		return
-	}
-	if fail {
-		s.inject(w, b)
-		completed = true
+	c, b, ok := s.begin(w, r, req.Model)
+	defer c.end()
+	if !ok {
 		return
 	}
 	rep := answer(&req, b)
@@ -62,7 +55,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	id := fmt.Sprintf("chatcmpl-sim%016x", seed(req.Model, rep.text))
 	created := time.Now().Unix()
 	if req.Stream {
-		completed = s.stream(w, r, &req, rep, b, id, created, prompt)
+		c.completed = s.stream(w, r, &req, rep, b, id, created, prompt)
 		return
 	}
 	msg := wire.Message{Role: "assistant", Content: wire.TextContent(rep.text)}
@@ -79,7 +72,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		resp.Usage = usage(prompt, completionTokens(rep))
 	}
 	writeJSON(w, http.StatusOK, resp)
-	completed = true
+	c.completed = true
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRequest, rep reply, b Behaviour, id string, created int64, prompt int) bool {

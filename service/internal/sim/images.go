@@ -38,16 +38,9 @@ func (s *Server) imagesHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.images.Add(1)
-	b, fail := s.admit(r, req.Model)
-	done := s.track(r)
-	completed := false
-	defer func() { done(completed) }()
-	if !wait(r, b.Latency) {
-		return
-	}
-	if fail {
-		s.inject(w, b)
-		completed = true
+	c, _, ok := s.begin(w, r, req.Model)
+	defer c.end()
+	if !ok {
 		return
 	}
 	resp := wire.ImageResponse{Created: time.Now().Unix()}
@@ -67,7 +60,7 @@ func (s *Server) imagesHandler(w http.ResponseWriter, r *http.Request) {
 		resp.Data = append(resp.Data, d)
 	}
 	writeJSON(w, http.StatusOK, resp)
-	completed = true
+	c.completed = true
 }
 
 // Render draws a deterministic PNG for a prompt: bands of colour derived from the prompt's hash.

@@ -208,6 +208,31 @@ func (s *Server) admit(r *http.Request, model string) (Behaviour, bool) {
 	return b, fail
 }
 
+// call is one simulated upstream call in flight.
+type call struct {
+	finish    func(completed bool)
+	completed bool // the answer was given in full (set by the handler)
+}
+
+func (c *call) end() { c.finish(c.completed) }
+
+// begin is how every simulated call starts: admission (and the failure decision), in-flight
+// tracking, the configured latency, then the injected failure if any. It reports false when
+// the handler must stop: the failure was answered, or the client left during the latency.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, model string) (*call, Behaviour, bool) {
+	b, fail := s.admit(r, model)
+	c := &call{finish: s.track(r)}
+	if !wait(r, b.Latency) {
+		return c, b, false
+	}
+	if fail {
+		s.inject(w, b)
+		c.completed = true
+		return c, b, false
+	}
+	return c, b, true
+}
+
 // inject answers with the configured failure: a dropped connection or an error status.
 func (s *Server) inject(w http.ResponseWriter, b Behaviour) {
 	s.injected.Add(1)

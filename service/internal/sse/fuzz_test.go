@@ -7,22 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// bounded fails the test when fn does not return within d: an upstream controls these bytes, and
-// a parser that spins on some input would hang a stream.
-func bounded(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		t.Fatalf("no result after %v", d)
-	}
-}
+	"aiservice/service/internal/testkit"
+)
 
 func FuzzReader(f *testing.F) {
 	for _, s := range []string{
@@ -43,7 +30,7 @@ func FuzzReader(f *testing.F) {
 		type event struct{ name, data string }
 		var events []event
 		var err error
-		bounded(t, 5*time.Second, func() {
+		testkit.Bounded(t, 5*time.Second, func() {
 			r := NewReader(bytes.NewReader(in))
 			for {
 				var ev Event
