@@ -110,15 +110,11 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 
 	ttft := s.m.ttft.WithLabelValues(ri.route, st.Result.Model)
 	gap := s.m.interChunk.WithLabelValues(ri.route)
+	out := sse.NewWriter(c.Writer)
 	var last time.Time
-	for chunk := first; ; {
-		if chunk.Usage == nil || len(chunk.Choices) > 0 || includeUsage {
-			data, err := json.Marshal(chunk)
-			if err != nil {
-				s.fail(c, err)
-				return
-			}
-			if err := sse.WriteData(c.Writer, data); err != nil {
+	for ev := first; ; {
+		if !ev.UsageOnly || includeUsage {
+			if err := out.Data(ev.Data); err != nil {
 				return // the client is gone; Close records what was produced
 			}
 			now := time.Now()
@@ -130,9 +126,9 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 			}
 			last = now
 		}
-		chunk, err = st.Next()
+		ev, err = st.Next()
 		if errors.Is(err, io.EOF) {
-			_ = sse.WriteDone(c.Writer)
+			_ = out.Done()
 			return
 		}
 		if err != nil {
@@ -143,7 +139,7 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 			s.m.count(ri.route, e)
 			s.log.WarnContext(ctx, "stream ended with an error", "error_type", e.Kind.Type(), "error", e.Error())
 			data, _ := json.Marshal(body(e))
-			_ = sse.WriteEvent(c.Writer, "error", data)
+			_ = out.Event("error", data)
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,7 +92,7 @@ func (g *Gateway) ChatRaw(ctx context.Context, apiRoute string, req *wire.ChatRe
 		g.cost.RecordTokens(res.Provider, res.Model, usage.PromptTokens, usage.CompletionTokens)
 		res.CostUSD, res.Priced = g.prices.Chat(r.model.Name, *usage)
 		g.cost.RecordRequest(apiRoute, res.Provider, res.Model, res.CostUSD, res.Priced)
-		return out{patch(body, fields, r.model.Name, res), res}, nil
+		return out{patch(body, fields, r.quotedName, res), res}, nil
 	})
 	return o.body, o.res, err
 }
@@ -128,8 +129,8 @@ func estimateRaw(body []byte, f []wire.Span, req *wire.ChatRequest) (*wire.Usage
 	return resp.Usage, b, nil
 }
 
-// patch writes the public model name and usage.cost_usd into a raw answer.
-func patch(body []byte, f []wire.Span, model string, res Result) []byte {
+// patch writes the public model name (quoted JSON) and usage.cost_usd into a raw answer.
+func patch(body []byte, f []wire.Span, quoted []byte, res Result) []byte {
 	var costField []byte
 	if u := f[1]; res.Priced && u.Found() && body[u.Start] == '{' {
 		num, _ := json.Marshal(res.CostUSD) // the same number format as every other JSON body
@@ -138,7 +139,6 @@ func patch(body []byte, f []wire.Span, model string, res Result) []byte {
 			costField = append(costField, ',')
 		}
 	}
-	quoted, _ := json.Marshal(model)
 	m := f[0]
 	sameModel := m.Found() && bytes.Equal(body[m.Start:m.End], quoted)
 	if costField == nil && sameModel {
@@ -382,15 +382,24 @@ func (s *Stream) expire() {
 	s.cancel(cause)
 }
 
-// Next returns the next chunk, or io.EOF at the end of the stream.
-func (s *Stream) Next() (*wire.Chunk, error) {
+// Event is one chunk to relay: its JSON (valid until the next call of Next), and whether it only
+// carries usage (OpenAI sends that chunk only when stream_options.include_usage asks for it).
+type Event struct {
+	Data      []byte
+	UsageOnly bool
+}
+
+// Next returns the next chunk, or io.EOF at the end of the stream. Chunks are relayed as the
+// upstream sent them — not decoded and re-encoded — except for the public model name and the
+// cost added to the usage chunk; the content is only scanned to count what was produced.
+func (s *Stream) Next() (Event, error) {
 	if s.ended {
-		return nil, io.EOF
+		return Event{}, io.EOF
 	}
 	if s.started.Load() {
 		s.arm(s.idle)
 	}
-	c, err := s.inner.Next()
+	raw, err := s.inner.NextRaw()
 	s.disarm()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -398,29 +407,80 @@ func (s *Stream) Next() (*wire.Chunk, error) {
 			if s.usage == nil {
 				return s.estimatedUsage(), nil
 			}
-			return nil, io.EOF
+			return Event{}, io.EOF
 		}
-		return nil, s.fail(err)
+		return Event{}, s.fail(err)
 	}
 	s.started.Store(true)
-	if s.chunkID == "" {
-		s.chunkID, s.created = c.ID, c.Created
+	f, err := wire.ObjectFields(raw, "id", "created", "model", "choices", "usage")
+	if err != nil || !json.Valid(raw) {
+		return Event{}, s.fail(&provider.StatusError{StatusCode: 502, Detail: wire.ErrorDetail{Message: "upstream sent an invalid stream chunk", Type: "upstream_error"}})
 	}
-	c.Model = s.Result.Model
-	for _, ch := range c.Choices {
-		s.outRunes += utf8.RuneCountInString(ch.Delta.Content)
-		for _, tc := range ch.Delta.ToolCalls {
-			s.outRunes += utf8.RuneCountInString(tc.Function.Name) + utf8.RuneCountInString(tc.Function.Arguments)
-		}
-		if ch.FinishReason != nil {
-			s.finish = append(s.finish, *ch.FinishReason)
+	if s.chunkID == "" && f[0].Found() {
+		s.chunkID, _ = wire.UnquoteString(raw[f[0].Start:f[0].End])
+		if f[1].Found() {
+			s.created, _ = strconv.ParseInt(string(raw[f[1].Start:f[1].End]), 10, 64)
 		}
 	}
-	if c.Usage != nil {
-		s.usage = c.Usage
-		s.price(c.Usage)
+	empty := true
+	if ch := f[3]; ch.Found() {
+		elems, _ := wire.ArrayElements(raw[ch.Start:ch.End])
+		empty = len(elems) == 0
+		for _, e := range elems {
+			s.scanChoice(raw[ch.Start+e.Start : ch.Start+e.End])
+		}
 	}
-	return c, nil
+	res := Result{Priced: false}
+	usageOnly := false
+	if u := f[4]; u.Found() && raw[u.Start] == '{' {
+		usage := readUsage(raw, u)
+		if usage != nil {
+			s.usage = usage
+			s.price(usage)
+			res = s.Result
+			usageOnly = empty
+		}
+	}
+	// patch reads fields in the order model, usage, choices.
+	out := patch(raw, []wire.Span{f[2], f[4], f[3]}, s.r.quotedName, res)
+	return Event{Data: out, UsageOnly: usageOnly}, nil
+}
+
+// scanChoice counts the output of one streamed choice and notes its finish reason.
+func (s *Stream) scanChoice(el []byte) {
+	f, err := wire.ObjectFields(el, "delta", "finish_reason")
+	if err != nil {
+		return
+	}
+	if fr := f[1]; fr.Found() && el[fr.Start] == '"' {
+		if r, ok := wire.UnquoteString(el[fr.Start:fr.End]); ok {
+			s.finish = append(s.finish, r)
+		}
+	}
+	if !f[0].Found() || el[f[0].Start] != '{' {
+		return
+	}
+	delta := el[f[0].Start:f[0].End]
+	d, err := wire.ObjectFields(delta, "content", "tool_calls")
+	if err != nil {
+		return
+	}
+	if c := d[0]; c.Found() && delta[c.Start] == '"' {
+		inner := delta[c.Start+1 : c.End-1]
+		if bytes.IndexByte(inner, '\\') < 0 {
+			s.outRunes += utf8.RuneCount(inner)
+		} else if text, ok := wire.UnquoteString(delta[c.Start:c.End]); ok {
+			s.outRunes += utf8.RuneCountInString(text)
+		}
+	}
+	if tc := d[1]; tc.Found() && delta[tc.Start] == '[' {
+		var calls []wire.ToolCall
+		if json.Unmarshal(delta[tc.Start:tc.End], &calls) == nil {
+			for _, c := range calls {
+				s.outRunes += utf8.RuneCountInString(c.Function.Name) + utf8.RuneCountInString(c.Function.Arguments)
+			}
+		}
+	}
 }
 
 // fail turns a mid-stream failure into the error the client sees.
@@ -447,11 +507,12 @@ func (s *Stream) price(u *wire.Usage) {
 }
 
 // estimatedUsage builds the usage chunk for a stream whose upstream reported none.
-func (s *Stream) estimatedUsage() *wire.Chunk {
+func (s *Stream) estimatedUsage() Event {
 	s.usage = s.estimate()
 	s.price(s.usage)
-	return &wire.Chunk{ID: s.chunkID, Object: "chat.completion.chunk", Created: s.created, Model: s.Result.Model,
-		Choices: []wire.ChunkChoice{}, Usage: s.usage}
+	b, _ := json.Marshal(&wire.Chunk{ID: s.chunkID, Object: "chat.completion.chunk", Created: s.created, Model: s.Result.Model,
+		Choices: []wire.ChunkChoice{}, Usage: s.usage})
+	return Event{Data: b, UsageOnly: true}
 }
 
 func (s *Stream) estimate() *wire.Usage { return estimated(s.prompt, s.outRunes) }

@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,11 +57,12 @@ type Gateway struct {
 
 // route is one configured model with its provider, breaker and pre-resolved metric children.
 type route struct {
-	model     config.Model
-	provider  provider.Provider
-	fallbacks []*route
-	breaker   *breaker.Breaker
-	budget    *budget
+	model      config.Model
+	quotedName []byte // the model name as a JSON string, patched into raw answers
+	provider   provider.Provider
+	fallbacks  []*route
+	breaker    *breaker.Breaker
+	budget     *budget
 
 	upstreamDur prometheus.Observer
 	retries     prometheus.Counter
@@ -114,8 +116,9 @@ func New(d Deps) (*Gateway, error) {
 		if !ok {
 			return nil, fmt.Errorf("model %q: provider %q is not available", mc.Name, mc.Provider)
 		}
+		quoted, _ := json.Marshal(mc.Name)
 		r := &route{
-			model: mc, provider: p,
+			model: mc, provider: p, quotedName: quoted,
 			budget:      newBudget(cfg.Resilience.RetryBudgetRatio, cfg.Resilience.RetryBudgetMin),
 			upstreamDur: m.upstreamDur.WithLabelValues(p.Name(), mc.Name),
 			retries:     m.retries.WithLabelValues(p.Name(), mc.Name),

@@ -269,6 +269,14 @@ func (s *sseStream) LastRead() time.Time {
 }
 
 func (s *sseStream) Next() (*wire.Chunk, error) {
+	b, err := s.NextRaw()
+	if err != nil {
+		return nil, err
+	}
+	return DecodeChunk("", b)
+}
+
+func (s *sseStream) NextRaw() ([]byte, error) {
 	if s.done {
 		return nil, io.EOF
 	}
@@ -283,11 +291,14 @@ func (s *sseStream) Next() (*wire.Chunk, error) {
 		s.done = true
 		return nil, io.EOF
 	}
-	c, err := DecodeChunk(ev.Name, ev.Data)
-	if err != nil && s.scrub != nil {
-		return nil, s.scrub(err)
+	if ev.Name == "error" || bytes.HasPrefix(ev.Data, []byte(`{"error"`)) {
+		_, err := DecodeChunk(ev.Name, ev.Data)
+		if s.scrub != nil {
+			err = s.scrub(err)
+		}
+		return nil, err
 	}
-	return c, err
+	return ev.Data, nil
 }
 
 // DecodeChunk parses one upstream stream event: a chunk, or an error event/object.

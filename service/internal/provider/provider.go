@@ -31,6 +31,10 @@ type Provider interface {
 // Stream yields chunks until io.EOF (the upstream's [DONE]). A stream that stops without
 // [DONE] returns an error wrapping io.ErrUnexpectedEOF: a truncation is never a clean end.
 type Stream interface {
+	// NextRaw returns the JSON of the next chunk event — valid until the next call — without
+	// decoding it; error events come back as *StatusError.
+	NextRaw() ([]byte, error)
+	// Next is NextRaw decoded.
 	Next() (*wire.Chunk, error)
 	Close() error
 	// LastRead is when bytes last arrived on the stream's connection (zero when unknown, e.g.

@@ -109,22 +109,47 @@ func (r *Reader) readLine() ([]byte, error) {
 // Flusher is what an http.ResponseWriter offers to push bytes to the client at once.
 type Flusher interface{ Flush() }
 
-// WriteData writes one `data:` event and flushes it.
-func WriteData(w io.Writer, data []byte) error {
-	return write(w, "", data)
+// Writer writes events to one stream, reusing its buffer from event to event.
+type Writer struct {
+	w   io.Writer
+	buf []byte
 }
 
-// WriteEvent writes a named event and flushes it.
-func WriteEvent(w io.Writer, name string, data []byte) error {
-	return write(w, name, data)
+// NewWriter writes events to w (flushed after each event when w is a Flusher).
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+// Data writes one `data:` event and flushes it.
+func (w *Writer) Data(data []byte) error { return w.write("", data) }
+
+// Event writes a named event and flushes it.
+func (w *Writer) Event(name string, data []byte) error { return w.write(name, data) }
+
+// Done writes the `[DONE]` sentinel.
+func (w *Writer) Done() error { return w.write("", Done) }
+
+func (w *Writer) write(name string, data []byte) error {
+	w.buf = appendEvent(w.buf[:0], name, data)
+	if _, err := w.w.Write(w.buf); err != nil {
+		return fmt.Errorf("sse write: %w", err)
+	}
+	if f, ok := w.w.(Flusher); ok {
+		f.Flush()
+	}
+	return nil
 }
 
-// WriteDone writes the `[DONE]` sentinel.
-func WriteDone(w io.Writer) error { return write(w, "", Done) }
+// WriteData writes one `data:` event to w and flushes it.
+func WriteData(w io.Writer, data []byte) error { return NewWriter(w).Data(data) }
 
-func write(w io.Writer, name string, data []byte) error {
-	// One Write per event keeps a chunk in one TCP segment where it fits.
-	buf := make([]byte, 0, len(name)+len(data)+16)
+// WriteEvent writes a named event to w and flushes it.
+func WriteEvent(w io.Writer, name string, data []byte) error { return NewWriter(w).Event(name, data) }
+
+// WriteDone writes the `[DONE]` sentinel to w.
+func WriteDone(w io.Writer) error { return NewWriter(w).Done() }
+
+// appendEvent formats one event: one Write per event keeps a chunk in one TCP segment where
+// it fits.
+func appendEvent(buf []byte, name string, data []byte) []byte {
 	if name != "" {
 		buf = append(buf, "event: "...)
 		buf = append(buf, name...)
@@ -132,12 +157,5 @@ func write(w io.Writer, name string, data []byte) error {
 	}
 	buf = append(buf, "data: "...)
 	buf = append(buf, data...)
-	buf = append(buf, '\n', '\n')
-	if _, err := w.Write(buf); err != nil {
-		return fmt.Errorf("sse write: %w", err)
-	}
-	if f, ok := w.(Flusher); ok {
-		f.Flush()
-	}
-	return nil
+	return append(buf, '\n', '\n')
 }
