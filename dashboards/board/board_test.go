@@ -51,6 +51,17 @@ func TestEveryDashboardHasTheVariables(t *testing.T) {
 	}
 }
 
+// TestPanelsFitTheGrid: Grafana's grid is 24 columns; a panel past it is drawn off screen.
+func TestPanelsFitTheGrid(t *testing.T) {
+	for _, d := range dashboards(t) {
+		for _, p := range d.Panels {
+			if p.GridPos.X < 0 || p.GridPos.W < 1 || p.GridPos.X+p.GridPos.W > 24 {
+				t.Errorf("%s: panel %q at x=%d w=%d leaves the 24-column grid", d.Title, p.Title, p.GridPos.X, p.GridPos.W)
+			}
+		}
+	}
+}
+
 func TestEveryPanelIsDescribed(t *testing.T) {
 	for _, d := range dashboards(t) {
 		seen := map[string]bool{}

@@ -39,7 +39,7 @@ func sloBoard(spec slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 			description: k.Description + " Objective: the share of events that must be good over the period.",
 			unit:        "percentunit",
 			queries:     targets{query(sel(slo.MetricObjective, rules), "{{route_group}}")},
-		}).Decimals(2), title)
+		}).Decimals(2).Span(6), title)
 
 		title = name + " SLI now (5m)"
 		add(statPanel(panel{
@@ -47,7 +47,7 @@ func sloBoard(spec slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 			description: "Share of good events over the last 5 minutes. No value: no traffic.",
 			unit:        "percentunit",
 			queries:     targets{query("1 - "+sel(slo.SLIErrorMetric("5m"), rules), "{{route_group}}")},
-		}).Decimals(3), title)
+		}).Decimals(3).Span(6), title)
 
 		title = fmt.Sprintf("%s SLI over %d days", name, spec.PeriodDays)
 		add(statPanel(panel{
@@ -55,7 +55,7 @@ func sloBoard(spec slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 			description: "Share of good events over the SLO period (average of the 5-minute SLI over the periods with traffic).",
 			unit:        "percentunit",
 			queries:     targets{query("1 - "+sel(slo.SLIErrorMetric(fmt.Sprintf("%dd", spec.PeriodDays)), rules), "{{route_group}}")},
-		}).Decimals(3), title)
+		}).Decimals(3).Span(6), title)
 
 		title = name + " error budget remaining"
 		add(statPanel(panel{
@@ -63,7 +63,7 @@ func sloBoard(spec slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 			description: fmt.Sprintf("Share of the %d-day error budget not spent yet; below 0 the SLO is missed.", spec.PeriodDays),
 			unit:        "percentunit",
 			queries:     targets{query(sel(slo.MetricBudgetRemaining, rules), "{{route_group}}")},
-		}).Decimals(1).Thresholds(thresholds("red", step(0, "orange"), step(0.25, "green"))), title)
+		}).Decimals(1).Span(6).Thresholds(thresholds("red", step(0, "orange"), step(0.25, "green"))), title)
 
 		title = name + " burn rate"
 		var burn targets

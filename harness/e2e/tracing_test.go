@@ -172,3 +172,38 @@ func names(spans []*tracepb.Span) []string {
 	}
 	return out
 }
+
+// TestRecordContentWhenEnabled: with AISERVICE_RECORD_CONTENT=true the prompt and the
+// completion are on the attempt span (off by default, as the test above checks).
+func TestRecordContentWhenEnabled(t *testing.T) {
+	recv := &otlp.Receiver{}
+	collector := httptest.NewServer(recv)
+	defer collector.Close()
+	svc, err := launch.StartService(context.Background(), launch.Options{
+		Args: []string{"--otlp-endpoint", collector.URL},
+		Env:  []string{"AISERVICE_RECORD_CONTENT=true"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Kill()
+	c := client.New(svc.URL)
+	if _, _, err := c.Chat(context.Background(), client.ChatRequest{Messages: []client.Message{client.Text("user", "tell me a secret")}}); err != nil {
+		t.Fatal(err)
+	}
+	if code := svc.Stop(10 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	for _, s := range recv.Spans() {
+		if s.Name != "chat gpt-4o-mini" {
+			continue
+		}
+		in, _ := attr(s, "gen_ai.input.messages")
+		out, _ := attr(s, "gen_ai.output.messages")
+		if !strings.Contains(in, "tell me a secret") || !strings.Contains(out, `"role":"assistant"`) {
+			t.Fatalf("input %q, output %q", in, out)
+		}
+		return
+	}
+	t.Fatalf("no chat span among %v", names(recv.Spans()))
+}

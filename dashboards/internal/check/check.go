@@ -31,8 +31,12 @@ type Dashboard struct {
 
 // Panel is one panel (rows included; their Type is "row").
 type Panel struct {
-	Title       string `json:"title"`
-	Type        string `json:"type"`
+	Title   string `json:"title"`
+	Type    string `json:"type"`
+	GridPos struct {
+		X int `json:"x"`
+		W int `json:"w"`
+	} `json:"gridPos"`
 	Description string `json:"description"`
 	Datasource  struct {
 		UID string `json:"uid"`

@@ -22,6 +22,10 @@ var ErrShutdown = &apperr.Error{Kind: apperr.Shutdown, Code: "shutdown", RetryAf
 // ended, its cause wins (the route deadline, a client that left, the shutdown), so every layer
 // may return whatever context error it saw.
 func resolve(ctx context.Context, err error) *apperr.Error {
+	var own *apperr.Error
+	if errors.As(err, &own) && own.Kind == apperr.RequestTimeout {
+		return own // the client's slow body, even though the deadline fired with it
+	}
 	if ctx.Err() != nil {
 		var ae *apperr.Error
 		if cause := context.Cause(ctx); errors.As(cause, &ae) {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -287,4 +288,25 @@ func TestTrailingSlashIsNotRedirected(t *testing.T) {
 			t.Errorf("%s: %d %s", path, r.status, r.body)
 		}
 	}
+}
+
+func TestSlowBodyIsARequestTimeout(t *testing.T) {
+	f := newFixture(t, "timeouts: {chat: 300ms}")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/chat", pr)
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = 100
+	go func() { _, _ = pw.Write([]byte(`{"messa`)) }() // and nothing more
+	start := time.Now()
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "request_body_timeout") {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	within(t, "slow body", time.Since(start), 300*time.Millisecond, time.Second)
 }

@@ -119,7 +119,7 @@ func NewTracker(reg prometheus.Registerer, models []string, log *slog.Logger) *T
 	}, []string{"provider", "model"})
 	t.estimated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cost_estimated_usage_total",
-		Help: "Streams whose token usage was estimated (the upstream reported none, or the stream was cut).",
+		Help: "Requests whose token usage was estimated (the upstream reported none, or a stream was cut).",
 	}, []string{"provider", "model"})
 	reg.MustRegister(t.requestCost, t.apiCalls, t.tokens, t.unpriced, t.estimated, newProcessCollector())
 	return t

@@ -76,6 +76,9 @@ func (g *Gateway) ChatRaw(ctx context.Context, apiRoute string, req *wire.ChatRe
 			if span.IsRecording() {
 				model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
 				g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
+				if g.record && fields[2].Found() {
+					g.recordContent(span, &up, b[fields[2].Start:fields[2].End])
+				}
 			}
 			return b, nil
 		})
@@ -215,6 +218,14 @@ func outputRunes(resp *wire.ChatResponse) int {
 func estimated(prompt, outRunes int) *wire.Usage {
 	out := (outRunes + 3) / 4
 	return &wire.Usage{PromptTokens: prompt, CompletionTokens: out, TotalTokens: prompt + out, Estimated: true}
+}
+
+// recordContent puts the prompt and the completion on the span — only when
+// telemetry.record_content is on: they may hold personal data.
+func (g *Gateway) recordContent(span trace.Span, req *wire.ChatRequest, choices []byte) {
+	in, _ := json.Marshal(req.Messages)
+	span.SetAttributes(attribute.String("gen_ai.input.messages", string(in)),
+		attribute.String("gen_ai.output.messages", string(choices)))
 }
 
 // annotate adds the response attributes of the GenAI conventions to an attempt's span.

@@ -103,7 +103,8 @@ func Sampler(env string, ratio *float64, getenv func(string) string) (sdktrace.S
 		r = *ratio
 	}
 	name := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER"))
-	if arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG")); arg != "" && strings.HasSuffix(name, "traceidratio") {
+	// Without OTEL_TRACES_SAMPLER the default sampler is parent-based ratio, so the ARG applies.
+	if arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG")); arg != "" && (name == "" || strings.HasSuffix(name, "traceidratio")) {
 		v, err := strconv.ParseFloat(arg, 64)
 		if err != nil || v < 0 || v > 1 {
 			return nil, fmt.Errorf("OTEL_TRACES_SAMPLER_ARG: %q is not a ratio between 0 and 1", arg)

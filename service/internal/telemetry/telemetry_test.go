@@ -43,6 +43,8 @@ func TestSampler(t *testing.T) {
 			vars: map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}, want: parentRatio("0.25")},
 		{name: "the env arg beats the config ratio", env: "development", ratio: ptr(0.5),
 			vars: map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.75"}, want: parentRatio("0.75")},
+		{name: "the arg alone sets the default sampler's ratio", env: "production",
+			vars: map[string]string{"OTEL_TRACES_SAMPLER_ARG": "0.5"}, want: parentRatio("0.5")},
 		{name: "traceidratio ignores the parent", env: "development",
 			vars: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.3"}, want: "TraceIDRatioBased{0.3}"},
 		{name: "traceidratio without an arg keeps the default ratio", env: "production",
