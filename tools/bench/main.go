@@ -125,11 +125,27 @@ func run() error {
 		return err
 	}
 	defer stop(gw)
+	// The same gateway with tracing off, to price tracing (metrics cannot be turned off).
+	plainFile := cfgFile + ".notrace.yaml"
+	plainYAML := strings.Replace(cfgYAML, "telemetry: {sample_ratio: 1.0, otlp_endpoint: "+sink+"}", "telemetry: {sample_ratio: 0}", 1)
+	if plainYAML == cfgYAML {
+		return errors.New("bench: could not derive the tracing-off config")
+	}
+	if err := os.WriteFile(plainFile, []byte(plainYAML), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(plainFile)
+	plain, plainAddr, err := start(c.bin, "serve", "--addr", "127.0.0.1:0", "--config", plainFile)
+	if err != nil {
+		return err
+	}
+	defer stop(plain)
 
 	paths := []target{
 		{name: "direct", addr: simAddr, pid: sim.Process.Pid},
 		{name: "proxy", addr: proxyAddr, pid: proxy.Process.Pid},
 		{name: "gateway", addr: gwAddr, pid: gw.Process.Pid},
+		{name: "gateway-notrace", addr: plainAddr, pid: plain.Process.Pid},
 	}
 	res := map[string]map[string][]float64{}
 	add := func(path, fig string, v float64) {
@@ -222,6 +238,7 @@ func ratios(m map[string]map[string]float64) map[string]float64 {
 	out["proxy_added_p99_ms_at_200"] = p["p99_ms_at_200"] - d["p99_ms_at_200"]
 	out["gateway_cpu_per_req_vs_proxy"] = safe(g["cpu_us_per_req_c16"], p["cpu_us_per_req_c16"])
 	out["gateway_streams_c16_vs_proxy"] = safe(g["streams_per_s_c16"], p["streams_per_s_c16"])
+	out["tracing_rps_c16_cost"] = 1 - safe(g["rps_c16"], m["gateway-notrace"]["rps_c16"])
 	return out
 }
 
@@ -231,9 +248,9 @@ func printTable(m map[string]map[string]float64) {
 		figs = append(figs, f)
 	}
 	sort.Strings(figs)
-	fmt.Printf("%-30s %14s %14s %14s\n", "figure (median)", "direct", "proxy", "gateway")
+	fmt.Printf("%-30s %14s %14s %14s %16s\n", "figure (median)", "direct", "proxy", "gateway", "gateway-notrace")
 	for _, f := range figs {
-		fmt.Printf("%-30s %14.3f %14.3f %14.3f\n", f, m["direct"][f], m["proxy"][f], m["gateway"][f])
+		fmt.Printf("%-30s %14.3f %14.3f %14.3f %16.3f\n", f, m["direct"][f], m["proxy"][f], m["gateway"][f], m["gateway-notrace"][f])
 	}
 	fmt.Println()
 	for k, v := range ratios(m) {

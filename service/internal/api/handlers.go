@@ -114,7 +114,11 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 	var last time.Time
 	for ev := first; ; {
 		if !ev.UsageOnly || includeUsage {
-			if err := out.Data(ev.Data); err != nil {
+			write := out.Data
+			if st.Ready() {
+				write = out.DataLater // the next chunk is here: one write for both
+			}
+			if err := write(ev.Data); err != nil {
 				return // the client is gone; Close records what was produced
 			}
 			now := time.Now()

@@ -457,6 +457,10 @@ func (s *Stream) Next() (Event, error) {
 	return Event{Data: out, UsageOnly: usageOnly}, nil
 }
 
+// Ready reports whether the next chunk is already received: the caller may then hold back its
+// flush so both go out in one write, without delaying anything that would otherwise wait.
+func (s *Stream) Ready() bool { return !s.ended && s.inner.Ready() }
+
 // scanChoice counts the output of one streamed choice and notes its finish reason.
 func (s *Stream) scanChoice(el []byte) {
 	f, err := wire.ObjectFields(el, "delta", "finish_reason")

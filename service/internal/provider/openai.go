@@ -276,6 +276,8 @@ func (s *sseStream) Next() (*wire.Chunk, error) {
 	return DecodeChunk("", b)
 }
 
+func (s *sseStream) Ready() bool { return s.r != nil && s.r.Buffered() }
+
 func (s *sseStream) NextRaw() ([]byte, error) {
 	if s.done {
 		return nil, io.EOF

@@ -36,6 +36,8 @@ type Stream interface {
 	NextRaw() ([]byte, error)
 	// Next is NextRaw decoded.
 	Next() (*wire.Chunk, error)
+	// Ready reports whether the next event's bytes are already received (no wait for it).
+	Ready() bool
 	Close() error
 	// LastRead is when bytes last arrived on the stream's connection (zero when unknown, e.g.
 	// a shared HTTP/2 connection). Events can sit in the HTTP/1.1 chunked decoder while bytes

@@ -34,7 +34,7 @@ type Reader struct {
 
 // NewReader reads events from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 16<<10)}
+	return &Reader{r: bufio.NewReaderSize(r, 4<<10)} // events are small; long lines still fit (see readLine)
 }
 
 // Next returns the next event with data. It returns io.EOF at a clean end (no partial event)
@@ -82,6 +82,17 @@ func (r *Reader) Next() (Event, error) {
 	}
 }
 
+// Buffered reports whether a whole next event is already read and waiting, so Next will not
+// wait on the network for it.
+func (r *Reader) Buffered() bool {
+	n := r.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.r.Peek(n)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
+}
+
 // readLine returns one line without its terminator (\n, \r\n).
 func (r *Reader) readLine() ([]byte, error) {
 	line, err := r.r.ReadSlice('\n')
@@ -120,6 +131,16 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
 // Data writes one `data:` event and flushes it.
 func (w *Writer) Data(data []byte) error { return w.write("", data) }
+
+// DataLater writes one `data:` event without flushing: for when the next event is already at
+// hand, so both go out in one write.
+func (w *Writer) DataLater(data []byte) error {
+	w.buf = appendEvent(w.buf[:0], "", data)
+	if _, err := w.w.Write(w.buf); err != nil {
+		return fmt.Errorf("sse write: %w", err)
+	}
+	return nil
+}
 
 // Event writes a named event and flushes it.
 func (w *Writer) Event(name string, data []byte) error { return w.write(name, data) }

@@ -189,3 +189,27 @@ func TestWriteOverHTTP(t *testing.T) {
 		t.Fatalf("after [DONE]: %v, want io.EOF", err)
 	}
 }
+
+func TestBufferedSeesWholeEventsOnly(t *testing.T) {
+	pr, pw := io.Pipe()
+	rd := NewReader(pr)
+	go func() { _, _ = pw.Write([]byte("data: one\n\ndata: tw")) }()
+	if ev, err := rd.Next(); err != nil || string(ev.Data) != "one" {
+		t.Fatalf("first: %q %v", ev.Data, err)
+	}
+	if rd.Buffered() {
+		t.Error("half an event reported as ready")
+	}
+	go func() { _, _ = pw.Write([]byte("o\n\n")) }()
+	if ev, err := rd.Next(); err != nil || string(ev.Data) != "two" {
+		t.Fatalf("second: %q %v", ev.Data, err)
+	}
+	go func() { _, _ = pw.Write([]byte("data: a\n\ndata: b\n\n")) }()
+	if _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !rd.Buffered() {
+		t.Error("a whole buffered event not reported as ready")
+	}
+	pw.Close()
+}
