@@ -19,8 +19,8 @@ func chatOf(text string) client.ChatRequest {
 	return client.ChatRequest{Messages: []client.Message{client.Text("user", text)}}
 }
 
-// chat sends a non-streaming chat request to /v1/chat or /v1/chat/completions.
-func (w *world) chat(path string, req client.ChatRequest) error {
+// send makes one typed client call, timed, and records its answer.
+func (w *world) send(call func(context.Context, *client.Client) (*client.Response, error)) error {
 	c, err := w.client()
 	if err != nil {
 		return err
@@ -28,16 +28,23 @@ func (w *world) chat(path string, req client.ChatRequest) error {
 	ctx, cancel := reqCtx()
 	defer cancel()
 	start := time.Now()
-	var resp *client.Response
-	switch path {
-	case "/v1/chat":
-		_, resp, err = c.Chat(ctx, req)
-	case "/v1/chat/completions":
-		_, resp, err = c.ChatCompletions(ctx, req)
-	default:
-		return fmt.Errorf("%s is not a chat route (/v1/chat or /v1/chat/completions)", path)
-	}
+	resp, err := call(ctx, c)
 	return w.record(resp, err, start)
+}
+
+// chat sends a non-streaming chat request to /v1/chat or /v1/chat/completions.
+func (w *world) chat(path string, req client.ChatRequest) error {
+	return w.send(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+		switch path {
+		case "/v1/chat":
+			_, resp, err := c.Chat(ctx, req)
+			return resp, err
+		case "/v1/chat/completions":
+			_, resp, err := c.ChatCompletions(ctx, req)
+			return resp, err
+		}
+		return nil, fmt.Errorf("%s is not a chat route (/v1/chat or /v1/chat/completions)", path)
+	})
 }
 
 // raw sends a request with a body as given (nil: none) and records the answer, whatever it is.
@@ -195,15 +202,10 @@ func (w *world) registerRequestSteps(sc *godog.ScenarioContext) {
 
 	// Images.
 	images := func(req client.ImageRequest) error {
-		c, err := w.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := reqCtx()
-		defer cancel()
-		start := time.Now()
-		_, resp, err := c.Images(ctx, req)
-		return w.record(resp, err, start)
+		return w.send(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, resp, err := c.Images(ctx, req)
+			return resp, err
+		})
 	}
 	sc.Step(`^I ask for an image of "([^"]*)"$`, func(prompt string) error {
 		return images(client.ImageRequest{Prompt: prompt})
@@ -227,48 +229,28 @@ func (w *world) registerRequestSteps(sc *godog.ScenarioContext) {
 
 	// Agents and models.
 	sc.Step(`^I list the agents$`, func() error {
-		c, err := w.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := reqCtx()
-		defer cancel()
-		start := time.Now()
-		_, resp, err := c.Agents(ctx)
-		return w.record(resp, err, start)
+		return w.send(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, resp, err := c.Agents(ctx)
+			return resp, err
+		})
 	})
 	sc.Step(`^I look up the agent "([^"]*)"$`, func(id string) error {
-		c, err := w.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := reqCtx()
-		defer cancel()
-		start := time.Now()
-		_, resp, err := c.Agent(ctx, id)
-		return w.record(resp, err, start)
+		return w.send(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, resp, err := c.Agent(ctx, id)
+			return resp, err
+		})
 	})
 	sc.Step(`^I ask the agent "([^"]*)" "([^"]*)"$`, func(id, input string) error {
-		c, err := w.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := reqCtx()
-		defer cancel()
-		start := time.Now()
-		_, resp, err := c.RunAgent(ctx, id, input)
-		return w.record(resp, err, start)
+		return w.send(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, resp, err := c.RunAgent(ctx, id, input)
+			return resp, err
+		})
 	})
 	sc.Step(`^I list the models$`, func() error {
-		c, err := w.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := reqCtx()
-		defer cancel()
-		start := time.Now()
-		_, resp, err := c.Models(ctx)
-		return w.record(resp, err, start)
+		return w.send(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			_, resp, err := c.Models(ctx)
+			return resp, err
+		})
 	})
 	sc.Step(`^I list the models without an API key$`, func() error {
 		return w.raw(http.MethodGet, "/v1/models", "", nil, false)

@@ -112,30 +112,17 @@ func run() error {
 		return err
 	}
 	defer stop(proxy)
-	// The gateway: default config, metrics on, tracing at 100 % into a local OTLP sink.
-	sink := startSink()
-	cfgFile := filepath.Join(os.TempDir(), fmt.Sprintf("bench-%d.yaml", os.Getpid()))
-	cfgYAML := fmt.Sprintf("providers:\n  - {name: upstream, type: openai, base_url: http://%s/v1}\nmodels:\n  - {name: gpt-4o-mini, provider: upstream}\n  - {name: gpt-image-1, provider: upstream, kind: image}\ntelemetry: {sample_ratio: 1.0, otlp_endpoint: %s}\nresilience: {max_in_flight: 4096}\n", simAddr, sink)
-	if err := os.WriteFile(cfgFile, []byte(cfgYAML), 0o600); err != nil {
-		return err
+	// The gateway: default config, metrics on, tracing at 100 % into a local OTLP sink; and the
+	// same gateway with tracing off, to price tracing (metrics cannot be turned off).
+	gatewayYAML := func(telemetry string) string {
+		return fmt.Sprintf("providers:\n  - {name: upstream, type: openai, base_url: http://%s/v1}\nmodels:\n  - {name: gpt-4o-mini, provider: upstream}\n  - {name: gpt-image-1, provider: upstream, kind: image}\ntelemetry: %s\nresilience: {max_in_flight: 4096}\n", simAddr, telemetry)
 	}
-	defer os.Remove(cfgFile)
-	gw, gwAddr, err := start(c.bin, "serve", "--addr", "127.0.0.1:0", "--config", cfgFile)
+	gw, gwAddr, err := startGateway(c.bin, gatewayYAML(fmt.Sprintf("{sample_ratio: 1.0, otlp_endpoint: %s}", startSink())))
 	if err != nil {
 		return err
 	}
 	defer stop(gw)
-	// The same gateway with tracing off, to price tracing (metrics cannot be turned off).
-	plainFile := cfgFile + ".notrace.yaml"
-	plainYAML := strings.Replace(cfgYAML, "telemetry: {sample_ratio: 1.0, otlp_endpoint: "+sink+"}", "telemetry: {sample_ratio: 0}", 1)
-	if plainYAML == cfgYAML {
-		return errors.New("bench: could not derive the tracing-off config")
-	}
-	if err := os.WriteFile(plainFile, []byte(plainYAML), 0o600); err != nil {
-		return err
-	}
-	defer os.Remove(plainFile)
-	plain, plainAddr, err := start(c.bin, "serve", "--addr", "127.0.0.1:0", "--config", plainFile)
+	plain, plainAddr, err := startGateway(c.bin, gatewayYAML("{sample_ratio: 0}"))
 	if err != nil {
 		return err
 	}
@@ -503,6 +490,22 @@ func start(bin string, args ...string) (*exec.Cmd, string, error) {
 		}
 	}
 	return nil, "", fmt.Errorf("%v did not report its address", args)
+}
+
+// startGateway writes a config file and starts `aiservice serve` with it.
+func startGateway(bin, yaml string) (*exec.Cmd, string, error) {
+	f, err := os.CreateTemp("", "bench-*.yaml")
+	if err != nil {
+		return nil, "", err
+	}
+	defer os.Remove(f.Name()) // read once at start
+	if _, err := f.WriteString(yaml); err != nil {
+		return nil, "", err
+	}
+	if err := f.Close(); err != nil {
+		return nil, "", err
+	}
+	return start(bin, "serve", "--addr", "127.0.0.1:0", "--config", f.Name())
 }
 
 // startPlain runs a process that prints its address as its first line.
