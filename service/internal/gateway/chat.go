@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"aiservice/service/internal/apperr"
@@ -343,13 +344,8 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 			cancel(nil)
 			return nil, err
 		}
-		// attempt ended the span at headers; a child span covers the body.
-		_, body := g.tracer.Start(trace.ContextWithSpan(sctx, span), "chat "+r.model.Name+" stream",
-			trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("gen_ai.operation.name", "chat"),
-				attribute.String("gen_ai.provider.name", r.provider.System()),
-				attribute.String("gen_ai.request.model", r.model.Name)))
-		s := &Stream{g: g, route: apiRoute, opened: time.Now(), r: r, inner: inner, span: body, actx: sctx, cancel: cancel, release: release,
+		// The attempt's span stays open over the body; Close annotates and ends it.
+		s := &Stream{g: g, route: apiRoute, opened: time.Now(), r: r, inner: inner, span: span, actx: sctx, cancel: cancel, release: release,
 			idle: g.timeouts.StreamIdle.D(), firstToken: g.timeouts.StreamFirstToken.D(), prompt: prompt,
 			Result: Result{Provider: r.provider.Name(), Model: r.model.Name}}
 		s.waiting = true // the first-token limit runs from the moment the upstream answered
@@ -498,19 +494,19 @@ func (s *Stream) scanChoice(el []byte) {
 	}
 }
 
-// fail turns a mid-stream failure into the error the client sees.
+// fail turns a mid-stream failure into the error the client sees, and marks the span.
 func (s *Stream) fail(err error) error {
 	s.ended = true
-	if cause := context.Cause(s.actx); cause != nil {
-		var ae *apperr.Error
-		if errors.As(cause, &ae) {
-			return ae
-		}
+	out := toAppErr(err)
+	var ae *apperr.Error
+	if cause := context.Cause(s.actx); cause != nil && errors.As(cause, &ae) {
+		out = ae // a stream limit or the shutdown
+	} else if e := apperr.From(err); e.Kind == apperr.Timeout || e.Kind == apperr.Canceled {
+		out = e
 	}
-	if ae := apperr.From(err); ae.Kind == apperr.Timeout || ae.Kind == apperr.Canceled {
-		return ae
-	}
-	return toAppErr(err)
+	s.span.SetAttributes(attribute.String("error.type", errorType(out)))
+	s.span.SetStatus(codes.Error, out.Error())
+	return out
 }
 
 func (s *Stream) price(u *wire.Usage) {

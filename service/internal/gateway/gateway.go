@@ -199,8 +199,9 @@ func fallbackable(ctx context.Context, err error) bool {
 
 // attempt calls the upstream with retries: breaker check, in-flight slot, a CLIENT span, and on a
 // retryable failure a backoff (honouring Retry-After) if the budget and the deadline allow.
-// The in-flight slot is released when the call returns, unless hold is set: a stream holds its
-// slot until it is closed, with the returned release func.
+// The in-flight slot is released and the span ended when the call returns, unless hold is
+// set: a stream holds both until it is closed — release frees the slot, and the caller ends
+// the span it was given — so one CLIENT span covers the whole attempt, body included.
 func attempt[T any](ctx context.Context, g *Gateway, r *route, op string, hold bool, call func(context.Context, trace.Span) (T, error)) (T, func(), error) {
 	var zero T
 	r.budget.deposit()
@@ -241,8 +242,8 @@ func attempt[T any](ctx context.Context, g *Gateway, r *route, op string, hold b
 			r.breaker.Done(err == nil || !provider.Retryable(err) && !errors.Is(err, context.DeadlineExceeded))
 		}
 		if err == nil {
-			span.End()
 			if !hold {
+				span.End()
 				release()
 			}
 			return v, release, nil
