@@ -95,9 +95,22 @@ func printConfig(args []string, getenv func(string) string, stdout io.Writer) er
 		_, err := fmt.Fprintln(stdout, strings.Join(cfg.EnvVars(), "\n"))
 		return err
 	}
+	// The sampler comes from the config and OTEL_TRACES_SAMPLER(_ARG): resolve it here too, so
+	// a bad value fails `aiservice config` as it would fail the start.
+	sampler, err := telemetry.Sampler(cfg.Env, cfg.Telemetry.SampleRatio, getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	out := struct {
+		*config.Config
+		Effective struct {
+			Sampler string `json:"sampler"`
+		} `json:"effective"`
+	}{Config: cfg}
+	out.Effective.Sampler = sampler.Description()
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(cfg)
+	return enc.Encode(out)
 }
 
 // serve runs the gateway until ctx ends or SIGINT/SIGTERM arrives, then drains.
