@@ -123,24 +123,19 @@ func TestQueriesParseAndUseTheContract(t *testing.T) {
 	values["__rate_interval"] = "7777s"
 	for _, d := range dashboards(t) {
 		for _, q := range d.Queries() {
-			expr, err := check.Expand(q.Expr, values)
+			pq, err := check.ParseQuery(q.Expr, values)
 			if err != nil {
 				t.Errorf("%s: %v", q, err)
 				continue
 			}
-			e, err := check.Parse(expr)
-			if err != nil {
-				t.Errorf("%s: %v", q, err)
-				continue
-			}
-			for _, name := range check.MetricNames(e) {
+			for _, name := range pq.Metrics {
 				if !known[name] {
 					t.Errorf("%s: metric %s is neither in docs/metrics.md nor recorded by the SLO rules", q, name)
 				}
 			}
 			// Every rate must follow Grafana's $__rate_interval, which adapts to the scrape
 			// interval and the zoom, rather than a fixed window.
-			parser.Inspect(e, func(n parser.Node, path []parser.Node) error {
+			parser.Inspect(pq.AST, func(n parser.Node, path []parser.Node) error {
 				call, ok := n.(*parser.Call)
 				if !ok || (call.Func.Name != "rate" && call.Func.Name != "irate") {
 					return nil
@@ -184,15 +179,11 @@ func TestLintExcludesOnlyRuleBasedPanels(t *testing.T) {
 					continue
 				}
 				found = true
-				expr, err := check.Expand(q.Expr, check.AllValues)
+				pq, err := check.ParseQuery(q.Expr, check.AllValues)
 				if err != nil {
 					t.Fatal(err)
 				}
-				e, err := check.Parse(expr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, name := range check.MetricNames(e) {
+				for _, name := range pq.Metrics {
 					if !strings.HasPrefix(name, "slo:") && name != "ALERTS" {
 						t.Errorf("%s: excluded from the job/instance lint rules but reads %s", q, name)
 					}

@@ -117,17 +117,13 @@ func TestDashboardsShowRealData(t *testing.T) {
 		}
 		for _, q := range d.Queries() {
 			queried++
-			expr, err := check.Expand(q.Expr, check.AllValues)
+			pq, err := check.ParseQuery(q.Expr, check.AllValues)
 			if err != nil {
 				t.Errorf("%s: %v", q, err)
 				continue
 			}
-			e, err := check.Parse(expr)
-			if err != nil {
-				t.Errorf("%s: %v", q, err)
-				continue
-			}
-			for _, name := range check.MetricNames(e) {
+			expr := pq.Expr
+			for _, name := range pq.Metrics {
 				if !known[name] {
 					t.Errorf("%s: metric %s is not in the service's /metrics nor recorded by the SLO rules", q, name)
 				}

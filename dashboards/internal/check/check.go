@@ -132,6 +132,26 @@ func Parse(expr string) (parser.Expr, error) {
 	return e, nil
 }
 
+// Parsed is a dashboard query with its variables expanded.
+type Parsed struct {
+	Expr    string      // the expanded PromQL
+	AST     parser.Expr // its parse
+	Metrics []string    // the metric names it selects
+}
+
+// ParseQuery expands a dashboard query's variables and parses it.
+func ParseQuery(expr string, values map[string]string) (Parsed, error) {
+	expanded, err := Expand(expr, values)
+	if err != nil {
+		return Parsed{}, err
+	}
+	e, err := Parse(expanded)
+	if err != nil {
+		return Parsed{}, err
+	}
+	return Parsed{Expr: expanded, AST: e, Metrics: MetricNames(e)}, nil
+}
+
 // MetricNames are the metric names an expression selects, sorted and unique.
 func MetricNames(e parser.Expr) []string {
 	var names []string
