@@ -33,17 +33,7 @@ func TestDrainsInFlightRequests(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // a request that needs a moment to finish
 		_, _ = io.WriteString(w, "done")
 	}))
-	got := make(chan string, 1)
-	go func() {
-		resp, err := http.Get(url)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		got <- string(b)
-	}()
+	got := getAsync(url)
 	<-started
 
 	var ready atomic.Bool
@@ -105,17 +95,7 @@ func TestGracePeriodEndsRemaining(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}))
-	got := make(chan string, 1)
-	go func() {
-		resp, err := http.Get(url)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		got <- string(b)
-	}()
+	got := getAsync(url)
 	<-started
 	var ready atomic.Bool
 	start := time.Now()
@@ -192,4 +172,20 @@ func TestLogsPhases(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", phase, buf.String())
 		}
 	}
+}
+
+// getAsync GETs url in the background and delivers the body (or the error's text).
+func getAsync(url string) <-chan string {
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	return got
 }
