@@ -184,7 +184,7 @@ func (s *Server) putBehaviour(w http.ResponseWriter, r *http.Request) {
 // It returns the behaviour to apply and whether this request fails.
 func (s *Server) admit(r *http.Request, model string) (Behaviour, bool) {
 	s.requests.Add(1)
-	authorized := s.apiKey == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.apiKey)) == 1
+	authorized := s.keyOK(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastTP = r.Header.Get("Traceparent")
@@ -279,8 +279,13 @@ func wait(r *http.Request, d Duration) bool {
 	}
 }
 
+// keyOK reports whether the request carries the simulator's key (or none is required).
+func (s *Server) keyOK(r *http.Request) bool {
+	return s.apiKey == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.apiKey)) == 1
+}
+
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if s.apiKey == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.apiKey)) == 1 {
+	if s.keyOK(r) {
 		return true
 	}
 	writeError(w, http.StatusUnauthorized, "invalid_request_error", "Incorrect API key provided.", 0)
