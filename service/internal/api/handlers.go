@@ -131,8 +131,9 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 			last = now
 		}
 		ev, err = st.Next()
+		// The final event goes out unflushed, once the request has been fully recorded.
 		if errors.Is(err, io.EOF) {
-			_ = out.Done()
+			_ = out.Last("", sse.Done)
 			return
 		}
 		if err != nil {
@@ -143,7 +144,7 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 			s.m.count(ri.route, e)
 			s.log.WarnContext(ctx, "stream ended with an error", "error_type", e.Kind.Type(), "error", e.Error())
 			data, _ := json.Marshal(body(e))
-			_ = out.Event("error", data)
+			_ = out.Last("error", data)
 			return
 		}
 	}

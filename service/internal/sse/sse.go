@@ -130,30 +130,32 @@ type Writer struct {
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
 // Data writes one `data:` event and flushes it.
-func (w *Writer) Data(data []byte) error { return w.write("", data) }
+func (w *Writer) Data(data []byte) error { return w.write("", data, true) }
 
 // DataLater writes one `data:` event without flushing: for when the next event is already at
 // hand, so both go out in one write.
-func (w *Writer) DataLater(data []byte) error {
-	w.buf = appendEvent(w.buf[:0], "", data)
-	if _, err := w.w.Write(w.buf); err != nil {
-		return fmt.Errorf("sse write: %w", err)
-	}
-	return nil
-}
+func (w *Writer) DataLater(data []byte) error { return w.write("", data, false) }
 
 // Event writes a named event and flushes it.
-func (w *Writer) Event(name string, data []byte) error { return w.write(name, data) }
+func (w *Writer) Event(name string, data []byte) error { return w.write(name, data, true) }
 
-// Done writes the `[DONE]` sentinel.
-func (w *Writer) Done() error { return w.write("", Done) }
+// Done writes the `[DONE]` sentinel and flushes it.
+func (w *Writer) Done() error { return w.write("", Done, true) }
 
-func (w *Writer) write(name string, data []byte) error {
+// Last writes a stream's final event (the `[DONE]` sentinel, or an error event) without
+// flushing. An HTTP handler that ends with it has the server send it when the handler and its
+// middleware return, so whatever they record (cost, metrics, spans) is in place before the
+// client can see that the stream has ended.
+func (w *Writer) Last(name string, data []byte) error {
+	return w.write(name, data, false)
+}
+
+func (w *Writer) write(name string, data []byte, flush bool) error {
 	w.buf = appendEvent(w.buf[:0], name, data)
 	if _, err := w.w.Write(w.buf); err != nil {
 		return fmt.Errorf("sse write: %w", err)
 	}
-	if f, ok := w.w.(Flusher); ok {
+	if f, ok := w.w.(Flusher); ok && flush {
 		f.Flush()
 	}
 	return nil

@@ -144,6 +144,32 @@ func TestWriteHelpers(t *testing.T) {
 	}
 }
 
+// DataLater and Last leave flushing to whoever comes next: the next event, or the HTTP server
+// when the handler returns.
+func TestWriterUnflushedEvents(t *testing.T) {
+	w := &flushRecorder{}
+	out := NewWriter(w)
+	steps := []struct {
+		write   func() error
+		flushes int
+	}{
+		{func() error { return out.DataLater([]byte("a")) }, 0},
+		{func() error { return out.Data([]byte("b")) }, 1},
+		{func() error { return out.Last("error", []byte(`{"error":{}}`)) }, 1},
+	}
+	for i, s := range steps {
+		if err := s.write(); err != nil {
+			t.Fatal(err)
+		}
+		if w.flushes != s.flushes {
+			t.Fatalf("after step %d: %d flushes, want %d", i, w.flushes, s.flushes)
+		}
+	}
+	if want := "data: a\n\ndata: b\n\nevent: error\ndata: {\"error\":{}}\n\n"; w.String() != want {
+		t.Fatalf("wrote %q, want %q", w.String(), want)
+	}
+}
+
 func TestWriteErrors(t *testing.T) {
 	boom := errors.New("broken pipe")
 	err := WriteData(failWriter{boom}, []byte("x"))
