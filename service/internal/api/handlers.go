@@ -57,9 +57,7 @@ func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 		s.fail(c, err)
 		return nil, false
 	}
-	if req.Model != "" && !req.Stream {
-		req.Raw = raw
-	}
+	req.Raw = raw
 	if err := validateChat(&req, s.cfg.DefaultModel); err != nil {
 		s.fail(c, err)
 		return nil, false

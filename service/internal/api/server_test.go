@@ -473,34 +473,67 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestUnknownFieldsReachTheUpstream: a request that names its model is forwarded as sent, so
 // parameters the gateway does not model (logprobs, metadata…) still reach the upstream.
+// The client's request reaches the upstream as the client wrote it — fields the gateway does
+// not know included, nothing re-encoded — with only the model (the upstream's name for it)
+// and, for streams, the stream options changed.
 func TestUnknownFieldsReachTheUpstream(t *testing.T) {
 	var got []byte
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, _ = io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`)
+		var req struct{ Stream bool }
+		_ = json.Unmarshal(got, &req)
+		answer := `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
+		if req.Stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+			answer = "data: " + `{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}` + "\n\n" +
+				"data: " + `{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}` + "\n\ndata: [DONE]\n\n"
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		_, _ = io.WriteString(w, answer)
 	}))
 	defer up.Close()
 	f := newFixture(t, fmt.Sprintf(`
 providers: [{name: up, type: openai, base_url: %s}]
-models: [{name: m, provider: up}]
+models: [{name: m, provider: up, upstream_model: vendor-m-2025}]
 default_model: m
 agents: []
 prices: {m: {input_per_1m: 1, output_per_1m: 2}}`, up.URL))
-	r := f.post("/v1/chat", `{"model":"m","logprobs":true,"metadata":{"k":"v"},"messages":[{"role":"user","content":"hi"}]}`)
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
+	tests := []struct {
+		name, path, body string
+		want             string // the upstream body, exactly
+	}{
+		{"chat", "/v1/chat", `{"model":"m","logprobs":true,"metadata":{"k":"v"},"messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"vendor-m-2025","logprobs":true,"metadata":{"k":"v"},"messages":[{"role":"user","content":"hi"}]}`},
+		{"chat on the default model", "/v1/chat", `{"messages":[{"role":"user","content":"hi"}], "x_vendor": [1, 2]}`,
+			`{"messages":[{"role":"user","content":"hi"}], "x_vendor": [1, 2],"model":"vendor-m-2025"}`},
+		{"stream", "/v1/chat/stream", `{"model":"m","reasoning_effort":"low","messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"vendor-m-2025","reasoning_effort":"low","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}`},
+		{"completions stream keeps the other stream options", "/v1/chat/completions",
+			`{"model":"m","stream":true,"stream_options":{"include_obfuscation":false,"include_usage":false},"messages":[{"role":"user","content":"hi"}]}`,
+			`{"model":"vendor-m-2025","stream":true,"stream_options":{"include_obfuscation":false,"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`},
 	}
-	if !strings.Contains(string(got), `"logprobs":true`) || !strings.Contains(string(got), `"metadata":{"k":"v"}`) {
-		t.Errorf("upstream got %s", got)
-	}
-	var body struct {
-		Model string
-		Usage struct {
-			CostUSD float64 `json:"cost_usd"`
-		}
-	}
-	if err := json.Unmarshal(r.body, &body); err != nil || body.Model != "m" || body.Usage.CostUSD != (3*1+1*2)/1e6 {
-		t.Errorf("response %s (%v)", r.body, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.post(tt.path, tt.body)
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			if string(got) != tt.want {
+				t.Errorf("upstream got\n %s\nwant\n %s", got, tt.want)
+			}
+			if strings.HasSuffix(tt.path, "stream") || strings.Contains(tt.body, `"stream":true`) {
+				return
+			}
+			var body struct {
+				Model string
+				Usage struct {
+					CostUSD float64 `json:"cost_usd"`
+				}
+			}
+			if err := json.Unmarshal(r.body, &body); err != nil || body.Model != "m" || body.Usage.CostUSD != (3*1+1*2)/1e6 {
+				t.Errorf("response %s (%v)", r.body, err)
+			}
+		})
 	}
 }

@@ -3,11 +3,14 @@ package api_test
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"aiservice/service/internal/sim"
 	"aiservice/service/internal/sse"
@@ -73,4 +76,65 @@ func finalEvent(t *testing.T, body io.Reader) string {
 			return ev.Name
 		}
 	}
+}
+
+// A client that reads slowly holds the handler in a write; that time is not the upstream going
+// idle, so it must not trip the idle limit however long it lasts.
+func TestSlowClientIsNotAnIdleUpstream(t *testing.T) {
+	f := newFixture(t, `timeouts: {stream: 10s, stream_first_token: 150ms, stream_idle: 150ms}`)
+	// ~400 KB of SSE, far more than the socket buffers between a reader that has stopped and
+	// the handler.
+	f.behave(sim.Behaviour{Chunks: 2000, OutputTokens: 30000})
+	// Small socket buffers on both ends, so the handler's writes block soon after the reader stops.
+	srv := httptest.NewUnstartedServer(f.app.Handler)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	defer srv.Close()
+	dialer := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	resp, err := client.Post(srv.URL+"/v1/chat/stream", "application/json", strings.NewReader(userHi))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := sse.NewReader(resp.Body)
+	if _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond) // four idle limits without reading
+	if n := f.metric(`http_requests_in_flight{route="/v1/chat/stream"}`); n != 1 {
+		t.Fatalf("%v streams in flight after the pause: the handler was not held up by the slow reader, so this proves nothing", n)
+	}
+	chunks := 1
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("after %d chunks: %v", chunks, err)
+		}
+		if ev.Name == "error" {
+			t.Fatalf("after %d chunks the stream ended with %s", chunks, ev.Data)
+		}
+		if string(ev.Data) == string(sse.Done) {
+			break
+		}
+		chunks++
+	}
+	if chunks < 2000 {
+		t.Errorf("%d chunks, want all 2000 and the usage chunk", chunks)
+	}
+}
+
+// smallBuffers gives accepted connections a small, fixed send buffer (no autotuning).
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		err = errors.Join(err, tc.SetWriteBuffer(4096))
+	}
+	return c, err
 }

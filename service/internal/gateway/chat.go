@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -60,9 +59,6 @@ func (g *Gateway) ChatRaw(ctx context.Context, apiRoute string, req *wire.ChatRe
 	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
 		up := *req
 		up.Model = r.model.Upstream()
-		if up.Model != req.Model {
-			up.Raw = nil
-		}
 		var fields []wire.Span
 		var usage *wire.Usage
 		body, _, err := attempt(ctx, g, r, "chat", false, func(ctx context.Context, span trace.Span) ([]byte, error) {
@@ -135,42 +131,20 @@ func estimateRaw(body []byte, f []wire.Span, req *wire.ChatRequest) (*wire.Usage
 
 // patch writes the public model name (quoted JSON) and usage.cost_usd into a raw answer.
 func patch(body []byte, f []wire.Span, quoted []byte, res Result) []byte {
-	var costField []byte
+	var buf [2]wire.Edit
+	edits := buf[:0]
+	if m := f[0]; m.Found() && !bytes.Equal(body[m.Start:m.End], quoted) {
+		edits = append(edits, wire.Edit{At: m.Start, End: m.End, With: quoted})
+	}
 	if u := f[1]; res.Priced && u.Found() && body[u.Start] == '{' {
 		num, _ := json.Marshal(res.CostUSD) // the same number format as every other JSON body
-		costField = append([]byte(`"cost_usd":`), num...)
+		field := append([]byte(`"cost_usd":`), num...)
 		if inner := bytes.TrimSpace(body[u.Start+1 : u.End-1]); len(inner) > 0 {
-			costField = append(costField, ',')
+			field = append(field, ',')
 		}
+		edits = append(edits, wire.Edit{At: u.Start + 1, End: u.Start + 1, With: field})
 	}
-	m := f[0]
-	sameModel := m.Found() && bytes.Equal(body[m.Start:m.End], quoted)
-	if costField == nil && sameModel {
-		return body
-	}
-	out := make([]byte, 0, len(body)+len(costField)+len(quoted))
-	// Edits in document order: the model value (if any) and the insertion after `{` of usage.
-	type edit struct {
-		at, end int
-		with    []byte
-	}
-	var edits []edit
-	if !sameModel && m.Found() {
-		edits = append(edits, edit{m.Start, m.End, quoted})
-	}
-	if costField != nil {
-		edits = append(edits, edit{f[1].Start + 1, f[1].Start + 1, costField})
-	}
-	if len(edits) == 2 && edits[1].at < edits[0].at {
-		edits[0], edits[1] = edits[1], edits[0]
-	}
-	last := 0
-	for _, e := range edits {
-		out = append(out, body[last:e.at]...)
-		out = append(out, e.with...)
-		last = e.end
-	}
-	return append(out, body[last:]...)
+	return wire.Apply(body, edits...)
 }
 
 // finishReasonsRaw reads the finish reasons of a raw answer's choices (for the span).
@@ -305,13 +279,14 @@ type Stream struct {
 	created  int64
 	opened   time.Time
 	started  atomic.Bool // a chunk arrived: the timer now enforces the idle limit
-	// The timer only runs while waiting on the upstream: a client slow to read is not an
-	// idle upstream. waiting is guarded by mu so a late expiry cannot re-arm a stopped timer.
-	mu         sync.Mutex
-	waiting    bool
+	// The limits count only time spent waiting on the upstream — a client slow to read is not
+	// an idle upstream. waitSince is when the current wait began (unix ns, 0 while the
+	// handler has a chunk in hand). The timer is not re-armed per chunk: when it fires it
+	// works out from waitSince and the last read whether a limit really passed.
+	waitSince  atomic.Int64
+	closed     atomic.Bool // the timer must not re-arm itself after Close
 	firstToken time.Duration
 	ended      bool
-	closed     bool
 }
 
 // Stream limits: the cause of the attempt context's cancellation when they fire.
@@ -331,7 +306,6 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 	return withFallback(ctx, g, primary, func(ctx context.Context, r *route) (*Stream, error) {
 		up := *req
 		up.Model = r.model.Upstream()
-		up.Raw = nil // stream_options is added
 		// The attempt gets its own cancellable context so the first-token and idle limits can
 		// end it with a cause the caller can tell apart from the route deadline.
 		sctx, cancel := context.WithCancelCause(ctx)
@@ -348,43 +322,34 @@ func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.Cha
 		s := &Stream{g: g, route: apiRoute, opened: time.Now(), r: r, inner: inner, span: span, actx: sctx, cancel: cancel, release: release,
 			idle: g.timeouts.StreamIdle.D(), firstToken: g.timeouts.StreamFirstToken.D(), prompt: prompt,
 			Result: Result{Provider: r.provider.Name(), Model: r.model.Name}}
-		s.waiting = true // the first-token limit runs from the moment the upstream answered
+		s.waitSince.Store(s.opened.UnixNano()) // the first-token limit runs from the moment the upstream answered
 		s.timer = time.AfterFunc(s.firstToken, s.expire)
 		return s, nil
 	})
 }
 
-func (s *Stream) arm(d time.Duration) {
-	s.mu.Lock()
-	s.waiting = true
-	s.timer.Reset(d)
-	s.mu.Unlock()
-}
-
-func (s *Stream) disarm() {
-	s.mu.Lock()
-	s.waiting = false
-	s.timer.Stop()
-	s.mu.Unlock()
-}
-
-// expire ends the attempt when the first-token or idle limit passed with no bytes from the
-// upstream; bytes that arrived but are not yet a whole event push the limit back.
+// expire ends the attempt when the first-token or idle limit passed while waiting on the
+// upstream with no bytes from it; otherwise it looks again when the limit could next pass.
+// Bytes that arrived but are not yet a whole event push the limit back.
 func (s *Stream) expire() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.waiting {
+	if s.closed.Load() {
 		return
 	}
 	limit, cause := s.firstToken, errFirstToken
 	if s.started.Load() {
 		limit, cause = s.idle, errIdle
 	}
+	since := s.waitSince.Load()
+	if since == 0 { // the handler is busy with a chunk: that time does not count
+		s.timer.Reset(limit)
+		return
+	}
 	if last := s.inner.LastRead(); !last.IsZero() {
-		if rest := limit - time.Since(last); rest > 0 {
-			s.timer.Reset(rest)
-			return
-		}
+		since = max(since, last.UnixNano())
+	}
+	if rest := limit - time.Since(time.Unix(0, since)); rest > 0 {
+		s.timer.Reset(rest)
+		return
 	}
 	s.cancel(cause)
 }
@@ -404,10 +369,10 @@ func (s *Stream) Next() (Event, error) {
 		return Event{}, io.EOF
 	}
 	if s.started.Load() {
-		s.arm(s.idle)
+		s.waitSince.Store(time.Now().UnixNano())
 	}
 	raw, err := s.inner.NextRaw()
-	s.disarm()
+	s.waitSince.Store(0)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			s.ended = true
@@ -534,10 +499,9 @@ func (s *Stream) Usage() *wire.Usage { return s.usage }
 // Close ends the upstream call and records tokens and cost, estimating them when the stream
 // was cut before the upstream reported usage.
 func (s *Stream) Close() error {
-	if s.closed {
+	if s.closed.Swap(true) {
 		return nil
 	}
-	s.closed = true
 	s.timer.Stop()
 	// The body's time is upstream time too: the overhead metric must not count it.
 	addUpstream(s.actx, time.Since(s.opened))

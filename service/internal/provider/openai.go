@@ -88,14 +88,14 @@ func (p *OpenAI) CloseIdle() { p.client.CloseIdleConnections() }
 func (p *OpenAI) do(ctx context.Context, url string, body any, stream bool) (*http.Response, error) {
 	// The body is not pooled: the transport may still be writing it when the answer arrives.
 	var payload []byte
-	if cr, ok := body.(*wire.ChatRequest); ok && cr.Raw != nil && !stream {
-		payload = cr.Raw
+	var err error
+	if cr, ok := body.(*wire.ChatRequest); ok {
+		payload, err = chatPayload(cr, stream)
 	} else {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encode upstream request: %w", err)
-		}
-		payload = b
+		payload, err = json.Marshal(body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode upstream request: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
@@ -218,19 +218,54 @@ func (p *OpenAI) post(ctx context.Context, url string, in any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// chatPayload is the upstream body of a chat request. A client's request is forwarded as the
+// client wrote it — fields the gateway does not know included — with only the model and, for
+// a stream, the stream options changed: the gateway always asks for the usage chunk, since
+// cost depends on it. Requests the gateway built itself (agents) are encoded.
+func chatPayload(req *wire.ChatRequest, stream bool) ([]byte, error) {
+	if req.Raw == nil {
+		if !stream {
+			return json.Marshal(req)
+		}
+		r := *req
+		r.Stream = true
+		r.StreamOptions = &wire.StreamOptions{IncludeUsage: true}
+		return json.Marshal(&r)
+	}
+	model, err := json.Marshal(req.Model)
+	if err != nil {
+		return nil, err
+	}
+	if !stream {
+		return wire.SetFields(req.Raw, wire.Field{Key: "model", Value: model})
+	}
+	opts := includeUsage
+	if req.StreamOptions != nil { // an object: keep whatever else the client asked of the stream
+		f, err := wire.ObjectFields(req.Raw, "stream_options")
+		if err != nil {
+			return nil, err
+		}
+		if opts, err = wire.SetFields(req.Raw[f[0].Start:f[0].End], wire.Field{Key: "include_usage", Value: []byte("true")}); err != nil {
+			return nil, err
+		}
+	}
+	return wire.SetFields(req.Raw, wire.Field{Key: "model", Value: model},
+		wire.Field{Key: "stream", Value: []byte("true")}, wire.Field{Key: "stream_options", Value: opts})
+}
+
+var includeUsage = []byte(`{"include_usage":true}`)
+
+var errStreamClosed = errors.New("read from a closed stream")
+
 // ChatStream implements Provider. It asks the upstream to include usage in the stream.
 func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error) {
-	r := *req
-	r.Raw = nil
-	r.Stream = true
-	r.StreamOptions = &wire.StreamOptions{IncludeUsage: true}
 	st := &sseStream{ctx: ctx, scrub: p.scrub}
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if ac, ok := info.Conn.(*activityConn); ok {
 			st.conn = ac
 		}
 	}}
-	resp, err := p.do(httptrace.WithClientTrace(ctx, trace), p.chatURL, &r, true)
+	resp, err := p.do(httptrace.WithClientTrace(ctx, trace), p.chatURL, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +317,9 @@ func (s *sseStream) NextRaw() ([]byte, error) {
 	if s.done {
 		return nil, io.EOF
 	}
+	if s.r == nil {
+		return nil, errStreamClosed
+	}
 	ev, err := s.r.Next()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -320,4 +358,10 @@ func DecodeChunk(name string, data []byte) (*wire.Chunk, error) {
 	return &c, nil
 }
 
-func (s *sseStream) Close() error { return s.body.Close() }
+func (s *sseStream) Close() error {
+	if s.r != nil {
+		s.r.Release()
+		s.r = nil
+	}
+	return s.body.Close()
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Done is the data of OpenAI's end-of-stream sentinel.
@@ -32,9 +33,28 @@ type Reader struct {
 	name []byte
 }
 
-// NewReader reads events from r.
+// readers recycles Readers: a gateway opens one per upstream stream, and their buffers would
+// otherwise be most of the garbage a stream makes.
+var readers = sync.Pool{New: func() any {
+	return &Reader{r: bufio.NewReaderSize(nil, 4<<10)} // events are small; long lines still fit (see readLine)
+}}
+
+// NewReader reads events from r. Release gives the Reader back when the stream is done.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: bufio.NewReaderSize(r, 4<<10)} // events are small; long lines still fit (see readLine)
+	rd := readers.Get().(*Reader)
+	rd.r.Reset(r)
+	return rd
+}
+
+// Release recycles the Reader. Neither it nor the data of any event it returned may be used
+// afterwards.
+func (r *Reader) Release() {
+	r.r.Reset(nil)
+	if cap(r.data) > 64<<10 { // do not keep what one huge event grew
+		r.data = nil
+	}
+	r.data, r.name = r.data[:0], r.name[:0]
+	readers.Put(r)
 }
 
 // Next returns the next event with data. It returns io.EOF at a clean end (no partial event)

@@ -34,9 +34,9 @@ type ChatRequest struct {
 	Stream              bool            `json:"stream,omitempty"`
 	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
 
-	// Raw is the client's JSON, forwarded as is when nothing in it must change (same model,
-	// not streaming): no re-encoding, and fields the gateway does not know still reach the
-	// upstream. Whoever changes the request must clear it.
+	// Raw is the client's JSON. Providers forward it with only the model and the stream
+	// options patched in, so fields the gateway does not know still reach the upstream and
+	// nothing is re-encoded. Whoever changes another field must clear it.
 	Raw []byte `json:"-"`
 }
 
