@@ -138,3 +138,52 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// An upstream answer that is not valid JSON never reaches the client: before the first byte it
+// is a 502, mid-stream an `event: error`. These bodies pass a lax scan (balanced brackets,
+// well-placed keys) and are only caught by validating every byte.
+func TestInvalidUpstreamJSONIsNotRelayed(t *testing.T) {
+	chunk := func(content string) string {
+		return `{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":` + content + `},"finish_reason":null}]}`
+	}
+	tests := []struct {
+		name, path, body string // body: the upstream's whole answer
+		stream           bool
+	}{
+		{"trailing comma", "/v1/chat", `{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"},],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`, false},
+		{"bad escape", "/v1/chat", `{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"h\qi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`, false},
+		{"bare word", "/v1/chat", `{"id":"x","model":m,"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`, false},
+		{"first chunk", "/v1/chat/stream", "data: " + chunk(`"a`+"\x01"+`"`) + "\n\ndata: [DONE]\n\n", true},
+		{"second chunk", "/v1/chat/stream", "data: " + chunk(`"a"`) + "\n\ndata: " + chunk(`tru`) + "\n\ndata: [DONE]\n\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.stream {
+					w.Header().Set("Content-Type", "text/event-stream")
+				} else {
+					w.Header().Set("Content-Type", "application/json")
+				}
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer up.Close()
+			f := newFixture(t, `
+providers: [{name: up, type: openai, base_url: `+up.URL+`}]
+models: [{name: m, provider: up}]
+default_model: m
+agents: []
+resilience: {max_retries: 0}`)
+			r := f.post(tt.path, userHi)
+			if tt.name == "second chunk" {
+				evs := events(r.body)
+				if r.status != 200 || len(evs) != 2 || evs[1][0] != "error" || !strings.Contains(evs[1][1], "upstream sent an invalid stream chunk") {
+					t.Fatalf("status %d, events %q: want the first chunk then an error event", r.status, evs)
+				}
+				return
+			}
+			if r.status != http.StatusBadGateway || r.errType(t) != "upstream_error" {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+		})
+	}
+}

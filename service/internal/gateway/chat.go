@@ -92,7 +92,7 @@ func (g *Gateway) ChatRaw(ctx context.Context, apiRoute string, req *wire.ChatRe
 		g.cost.RecordTokens(res.Provider, res.Model, usage.PromptTokens, usage.CompletionTokens)
 		res.CostUSD, res.Priced = g.prices.Chat(r.model.Name, *usage)
 		g.cost.RecordRequest(apiRoute, res.Provider, res.Model, res.CostUSD, res.Priced)
-		return out{patch(body, fields, r.quotedName, res), res}, nil
+		return out{patch(body, fields[0], fields[1], r.quotedName, res), res}, nil
 	})
 	return o.body, o.res, err
 }
@@ -130,13 +130,13 @@ func estimateRaw(body []byte, f []wire.Span, req *wire.ChatRequest) (*wire.Usage
 }
 
 // patch writes the public model name (quoted JSON) and usage.cost_usd into a raw answer.
-func patch(body []byte, f []wire.Span, quoted []byte, res Result) []byte {
+func patch(body []byte, m, u wire.Span, quoted []byte, res Result) []byte {
 	var buf [2]wire.Edit
 	edits := buf[:0]
-	if m := f[0]; m.Found() && !bytes.Equal(body[m.Start:m.End], quoted) {
+	if m.Found() && !bytes.Equal(body[m.Start:m.End], quoted) {
 		edits = append(edits, wire.Edit{At: m.Start, End: m.End, With: quoted})
 	}
-	if u := f[1]; res.Priced && u.Found() && body[u.Start] == '{' {
+	if res.Priced && u.Found() && body[u.Start] == '{' {
 		num, _ := json.Marshal(res.CostUSD) // the same number format as every other JSON body
 		field := append([]byte(`"cost_usd":`), num...)
 		if inner := bytes.TrimSpace(body[u.Start+1 : u.End-1]); len(inner) > 0 {
@@ -384,8 +384,9 @@ func (s *Stream) Next() (Event, error) {
 		return Event{}, s.fail(err)
 	}
 	s.started.Store(true)
-	f, err := wire.ObjectFields(raw, "id", "created", "model", "choices", "usage")
-	if err != nil || !json.Valid(raw) {
+	// The scan also validates the chunk: what is relayed is valid JSON.
+	var f [5]wire.Span
+	if err := wire.ObjectFieldsInto(f[:], raw, "id", "created", "model", "choices", "usage"); err != nil {
 		return Event{}, s.fail(&provider.StatusError{StatusCode: 502, Detail: wire.ErrorDetail{Message: "upstream sent an invalid stream chunk", Type: "upstream_error"}})
 	}
 	if s.chunkID == "" && f[0].Found() {
@@ -396,7 +397,8 @@ func (s *Stream) Next() (Event, error) {
 	}
 	empty := true
 	if ch := f[3]; ch.Found() {
-		elems, _ := wire.ArrayElements(raw[ch.Start:ch.End])
+		var buf [4]wire.Span
+		elems, _ := wire.ArrayElementsInto(buf[:0], raw[ch.Start:ch.End])
 		empty = len(elems) == 0
 		for _, e := range elems {
 			s.scanChoice(raw[ch.Start+e.Start : ch.Start+e.End])
@@ -413,8 +415,7 @@ func (s *Stream) Next() (Event, error) {
 			usageOnly = empty
 		}
 	}
-	// patch reads fields in the order model, usage, choices.
-	out := patch(raw, []wire.Span{f[2], f[4], f[3]}, s.r.quotedName, res)
+	out := patch(raw, f[2], f[4], s.r.quotedName, res)
 	return Event{Data: out, UsageOnly: usageOnly}, nil
 }
 
@@ -424,8 +425,8 @@ func (s *Stream) Ready() bool { return !s.ended && s.inner.Ready() }
 
 // scanChoice counts the output of one streamed choice and notes its finish reason.
 func (s *Stream) scanChoice(el []byte) {
-	f, err := wire.ObjectFields(el, "delta", "finish_reason")
-	if err != nil {
+	var f [2]wire.Span
+	if wire.ObjectFieldsInto(f[:], el, "delta", "finish_reason") != nil {
 		return
 	}
 	if fr := f[1]; fr.Found() && el[fr.Start] == '"' {
@@ -437,8 +438,8 @@ func (s *Stream) scanChoice(el []byte) {
 		return
 	}
 	delta := el[f[0].Start:f[0].End]
-	d, err := wire.ObjectFields(delta, "content", "tool_calls")
-	if err != nil {
+	var d [2]wire.Span
+	if wire.ObjectFieldsInto(d[:], delta, "content", "tool_calls") != nil {
 		return
 	}
 	if c := d[0]; c.Found() && delta[c.Start] == '"' {

@@ -171,16 +171,10 @@ func (p *OpenAI) Chat(ctx context.Context, req *wire.ChatRequest) (*wire.ChatRes
 	return &out, nil
 }
 
-// ChatRaw implements Provider.
+// ChatRaw implements Provider. The body is returned as received: the gateway's scan of it
+// (wire.ObjectFields) is also its validation, so it is not parsed twice.
 func (p *OpenAI) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, error) {
-	b, err := p.post(ctx, p.chatURL, req)
-	if err != nil {
-		return nil, err
-	}
-	if !json.Valid(b) {
-		return nil, invalid("chat completion")
-	}
-	return b, nil
+	return p.post(ctx, p.chatURL, req)
 }
 
 // Images implements Provider.

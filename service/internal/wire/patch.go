@@ -67,7 +67,7 @@ func SetFields(b []byte, fields ...Field) ([]byte, error) {
 	}
 	if added != nil {
 		end := bytes.LastIndexByte(b, '}') // b is one object: its last '}' closes it
-		if len(bytes.TrimSpace(b[bytes.IndexByte(b, '{')+1 : end])) == 0 {
+		if len(bytes.TrimSpace(b[bytes.IndexByte(b, '{')+1:end])) == 0 {
 			added = added[1:] // an empty object: no comma before the first member
 		}
 		edits = append(edits, Edit{end, end, added})
