@@ -107,7 +107,7 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 	ri.streamed = true
 
 	ttft := s.m.ttft.WithLabelValues(ri.route, st.Result.Model)
-	gap := s.m.interChunk.WithLabelValues(ri.route)
+	gap := s.m.route(ri.route).interChunk.Get()
 	out := sse.NewWriter(c.Writer)
 	var last time.Time
 	for ev := first; ; {

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,18 +66,16 @@ func (s *server) observe(c *gin.Context) {
 	ctx = context.WithValue(gateway.WithTiming(ctx, &ri.timing), infoKey{}, ri)
 	c.Request = c.Request.WithContext(ctx)
 
-	inflight := s.m.inflight(route)
-	inflight.Inc()
+	rm := s.m.route(route)
+	rm.inflight.Inc()
 	c.Next()
-	inflight.Dec()
+	rm.inflight.Dec()
 
 	status := c.Writer.Status()
 	elapsed := time.Since(start)
-	code := strconv.Itoa(status)
-	s.m.requests.WithLabelValues(c.Request.Method, route, code).Inc()
-	s.m.duration.WithLabelValues(c.Request.Method, route, code).Observe(elapsed.Seconds())
+	s.m.record(rm, c.Request.Method, route, status, elapsed)
 	if route != "unmatched" {
-		s.m.overhead.WithLabelValues(route).Observe(max(elapsed-ri.timing.Upstream(), 0).Seconds())
+		rm.overhead.Get().Observe(max(elapsed-ri.timing.Upstream(), 0).Seconds())
 	}
 	latency := elapsed
 	if ri.streamed {
@@ -220,7 +219,7 @@ type httpMetrics struct {
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	inflightV  *prometheus.GaugeVec
-	inflights  map[string]prometheus.Gauge
+	routes     map[string]*routeMetrics
 	timeouts   *prometheus.CounterVec
 	ttft       *prometheus.HistogramVec
 	interChunk *prometheus.HistogramVec
@@ -240,7 +239,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		inflightV: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "http_requests_in_flight", Help: "HTTP requests being handled.",
 		}, []string{"route"}),
-		inflights: map[string]prometheus.Gauge{},
+		routes: map[string]*routeMetrics{},
 		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_request_timeouts_total", Help: "Requests ended by a deadline (504 or SSE timeout event).",
 		}, []string{"route"}),
@@ -263,29 +262,72 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-// preload resolves per-route children at start, so the hot path does no map writes and the
-// series exist (at zero) before the first request.
-func (m *httpMetrics) preload(_, route string) {
-	if _, ok := m.inflights[route]; !ok {
-		m.inflights[route] = m.inflightV.WithLabelValues(route)
-		m.timeouts.WithLabelValues(route)
-		m.shed.WithLabelValues(route)
-	}
+// routeMetrics are one route's metric children, resolved once: the hot path then does one map
+// lookup per request instead of hashing label values for every metric it touches.
+type routeMetrics struct {
+	method             string
+	inflight           prometheus.Gauge
+	timeouts, shedding prometheus.Counter
+	ok                 lazy[prometheus.Counter]  // http_requests_total{method, route, code="200"}
+	okDuration         lazy[prometheus.Observer] // http_request_duration_seconds{…, code="200"}
+	overhead           lazy[prometheus.Observer]
+	interChunk         lazy[prometheus.Observer]
 }
 
-func (m *httpMetrics) inflight(route string) prometheus.Gauge {
-	if g, ok := m.inflights[route]; ok {
-		return g
+// lazy resolves a metric child on first use: its series appears when it first counts, as with
+// WithLabelValues on the hot path, but later uses skip the label hashing.
+type lazy[T any] struct {
+	once sync.Once
+	v    T
+	get  func() T
+}
+
+func (l *lazy[T]) Get() T {
+	l.once.Do(func() { l.v = l.get() })
+	return l.v
+}
+
+// preload resolves per-route children at start, so the hot path does no map writes and the
+// gauges and error counters exist (at zero) before the first request.
+func (m *httpMetrics) preload(method, route string) {
+	if _, ok := m.routes[route]; ok {
+		return
 	}
-	return m.inflights["unmatched"]
+	rm := &routeMetrics{method: method, inflight: m.inflightV.WithLabelValues(route),
+		timeouts: m.timeouts.WithLabelValues(route), shedding: m.shed.WithLabelValues(route)}
+	rm.ok.get = func() prometheus.Counter { return m.requests.WithLabelValues(method, route, "200") }
+	rm.okDuration.get = func() prometheus.Observer { return m.duration.WithLabelValues(method, route, "200") }
+	rm.overhead.get = func() prometheus.Observer { return m.overhead.WithLabelValues(route) }
+	rm.interChunk.get = func() prometheus.Observer { return m.interChunk.WithLabelValues(route) }
+	m.routes[route] = rm
+}
+
+// route returns a route's children; unknown routes share "unmatched".
+func (m *httpMetrics) route(route string) *routeMetrics {
+	if rm, ok := m.routes[route]; ok {
+		return rm
+	}
+	return m.routes["unmatched"]
+}
+
+// record counts a finished request.
+func (m *httpMetrics) record(rm *routeMetrics, method, route string, status int, elapsed time.Duration) {
+	if status == http.StatusOK && method == rm.method {
+		rm.ok.Get().Inc()
+		rm.okDuration.Get().Observe(elapsed.Seconds())
+		return
+	}
+	code := strconv.Itoa(status)
+	m.requests.WithLabelValues(method, route, code).Inc()
+	m.duration.WithLabelValues(method, route, code).Observe(elapsed.Seconds())
 }
 
 // count records what an error means for the route's counters.
 func (m *httpMetrics) count(route string, e *apperr.Error) {
 	switch {
 	case e.Kind == apperr.Timeout:
-		m.timeouts.WithLabelValues(route).Inc()
+		m.route(route).timeouts.Inc()
 	case e.Kind == apperr.RateLimit && e.Code == "overloaded":
-		m.shed.WithLabelValues(route).Inc()
+		m.route(route).shedding.Inc()
 	}
 }

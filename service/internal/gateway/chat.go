@@ -102,11 +102,8 @@ func readUsage(body []byte, u wire.Span) *wire.Usage {
 	if !u.Found() || body[u.Start] != '{' {
 		return nil
 	}
-	var usage wire.Usage
-	if json.Unmarshal(body[u.Start:u.End], &usage) != nil {
-		return nil
-	}
-	return &usage
+	usage, _ := wire.ParseUsage(body[u.Start:u.End])
+	return usage
 }
 
 // estimateRaw handles an answer without usage: it is decoded once to estimate the usage from
@@ -208,14 +205,17 @@ func (g *Gateway) annotate(span trace.Span, model string, u *wire.Usage, finish 
 	if !span.IsRecording() {
 		return
 	}
-	span.SetAttributes(attribute.String("gen_ai.response.model", model))
+	// One SetAttributes call: each call grows the span's attribute slice.
+	var buf [4]attribute.KeyValue
+	attrs := append(buf[:0], attribute.String("gen_ai.response.model", model))
 	if u != nil {
-		span.SetAttributes(attribute.Int("gen_ai.usage.input_tokens", u.PromptTokens),
+		attrs = append(attrs, attribute.Int("gen_ai.usage.input_tokens", u.PromptTokens),
 			attribute.Int("gen_ai.usage.output_tokens", u.CompletionTokens))
 	}
 	if len(finish) > 0 {
-		span.SetAttributes(attribute.StringSlice("gen_ai.response.finish_reasons", finish))
+		attrs = append(attrs, attribute.StringSlice("gen_ai.response.finish_reasons", finish))
 	}
+	span.SetAttributes(attrs...)
 }
 
 // Images generates images.

@@ -8,18 +8,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Group is the SLO route group of a route template, or "" for routes outside any SLO.
-func Group(route string) string {
-	switch route {
-	case "/v1/chat", "/v1/chat/stream", "/v1/chat/completions":
-		return "chat"
-	case "/v1/images", "/v1/images/generations":
-		return "images"
-	case "/v1/agents/:id/runs":
-		return "agents"
-	}
-	return ""
+// routeGroups maps every route template with an SLO to its route group.
+var routeGroups = map[string]string{
+	"/v1/chat": "chat", "/v1/chat/stream": "chat", "/v1/chat/completions": "chat",
+	"/v1/images": "images", "/v1/images/generations": "images",
+	"/v1/agents/:id/runs": "agents",
 }
+
+// Group is the SLO route group of a route template, or "" for routes outside any SLO.
+func Group(route string) string { return routeGroups[route] }
 
 // Groups are the route groups with SLOs.
 var Groups = []string{"chat", "images", "agents"}
@@ -35,6 +32,14 @@ type Objectives struct {
 type Recorder struct {
 	thresholds map[string]time.Duration
 	events     *prometheus.CounterVec
+	routes     map[string]*routeEvents // resolved at start: Observe hashes no labels
+}
+
+// routeEvents are one route's slo_events_total children.
+type routeEvents struct {
+	group                   string
+	availGood, availBad     prometheus.Counter
+	latencyGood, latencyBad prometheus.Counter
 }
 
 // NewRecorder registers slo_events_total and the objective gauges.
@@ -59,13 +64,11 @@ func NewRecorder(reg prometheus.Registerer, o Objectives) *Recorder {
 	}
 	reg.MustRegister(r.events, objective, threshold)
 	// Pre-create the series so rates start at zero rather than absent.
-	for route := range map[string]bool{"/v1/chat": true, "/v1/chat/stream": true, "/v1/chat/completions": true,
-		"/v1/images": true, "/v1/images/generations": true, "/v1/agents/:id/runs": true} {
-		g := Group(route)
-		for _, res := range []string{"good", "bad"} {
-			r.events.WithLabelValues("availability", g, route, res)
-			r.events.WithLabelValues("latency", g, route, res)
-		}
+	r.routes = map[string]*routeEvents{}
+	for route, g := range routeGroups {
+		r.routes[route] = &routeEvents{group: g,
+			availGood: r.events.WithLabelValues("availability", g, route, "good"), availBad: r.events.WithLabelValues("availability", g, route, "bad"),
+			latencyGood: r.events.WithLabelValues("latency", g, route, "good"), latencyBad: r.events.WithLabelValues("latency", g, route, "bad")}
 	}
 	return r
 }
@@ -74,18 +77,18 @@ func NewRecorder(reg prometheus.Registerer, o Objectives) *Recorder {
 // the time to first byte for streams. Availability: 5xx bad, 4xx excluded, the rest good.
 // Latency: only successful requests count, good when under the group's threshold.
 func (r *Recorder) Observe(route string, status int, latency time.Duration) {
-	g := Group(route)
-	if g == "" || (status >= 400 && status < 500) {
+	e := r.routes[route]
+	if e == nil || (status >= 400 && status < 500) {
 		return
 	}
 	if status >= 500 {
-		r.events.WithLabelValues("availability", g, route, "bad").Inc()
+		e.availBad.Inc()
 		return
 	}
-	r.events.WithLabelValues("availability", g, route, "good").Inc()
-	res := "good"
-	if latency > r.thresholds[g] {
-		res = "bad"
+	e.availGood.Inc()
+	if latency > r.thresholds[e.group] {
+		e.latencyBad.Inc()
+	} else {
+		e.latencyGood.Inc()
 	}
-	r.events.WithLabelValues("latency", g, route, res).Inc()
 }
