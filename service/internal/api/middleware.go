@@ -60,13 +60,13 @@ func (s *server) observe(c *gin.Context) {
 	c.Header("X-Request-Id", id)
 
 	ri := &reqInfo{route: route}
+	rm := s.m.route(route)
 	ctx := s.propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
-	ctx, span := s.tracer.Start(ctx, c.Request.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", c.Request.Method), attribute.String("http.route", route)))
+	name, opts := rm.span(c.Request.Method, route)
+	ctx, span := s.tracer.Start(ctx, name, opts...)
 	ctx = context.WithValue(gateway.WithTiming(ctx, &ri.timing), infoKey{}, ri)
 	c.Request = c.Request.WithContext(ctx)
 
-	rm := s.m.route(route)
 	rm.inflight.Inc()
 	c.Next()
 	rm.inflight.Dec()
@@ -262,10 +262,13 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-// routeMetrics are one route's metric children, resolved once: the hot path then does one map
-// lookup per request instead of hashing label values for every metric it touches.
+// routeMetrics are one route's metric children (and its SERVER span's name and start
+// options), resolved once: the hot path then does one map lookup per request instead of
+// hashing label values for every metric it touches.
 type routeMetrics struct {
 	method             string
+	spanName           string
+	spanOpts           []trace.SpanStartOption
 	inflight           prometheus.Gauge
 	timeouts, shedding prometheus.Counter
 	ok                 lazy[prometheus.Counter]  // http_requests_total{method, route, code="200"}
@@ -295,11 +298,25 @@ func (m *httpMetrics) preload(method, route string) {
 	}
 	rm := &routeMetrics{method: method, inflight: m.inflightV.WithLabelValues(route),
 		timeouts: m.timeouts.WithLabelValues(route), shedding: m.shed.WithLabelValues(route)}
+	rm.spanName, rm.spanOpts = serverSpan(method, route)
 	rm.ok.get = func() prometheus.Counter { return m.requests.WithLabelValues(method, route, "200") }
 	rm.okDuration.get = func() prometheus.Observer { return m.duration.WithLabelValues(method, route, "200") }
 	rm.overhead.get = func() prometheus.Observer { return m.overhead.WithLabelValues(route) }
 	rm.interChunk.get = func() prometheus.Observer { return m.interChunk.WithLabelValues(route) }
 	m.routes[route] = rm
+}
+
+// span is the name and start options of a request's SERVER span.
+func (rm *routeMetrics) span(method, route string) (string, []trace.SpanStartOption) {
+	if method == rm.method {
+		return rm.spanName, rm.spanOpts
+	}
+	return serverSpan(method, route)
+}
+
+func serverSpan(method, route string) (string, []trace.SpanStartOption) {
+	return method + " " + route, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("http.route", route))}
 }
 
 // route returns a route's children; unknown routes share "unmatched".

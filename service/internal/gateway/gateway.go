@@ -59,6 +59,10 @@ type Gateway struct {
 type route struct {
 	model      config.Model
 	quotedName []byte // the model name as a JSON string, patched into raw answers
+	firstSpan  struct {
+		op, name string
+		opts     []trace.SpanStartOption
+	}
 	provider   provider.Provider
 	fallbacks  []*route
 	breaker    *breaker.Breaker
@@ -124,6 +128,12 @@ func New(d Deps) (*Gateway, error) {
 			retries:     m.retries.WithLabelValues(p.Name(), mc.Name),
 			exhausted:   m.exhausted.WithLabelValues(p.Name(), mc.Name),
 		}
+		op := "chat"
+		if mc.Kind == "image" {
+			op = "generate_content"
+		}
+		r.firstSpan.name, r.firstSpan.opts = r.spanStart(op, 1)
+		r.firstSpan.op = op // from here on spanStart returns the cached pair
 		state := m.state.WithLabelValues(p.Name(), mc.Name)
 		state.Set(float64(breaker.Closed))
 		name, prov := mc.Name, p.Name()
@@ -197,6 +207,21 @@ func fallbackable(ctx context.Context, err error) bool {
 	return provider.Retryable(err) || errors.Is(err, errCircuitOpen)
 }
 
+// spanStart is the name and start options of an attempt's CLIENT span. The first attempt's are
+// built once per route: they are the same for every request.
+func (r *route) spanStart(op string, attempt int) (string, []trace.SpanStartOption) {
+	if attempt == 1 && op == r.firstSpan.op {
+		return r.firstSpan.name, r.firstSpan.opts
+	}
+	return op + " " + r.model.Name, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("gen_ai.operation.name", op),
+			attribute.String("gen_ai.provider.name", r.provider.System()),
+			attribute.String("gen_ai.request.model", r.model.Name),
+			attribute.Int("aiservice.attempt", attempt),
+		)}
+}
+
 // attempt calls the upstream with retries: breaker check, in-flight slot, a CLIENT span, and on a
 // retryable failure a backoff (honouring Retry-After) if the budget and the deadline allow.
 // The in-flight slot is released and the span ended when the call returns, unless hold is
@@ -219,13 +244,8 @@ func attempt[T any](ctx context.Context, g *Gateway, r *route, op string, hold b
 		}
 		release := sync.OnceFunc(func() { <-g.slots })
 
-		spanCtx, span := g.tracer.Start(ctx, op+" "+r.model.Name, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(
-				attribute.String("gen_ai.operation.name", op),
-				attribute.String("gen_ai.provider.name", r.provider.System()),
-				attribute.String("gen_ai.request.model", r.model.Name),
-				attribute.Int("aiservice.attempt", n+1),
-			))
+		name, opts := r.spanStart(op, n+1)
+		spanCtx, span := g.tracer.Start(ctx, name, opts...)
 		start := time.Now()
 		v, err := call(spanCtx, span)
 		elapsed := time.Since(start)
