@@ -63,10 +63,10 @@ type route struct {
 		op, name string
 		opts     []trace.SpanStartOption
 	}
-	provider   provider.Provider
-	fallbacks  []*route
-	breaker    *breaker.Breaker
-	budget     *budget
+	provider  provider.Provider
+	fallbacks []*route
+	breaker   *breaker.Breaker
+	budget    *budget
 
 	upstreamDur prometheus.Observer
 	retries     prometheus.Counter
