@@ -18,6 +18,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -169,7 +170,8 @@ func run() error {
 			}
 			if !c.skipStream {
 				for _, n := range c.streamConc {
-					sps, first, total, errs := streams(u, streamBody, n, c.duration)
+					sps, first, total, errs, reuse := streams(u, streamBody, n, c.duration)
+					add(p.name, fmt.Sprintf("stream_conn_reused_c%d", n), reuse)
 					add(p.name, fmt.Sprintf("streams_per_s_c%d", n), sps)
 					add(p.name, fmt.Sprintf("first_chunk_p50_ms_c%d", n), first.q(0.5))
 					add(p.name, fmt.Sprintf("stream_total_p50_ms_c%d", n), total.q(0.5))
@@ -352,14 +354,16 @@ func openLoop(u string, body []byte, rate int, d time.Duration) (lats, int) {
 	return all, int(errs.Load())
 }
 
-// streams: n concurrent streaming clients for d; streams/s, first chunk and total times.
-// A stream counts as an error unless it ends with [DONE].
-func streams(u string, body []byte, n int, d time.Duration) (float64, lats, lats, int) {
+// streams: n concurrent streaming clients for d; streams/s, first chunk and total times, and
+// the share of streams sent on a reused connection. Clients stop reading at [DONE], as many
+// SDKs do: whether the connection can then be reused depends on the server having ended the
+// response by then. A stream counts as an error unless it ends with [DONE].
+func streams(u string, body []byte, n int, d time.Duration) (float64, lats, lats, int, float64) {
 	c := newClient(n)
 	defer c.CloseIdleConnections()
 	var mu sync.Mutex
 	var first, total lats
-	var errs atomic.Int64
+	var errs, reused atomic.Int64
 	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
@@ -368,10 +372,13 @@ func streams(u string, body []byte, n int, d time.Duration) (float64, lats, lats
 			defer wg.Done()
 			for time.Now().Before(end) {
 				t := time.Now()
-				f, err := oneStream(c, u, body)
+				f, again, err := oneStream(c, u, body)
 				if err != nil {
 					errs.Add(1)
 					continue
+				}
+				if again {
+					reused.Add(1)
 				}
 				mu.Lock()
 				first = append(first, float64(f.Microseconds())/1000)
@@ -381,31 +388,39 @@ func streams(u string, body []byte, n int, d time.Duration) (float64, lats, lats
 		}()
 	}
 	wg.Wait()
-	return float64(len(total)) / d.Seconds(), first, total, int(errs.Load())
+	return float64(len(total)) / d.Seconds(), first, total, int(errs.Load()), float64(reused.Load()) / float64(max(len(total), 1))
 }
 
-func oneStream(c *http.Client, u string, body []byte) (time.Duration, error) {
+// oneStream sends one stream and reads it to [DONE]: the time to the first chunk, and whether
+// the request went out on a reused connection.
+func oneStream(c *http.Client, u string, body []byte) (first time.Duration, reused bool, err error) {
 	t := time.Now()
-	resp, err := c.Post(u, "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}))
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return 0, fmt.Errorf("status %d", resp.StatusCode)
+		return 0, false, fmt.Errorf("status %d", resp.StatusCode)
 	}
 	br := bufio.NewReader(resp.Body)
-	var first time.Duration
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			return 0, errors.New("stream ended without [DONE]")
+			return 0, false, errors.New("stream ended without [DONE]")
 		}
 		if first == 0 && strings.HasPrefix(line, "data: ") {
 			first = time.Since(t)
 		}
 		if strings.HasPrefix(line, "data: [DONE]") {
-			return first, nil
+			return first, reused, nil
 		}
 	}
 }
