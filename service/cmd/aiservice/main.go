@@ -15,7 +15,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"aiservice/service/internal/api"
 	"aiservice/service/internal/app"
 	"aiservice/service/internal/config"
+	"aiservice/service/internal/gctune"
 	"aiservice/service/internal/shutdown"
 	"aiservice/service/internal/sim"
 	"aiservice/service/internal/telemetry"
@@ -119,11 +119,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if getenv("GOGC") == "" {
-		// A gateway's heap is small and short-lived (per-request buffers): collecting at 200 %
-		// growth instead of 100 % measured ~10 % more throughput for a few MiB. GOGC overrides.
-		debug.SetGCPercent(200)
-	}
+	gc := gctune.Apply(getenv, os.ReadFile)
 	logw := telemetry.NewLogWriter(stdout, 100*time.Millisecond)
 	defer logw.Close()
 	log := newLogger(logw, cfg.LogLevel)
@@ -160,7 +156,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	a.Ready.Store(true)
 	log.Info("aiservice listening", "addr", ln.Addr().String(), "env", cfg.Env, "version", version,
-		"tracing_export", a.Tracing.Exporting, "api_keys", len(cfg.APIKeys) > 0)
+		"tracing_export", a.Tracing.Exporting, "api_keys", len(cfg.APIKeys) > 0,
+		"gc", gc)
 	_ = logw.Flush() // whoever waits for "listening" should not wait for the flush interval
 
 	select {
