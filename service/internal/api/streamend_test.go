@@ -187,3 +187,16 @@ resilience: {max_retries: 0}`)
 		})
 	}
 }
+
+// Once the first chunk is in, the idle limit applies even when the first-token limit is much
+// longer: a stream that then goes quiet ends one idle limit later, not at the first-token limit.
+func TestIdleLimitAppliesAfterTheFirstChunk(t *testing.T) {
+	f := newFixture(t, `timeouts: {stream: 10s, stream_first_token: 5s, stream_idle: 200ms}`)
+	f.behave(sim.Behaviour{Chunks: 4, InterTokenDelay: sim.Duration(2 * time.Second)})
+	r := f.post("/v1/chat/stream", userHi)
+	evs := events(r.body)
+	if last := evs[len(evs)-1]; r.status != 200 || last[0] != "error" || !strings.Contains(last[1], `"code":"stream_idle_timeout"`) {
+		t.Fatalf("status %d, events %q: want an idle timeout event", r.status, evs)
+	}
+	within(t, "idle timeout", r.took, 200*time.Millisecond, 900*time.Millisecond)
+}

@@ -383,7 +383,10 @@ func (s *Stream) Next() (Event, error) {
 		}
 		return Event{}, s.fail(err)
 	}
-	s.started.Store(true)
+	if !s.started.Swap(true) {
+		// The timer was set for the first-token limit; from now on the idle limit rules.
+		s.timer.Reset(s.idle)
+	}
 	// The scan also validates the chunk: what is relayed is valid JSON.
 	var f [5]wire.Span
 	if err := wire.ObjectFieldsInto(f[:], raw, "id", "created", "model", "choices", "usage"); err != nil {
