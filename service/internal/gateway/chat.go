@@ -339,16 +339,18 @@ func (s *Stream) expire() {
 	if s.started.Load() {
 		limit, cause = s.idle, errIdle
 	}
+	// Never look again later than one idle limit from now: this expiry may race with the first
+	// chunk's arrival and read the first-token phase after Next has switched to the idle one.
 	since := s.waitSince.Load()
 	if since == 0 { // the handler is busy with a chunk: that time does not count
-		s.timer.Reset(limit)
+		s.timer.Reset(min(limit, s.idle))
 		return
 	}
 	if last := s.inner.LastRead(); !last.IsZero() {
 		since = max(since, last.UnixNano())
 	}
 	if rest := limit - time.Since(time.Unix(0, since)); rest > 0 {
-		s.timer.Reset(rest)
+		s.timer.Reset(min(rest, s.idle))
 		return
 	}
 	s.cancel(cause)
