@@ -85,3 +85,12 @@ Feature: Metrics for dashboards and alerts
     Then the response status is 502
     And the metric slo_events_total{slo="availability",route="/v1/chat",result="bad"} increased by 1
     And the metric cost_provider_api_calls_total{model="gpt-4o-mini",outcome="error"} increased by 1
+
+  @chaos
+  Scenario: A stream cut after it started is a bad availability event, though its status was 200
+    Given the upstream cuts the stream after 2 chunks
+    When I stream the chat message "Hello"
+    Then the stream ends with an error event of type "upstream_error"
+    And the metric http_requests_total{route="/v1/chat/stream",code="200"} increased by 1
+    And the metric slo_events_total{slo="availability",route="/v1/chat/stream",result="bad"} increased by 1
+    And the metric slo_events_total{slo="availability",route="/v1/chat/stream",result="good"} increased by 0

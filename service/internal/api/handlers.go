@@ -140,6 +140,7 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 				return
 			}
 			s.m.count(ri.route, e)
+			ri.endedWith = e.Kind.Status()
 			s.log.WarnContext(ctx, "stream ended with an error", "error_type", e.Kind.Type(), "error", e.Error())
 			data, _ := json.Marshal(body(e))
 			_ = out.Last("error", data)

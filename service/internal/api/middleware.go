@@ -33,6 +33,10 @@ type reqInfo struct {
 	route     string
 	firstByte time.Duration // streams: time to the first byte of the body
 	streamed  bool
+	// endedWith is the status a stream's closing `event: error` stands for (502 for an
+	// upstream failure, 504 for a time limit, 503 at shutdown): the response said 200, but the
+	// SLO must count what the client got.
+	endedWith int
 }
 
 type infoKey struct{}
@@ -77,11 +81,14 @@ func (s *server) observe(c *gin.Context) {
 	if route != "unmatched" {
 		rm.overhead.Get().Observe(max(elapsed-ri.timing.Upstream(), 0).Seconds())
 	}
-	latency := elapsed
+	latency, sloStatus := elapsed, status
 	if ri.streamed {
 		latency = ri.firstByte
+		if ri.endedWith != 0 {
+			sloStatus = ri.endedWith
+		}
 	}
-	s.slo.Observe(route, status, latency)
+	s.slo.Observe(route, sloStatus, latency)
 
 	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	if status >= 500 {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -199,4 +200,37 @@ func TestIdleLimitAppliesAfterTheFirstChunk(t *testing.T) {
 		t.Fatalf("status %d, events %q: want an idle timeout event", r.status, evs)
 	}
 	within(t, "idle timeout", r.took, 200*time.Millisecond, 900*time.Millisecond)
+}
+
+// A stream's status is 200 once its first chunk is sent, but a stream that then ends with an
+// `event: error` from the upstream or a time limit failed the client: the availability SLI
+// counts it as bad, like the 5xx it would have been before the first byte.
+func TestStreamsEndingInAnErrorAreBadForTheSLO(t *testing.T) {
+	tests := []struct {
+		name      string
+		behaviour sim.Behaviour
+		good, bad float64
+	}{
+		{"complete stream", sim.Behaviour{Chunks: 4}, 1, 0},
+		{"cut by the upstream", sim.Behaviour{Chunks: 8, CutStreamAfter: 3}, 0, 1},
+		{"upstream went idle", sim.Behaviour{Chunks: 4, InterTokenDelay: sim.Duration(time.Second)}, 0, 1},
+	}
+	const series = `slo_events_total{result="%s",route="/v1/chat/stream",route_group="chat",slo="availability"}`
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "timeouts: {stream_idle: 150ms}\n"+fastRetries)
+			f.behave(tt.behaviour)
+			good0, bad0 := f.metric(fmt.Sprintf(series, "good")), f.metric(fmt.Sprintf(series, "bad"))
+			if r := f.post("/v1/chat/stream", userHi); r.status != 200 {
+				t.Fatalf("status %d", r.status)
+			}
+			good, bad := f.metric(fmt.Sprintf(series, "good"))-good0, f.metric(fmt.Sprintf(series, "bad"))-bad0
+			if good != tt.good || bad != tt.bad {
+				t.Fatalf("availability events: good +%v, bad +%v; want +%v, +%v", good, bad, tt.good, tt.bad)
+			}
+			if c := f.metric(`http_requests_total{code="200",method="POST",route="/v1/chat/stream"}`); c != 1 {
+				t.Errorf("http_requests_total{code=200} = %v: the response itself was a 200", c)
+			}
+		})
+	}
 }
