@@ -352,40 +352,8 @@ func TestClientContract(t *testing.T) {
 				return nil
 			},
 		},
-		{
-			name: "health",
-			declare: func(t *testing.T, i *consumer.V4UnconfiguredInteraction) *consumer.V4InteractionWithResponse {
-				return i.UponReceiving("a liveness probe").
-					WithRequest(http.MethodGet, "/healthz").
-					WillRespondWith(http.StatusOK, func(b *consumer.V4ResponseBuilder) {
-						b.Header("Content-Type", jsonContentType).JSONBody(obj{"status": "ok"})
-					})
-			},
-			run: func(ctx context.Context, c *client.Client) error {
-				s, _, err := c.Health(ctx)
-				if err == nil && s.Status != "ok" {
-					err = fmt.Errorf("status %q", s.Status)
-				}
-				return err
-			},
-		},
-		{
-			name: "readiness",
-			declare: func(t *testing.T, i *consumer.V4UnconfiguredInteraction) *consumer.V4InteractionWithResponse {
-				return i.UponReceiving("a readiness probe").
-					WithRequest(http.MethodGet, "/readyz").
-					WillRespondWith(http.StatusOK, func(b *consumer.V4ResponseBuilder) {
-						b.Header("Content-Type", jsonContentType).JSONBody(obj{"status": "ready"})
-					})
-			},
-			run: func(ctx context.Context, c *client.Client) error {
-				s, _, err := c.Ready(ctx)
-				if err == nil && s.Status != "ready" {
-					err = fmt.Errorf("status %q", s.Status)
-				}
-				return err
-			},
-		},
+		probeCase("health", "a liveness probe", "/healthz", "ok", (*client.Client).Health),
+		probeCase("readiness", "a readiness probe", "/readyz", "ready", (*client.Client).Ready),
 		{
 			name: "malformed",
 			declare: func(t *testing.T, i *consumer.V4UnconfiguredInteraction) *consumer.V4InteractionWithResponse {
@@ -504,6 +472,27 @@ func TestClientContract(t *testing.T) {
 var malformedBody = obj{"model": "gpt-4o-mini", "messages": "Say hello"}
 
 // agentBody is one entry of the agent list.
+// probeCase is the interaction of a health endpoint that answers {"status": want}.
+func probeCase(name, what, path, want string, probe func(*client.Client, context.Context) (*client.Status, *client.Response, error)) clientCase {
+	return clientCase{
+		name: name,
+		declare: func(t *testing.T, i *consumer.V4UnconfiguredInteraction) *consumer.V4InteractionWithResponse {
+			return i.UponReceiving(what).
+				WithRequest(http.MethodGet, path).
+				WillRespondWith(http.StatusOK, func(b *consumer.V4ResponseBuilder) {
+					b.Header("Content-Type", jsonContentType).JSONBody(obj{"status": want})
+				})
+		},
+		run: func(ctx context.Context, c *client.Client) error {
+			s, _, err := probe(c, ctx)
+			if err == nil && s.Status != want {
+				err = fmt.Errorf("status %q", s.Status)
+			}
+			return err
+		},
+	}
+}
+
 func agentBody() obj {
 	return obj{
 		"id":          match.Like("calculator"),
