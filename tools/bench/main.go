@@ -487,13 +487,8 @@ func startSink() string {
 
 // start runs an aiservice subcommand and reads its address from its JSON log.
 func start(bin string, args ...string) (*exec.Cmd, string, error) {
-	cmd := exec.Command(bin, args...)
-	out, err := cmd.StdoutPipe()
+	cmd, out, err := spawn(bin, args...)
 	if err != nil {
-		return nil, "", err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
 	sc := bufio.NewScanner(out)
@@ -505,6 +500,20 @@ func start(bin string, args ...string) (*exec.Cmd, string, error) {
 		}
 	}
 	return nil, "", fmt.Errorf("%v did not report its address", args)
+}
+
+// spawn starts a process with its stdout piped to the caller and its stderr passed through.
+func spawn(bin string, args ...string) (*exec.Cmd, io.Reader, error) {
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	return cmd, out, nil
 }
 
 // startGateway writes a config file and starts `aiservice serve` with it.
@@ -525,13 +534,8 @@ func startGateway(bin, yaml string) (*exec.Cmd, string, error) {
 
 // startPlain runs a process that prints its address as its first line.
 func startPlain(bin string, args ...string) (*exec.Cmd, string, error) {
-	cmd := exec.Command(bin, args...)
-	out, err := cmd.StdoutPipe()
+	cmd, out, err := spawn(bin, args...)
 	if err != nil {
-		return nil, "", err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
