@@ -223,17 +223,8 @@ func docFiles(fsys fs.FS, ignored []string) ([]string, error) {
 	for _, p := range mds {
 		add(p)
 	}
-	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || underIgnored(p, ignored)) {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.Name() == "README.md" {
+	err = walkFiles(fsys, ignored, func(p string) error {
+		if path.Base(p) == "README.md" {
 			add(p)
 		}
 		return nil
@@ -291,16 +282,7 @@ var (
 // file outside dot-folders and git-ignored folders.
 func testFuncs(fsys fs.FS, ignored []string) (map[string]bool, error) {
 	names := map[string]bool{}
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || underIgnored(p, ignored)) {
-				return fs.SkipDir
-			}
-			return nil
-		}
+	err := walkFiles(fsys, ignored, func(p string) error {
 		if !strings.HasSuffix(p, "_test.go") {
 			return nil
 		}
@@ -314,6 +296,23 @@ func testFuncs(fsys fs.FS, ignored []string) (map[string]bool, error) {
 		return nil
 	})
 	return names, err
+}
+
+// walkFiles calls fn for every file below the root outside dot-folders, node_modules and
+// git-ignored folders.
+func walkFiles(fsys fs.FS, ignored []string, fn func(p string) error) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || underIgnored(p, ignored)) {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		return fn(p)
+	})
 }
 
 // scan finds the task mentions, link targets and code paths of a markdown document.
