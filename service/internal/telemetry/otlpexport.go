@@ -36,45 +36,52 @@ type otlpHTTP struct {
 	stopped bool
 }
 
+// otlpOptions are what the fast exporter takes from the OTEL_EXPORTER_OTLP_* variables.
+type otlpOptions struct {
+	headers http.Header
+	gzip    bool
+	timeout time.Duration
+}
+
 // fastOTLPConfig reads the OTEL_EXPORTER_OTLP_* variables the fast exporter honours. ok is
 // false when another variable asks for what only the official exporter does.
-func fastOTLPConfig(getenv func(string) string) (headers http.Header, gz bool, timeout time.Duration, ok bool, err error) {
+func fastOTLPConfig(getenv func(string) string) (o otlpOptions, ok bool, err error) {
 	for _, v := range []string{"CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"} {
 		if traceEnv(getenv, v) != "" {
-			return nil, false, 0, false, nil
+			return o, false, nil
 		}
 	}
 	if p := traceEnv(getenv, "PROTOCOL"); p != "" && p != "http/protobuf" {
-		return nil, false, 0, false, nil
+		return o, false, nil
 	}
 	switch c := traceEnv(getenv, "COMPRESSION"); c {
 	case "", "none":
 	case "gzip":
-		gz = true
+		o.gzip = true
 	default:
-		return nil, false, 0, false, nil
+		return o, false, nil
 	}
-	timeout = 10 * time.Second
+	o.timeout = 10 * time.Second
 	if t := traceEnv(getenv, "TIMEOUT"); t != "" {
 		ms, perr := strconv.Atoi(t)
 		if perr != nil || ms <= 0 {
-			return nil, false, 0, false, fmt.Errorf("OTEL_EXPORTER_OTLP_TIMEOUT: %q is not a positive number of milliseconds", t)
+			return otlpOptions{}, false, fmt.Errorf("OTEL_EXPORTER_OTLP_TIMEOUT: %q is not a positive number of milliseconds", t)
 		}
-		timeout = time.Duration(ms) * time.Millisecond
+		o.timeout = time.Duration(ms) * time.Millisecond
 	}
-	headers = http.Header{}
+	o.headers = http.Header{}
 	if h := traceEnv(getenv, "HEADERS"); h != "" {
 		for _, pair := range strings.Split(h, ",") {
 			k, v, found := strings.Cut(pair, "=")
 			k, kerr := url.PathUnescape(strings.TrimSpace(k))
 			v, verr := url.PathUnescape(strings.TrimSpace(v))
 			if !found || k == "" || kerr != nil || verr != nil {
-				return nil, false, 0, false, fmt.Errorf("OTEL_EXPORTER_OTLP_HEADERS: %q is not key=value", pair)
+				return otlpOptions{}, false, fmt.Errorf("OTEL_EXPORTER_OTLP_HEADERS: %q is not key=value", pair)
 			}
-			headers.Add(k, v)
+			o.headers.Add(k, v)
 		}
 	}
-	return headers, gz, timeout, true, nil
+	return o, true, nil
 }
 
 // traceEnv reads OTEL_EXPORTER_OTLP_TRACES_<name>, else OTEL_EXPORTER_OTLP_<name>.
@@ -85,15 +92,19 @@ func traceEnv(getenv func(string) string, name string) string {
 	return getenv("OTEL_EXPORTER_OTLP_" + name)
 }
 
-func newOTLPHTTP(endpoint string, headers http.Header, gz bool, timeout time.Duration) *otlpHTTP {
+func newOTLPHTTP(endpoint string, o otlpOptions) *otlpHTTP {
+	headers := o.headers.Clone()
+	if headers == nil {
+		headers = http.Header{}
+	}
 	headers.Set("Content-Type", "application/x-protobuf")
 	if headers.Get("User-Agent") == "" {
 		headers.Set("User-Agent", "aiservice OTLP exporter")
 	}
-	if gz {
+	if o.gzip {
 		headers.Set("Content-Encoding", "gzip")
 	}
-	return &otlpHTTP{url: endpoint, headers: headers, gzip: gz, timeout: timeout, backoff: time.Second,
+	return &otlpHTTP{url: endpoint, headers: headers, gzip: o.gzip, timeout: o.timeout, backoff: time.Second,
 		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 }
 

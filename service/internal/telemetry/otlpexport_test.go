@@ -133,7 +133,7 @@ func TestOTLPEncodingMatchesTheOfficialExporter(t *testing.T) {
 		t.Fatal(err)
 	}
 	ours := newCollector(t)
-	fast := newOTLPHTTP(ours.srv.URL+"/v1/traces", http.Header{}, false, 5*time.Second)
+	fast := newOTLPHTTP(ours.srv.URL+"/v1/traces", otlpOptions{timeout: 5 * time.Second})
 	if err := fast.ExportSpans(context.Background(), spans); err != nil {
 		t.Fatal(err)
 	}
@@ -173,12 +173,12 @@ func TestOTLPConfigFromEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, gz, timeout, fast, err := fastOTLPConfig(env(tt.env))
-			if (err != nil) != tt.wantErr || fast != tt.fast || gz != tt.gzip || timeout != tt.timeout {
-				t.Fatalf("fast %v gzip %v timeout %v err %v", fast, gz, timeout, err)
+			o, fast, err := fastOTLPConfig(env(tt.env))
+			if (err != nil) != tt.wantErr || fast != tt.fast || o.gzip != tt.gzip || o.timeout != tt.timeout {
+				t.Fatalf("fast %v gzip %v timeout %v err %v", fast, o.gzip, o.timeout, err)
 			}
 			var pairs []string
-			for k, vs := range h {
+			for k, vs := range o.headers {
 				pairs = append(pairs, k+"="+strings.Join(vs, ","))
 			}
 			if got := strings.Join(sortStrings(pairs), ";"); got != tt.headers {
@@ -205,7 +205,7 @@ func TestOTLPExporterHTTP(t *testing.T) {
 	spans := testSpans()
 	t.Run("headers and gzip", func(t *testing.T) {
 		c := newCollector(t)
-		e := newOTLPHTTP(c.srv.URL, http.Header{"Api-Key": {"secret"}}, true, 5*time.Second)
+		e := newOTLPHTTP(c.srv.URL, otlpOptions{headers: http.Header{"Api-Key": {"secret"}}, gzip: true, timeout: 5 * time.Second})
 		if err := e.ExportSpans(context.Background(), spans); err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +219,7 @@ func TestOTLPExporterHTTP(t *testing.T) {
 	})
 	t.Run("retryable answers are retried", func(t *testing.T) {
 		c := newCollector(t, http.StatusServiceUnavailable, http.StatusTooManyRequests)
-		e := newOTLPHTTP(c.srv.URL, http.Header{}, false, 5*time.Second)
+		e := newOTLPHTTP(c.srv.URL, otlpOptions{timeout: 5 * time.Second})
 		e.backoff = 10 * time.Millisecond
 		if err := e.ExportSpans(context.Background(), spans); err != nil {
 			t.Fatal(err)
@@ -231,7 +231,7 @@ func TestOTLPExporterHTTP(t *testing.T) {
 	})
 	t.Run("a bad request is not retried", func(t *testing.T) {
 		c := newCollector(t, http.StatusBadRequest)
-		e := newOTLPHTTP(c.srv.URL, http.Header{}, false, 5*time.Second)
+		e := newOTLPHTTP(c.srv.URL, otlpOptions{timeout: 5 * time.Second})
 		if err := e.ExportSpans(context.Background(), spans); err == nil || !strings.Contains(err.Error(), "400") {
 			t.Fatalf("error %v, want the 400", err)
 		}
@@ -241,7 +241,7 @@ func TestOTLPExporterHTTP(t *testing.T) {
 	})
 	t.Run("retries stop at the timeout", func(t *testing.T) {
 		c := newCollector(t, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503)
-		e := newOTLPHTTP(c.srv.URL, http.Header{}, false, 300*time.Millisecond)
+		e := newOTLPHTTP(c.srv.URL, otlpOptions{timeout: 300 * time.Millisecond})
 		e.backoff = 50 * time.Millisecond
 		start := time.Now()
 		if err := e.ExportSpans(context.Background(), spans); err == nil {
@@ -253,7 +253,7 @@ func TestOTLPExporterHTTP(t *testing.T) {
 	})
 	t.Run("shutdown", func(t *testing.T) {
 		c := newCollector(t)
-		e := newOTLPHTTP(c.srv.URL, http.Header{}, false, time.Second)
+		e := newOTLPHTTP(c.srv.URL, otlpOptions{timeout: time.Second})
 		if err := e.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +288,7 @@ func BenchmarkOTLPExport(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		exp  sdktrace.SpanExporter
-	}{{"official", official}, {"fast", newOTLPHTTP(srv.URL+"/v1/traces", http.Header{}, false, 5*time.Second)}} {
+	}{{"official", official}, {"fast", newOTLPHTTP(srv.URL+"/v1/traces", otlpOptions{timeout: 5 * time.Second})}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

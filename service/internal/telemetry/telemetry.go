@@ -79,12 +79,12 @@ func Setup(ctx context.Context, o Options) (*Tracing, error) {
 		if u.Path == "" || u.Path == "/" {
 			u.Path = "/v1/traces"
 		}
-		headers, gz, timeout, fast, err := fastOTLPConfig(o.Getenv)
+		opts, fast, err := fastOTLPConfig(o.Getenv)
 		if err != nil {
 			return nil, err
 		}
 		if fast {
-			exp = newOTLPHTTP(u.String(), headers, gz, timeout)
+			exp = newOTLPHTTP(u.String(), opts)
 		} else if exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u.String())); err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
