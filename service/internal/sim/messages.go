@@ -104,8 +104,8 @@ func (a *anthropicRequest) chatRequest() (*wire.ChatRequest, error) {
 		return nil, badRequestf("model: Field required")
 	case a.MaxTokens == nil:
 		return nil, badRequestf("max_tokens: Field required")
-	case *a.MaxTokens < 1:
-		return nil, badRequestf("max_tokens: must be at least 1")
+	case *a.MaxTokens < 0:
+		return nil, badRequestf("max_tokens: must be at least 0")
 	case len(a.Messages) == 0:
 		return nil, badRequestf("messages: at least one message is required")
 	}
