@@ -83,13 +83,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	for _, m := range cfg.Models {
 		models = append(models, m.Name)
 	}
+	spend := cost.NewTracker(a.Registry, models, log)
 	gw, err := gateway.New(gateway.Deps{Config: cfg, Providers: providers, Prices: cost.NewTable(cfg.Prices),
-		Cost: cost.NewTracker(a.Registry, models, log), Registry: a.Registry, Tracer: tracing.Tracer(), Log: log})
+		Cost: spend, Registry: a.Registry, Tracer: tracing.Tracer(), Log: log})
 	if err != nil {
 		return nil, errors.Join(err, a.Close(ctx))
 	}
 	a.Handler = api.NewServer(api.Deps{
-		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now),
+		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
 	})
 	return a, nil

@@ -63,6 +63,12 @@ type ConnError struct{ Err error }
 func (e *ConnError) Error() string { return "upstream connection: " + e.Err.Error() }
 func (e *ConnError) Unwrap() error { return e.Err }
 
+// InvalidError is an upstream answer that is not what the dialect promises (not JSON, or not
+// the expected object): the upstream sent garbage. It is not an HTTP status the upstream sent.
+type InvalidError struct{ What string }
+
+func (e *InvalidError) Error() string { return "upstream sent an invalid " + e.What }
+
 // Retryable reports whether a failed attempt may be tried again: connection failures and the
 // statuses that mean "not now" (429, 500, 502, 503, 504). Other 4xx are the caller's fault.
 func Retryable(err error) bool {
