@@ -93,10 +93,17 @@ func (s *server) deadline(d time.Duration) gin.HandlerFunc {
 // writeMargin is how long after the route deadline a response may still be written.
 const writeMargin = time.Second
 
-// authenticate requires `Authorization: Bearer KEY` when API keys are configured. Keys are
+// authenticate requires `Authorization: Bearer KEY` when API keys are configured, and one
+// Authorization header at most in any case. Keys are
 // compared as SHA-256 digests in constant time, over every key, so neither the key nor its
 // length leaks through timing.
 func (s *server) authenticate(c *gin.Context) {
+	if len(c.Request.Header.Values("Authorization")) > 1 {
+		// Which one would count is a guess that a proxy in front may make differently.
+		s.fail(c, &apperr.Error{Kind: apperr.InvalidRequest, Code: "duplicate_authorization",
+			Message: "Send one Authorization header, not several."})
+		return
+	}
 	if len(s.keys) == 0 {
 		c.Next()
 		return

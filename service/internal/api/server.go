@@ -96,28 +96,8 @@ func NewServer(d Deps) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.Use(s.observe, s.recovery, s.limits)
 
-	type route struct {
-		method, path, group string
-		auth                bool
-		h                   gin.HandlerFunc
-	}
 	metrics := promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelError)})
-	routes := []route{
-		{"POST", "/v1/chat", groupChat, true, s.chat},
-		{"POST", "/v1/chat/stream", groupStream, true, s.chatStream},
-		{"POST", "/v1/chat/completions", groupStream, true, s.completions}, // narrowed to chat when not streaming
-		{"POST", "/v1/images", groupImages, true, s.images},
-		{"POST", "/v1/images/generations", groupImages, true, s.images},
-		{"GET", "/v1/agents", groupAgents, true, s.listAgents},
-		{"GET", "/v1/agents/:id", groupAgents, true, s.getAgent},
-		{"POST", "/v1/agents/:id/runs", groupAgents, true, s.runAgent},
-		{"GET", "/v1/models", groupDefault, true, s.models},
-		{"GET", "/healthz", groupHealthz, false, s.healthz},
-		{"GET", "/readyz", groupHealthz, false, s.readyz},
-		{"GET", "/metrics", groupHealthz, false, gin.WrapH(metrics)},
-		{"GET", "/openapi.json", groupDefault, false, s.openapi},
-	}
-	for _, rt := range routes {
+	for _, rt := range s.routes(gin.WrapH(metrics)) {
 		chain := []gin.HandlerFunc{s.deadline(d.Config.Timeouts.For(rt.group))}
 		if rt.auth {
 			chain = append(chain, s.authenticate)
@@ -128,13 +108,39 @@ func NewServer(d Deps) http.Handler {
 	}
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, &apperr.Error{Kind: apperr.NotFound, Code: "unknown_route",
-			Message: "Unknown route " + c.Request.Method + " " + safePath(c.Request.URL.Path) + "."})
+			Message: "Unknown route " + apperr.Excerpt(c.Request.Method) + " " + safePath(c.Request.URL.Path) + "."})
 	})
 	r.NoMethod(func(c *gin.Context) {
 		s.fail(c, &apperr.Error{Kind: apperr.MethodNotAllowed, Code: "method_not_allowed",
-			Message: "Method " + c.Request.Method + " is not allowed on " + safePath(c.Request.URL.Path) + "."})
+			Message: "Method " + apperr.Excerpt(c.Request.Method) + " is not allowed on " + safePath(c.Request.URL.Path) + "."})
 	})
 	return r
+}
+
+// route is one entry of the route table: its deadline group and whether it needs a key.
+type route struct {
+	method, path, group string
+	auth                bool
+	h                   gin.HandlerFunc
+}
+
+// routes is the route table: every route the service answers, in one place.
+func (s *server) routes(metrics gin.HandlerFunc) []route {
+	return []route{
+		{"POST", "/v1/chat", groupChat, true, s.chat},
+		{"POST", "/v1/chat/stream", groupStream, true, s.chatStream},
+		{"POST", "/v1/chat/completions", groupStream, true, s.completions}, // the body and a non-stream answer: chat
+		{"POST", "/v1/images", groupImages, true, s.images},
+		{"POST", "/v1/images/generations", groupImages, true, s.images},
+		{"GET", "/v1/agents", groupAgents, true, s.listAgents},
+		{"GET", "/v1/agents/:id", groupAgents, true, s.getAgent},
+		{"POST", "/v1/agents/:id/runs", groupAgents, true, s.runAgent},
+		{"GET", "/v1/models", groupDefault, true, s.models},
+		{"GET", "/healthz", groupHealthz, false, s.healthz},
+		{"GET", "/readyz", groupHealthz, false, s.readyz},
+		{"GET", "/metrics", groupHealthz, false, metrics},
+		{"GET", "/openapi.json", groupDefault, false, s.openapi},
+	}
 }
 
 func thresholds(in map[string]config.Duration) map[string]time.Duration {

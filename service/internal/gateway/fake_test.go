@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"aiservice/service/internal/config"
@@ -42,6 +44,11 @@ type fakeProvider struct {
 
 func (p *fakeProvider) Name() string   { return p.name }
 func (p *fakeProvider) System() string { return "fake" }
+
+// URL carries credentials and a query, which must not reach a span.
+func (p *fakeProvider) URL(op string) string {
+	return "https://user:secret@" + p.name + ".example.com/v1/" + op + "?key=secret"
+}
 
 func (p *fakeProvider) next(model string) answer {
 	p.mu.Lock()
@@ -173,6 +180,13 @@ func newHarness(t *testing.T, tune func(*config.Config)) *harness {
 	}
 	h.g = g
 	return h
+}
+
+// traced swaps the gateway's tracer for one that records every span.
+func (h *harness) traced() *tracetest.SpanRecorder {
+	rec := tracetest.NewSpanRecorder()
+	h.g.tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
+	return rec
 }
 
 // on scripts a provider's answers.

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,7 +61,8 @@ type route struct {
 		opts     []trace.SpanStartOption
 	}
 	provider provider.Provider
-	chain    []*route // this route, then its fallbacks in order
+	server   []attribute.KeyValue // server.address, server.port and url.full of the upstream
+	chain    []*route             // this route, then its fallbacks in order
 	guard    *guard
 
 	upstreamDur prometheus.Observer
@@ -127,10 +130,11 @@ func New(d Deps) (*Gateway, error) {
 				provider: p.Name(), model: mc.Name,
 			}),
 		}
-		op := "chat"
+		op, upstreamOp := "chat", "chat"
 		if mc.Kind == "image" {
-			op = "generate_content"
+			op, upstreamOp = "generate_content", "images"
 		}
+		r.server = serverAttrs(p.URL(upstreamOp))
 		r.firstSpan.name, r.firstSpan.opts = r.spanStart(op, 1)
 		r.firstSpan.op = op // from here on spanStart returns the cached pair
 		g.routes[mc.Name] = r
@@ -310,7 +314,26 @@ func (r *route) spanStart(op string, attempt int) (string, []trace.SpanStartOpti
 			attribute.String("gen_ai.provider.name", r.provider.System()),
 			attribute.String("gen_ai.request.model", r.model.Name),
 			attribute.Int("aiservice.attempt", attempt),
-		)}
+		), trace.WithAttributes(r.server...)}
+}
+
+// serverAttrs are the upstream's address attributes of a CLIENT span. url.full never carries
+// credentials or the query: a base URL may hold a key in either.
+func serverAttrs(raw string) []attribute.KeyValue {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	attrs := []attribute.KeyValue{attribute.String("server.address", u.Hostname()), attribute.String("url.full", u.String())}
+	if n, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, attribute.Int("server.port", n))
+	}
+	return attrs
 }
 
 // markFailed sets a span's error status and error.type from a classified failure.

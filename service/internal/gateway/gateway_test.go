@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -372,6 +374,40 @@ func TestUnknownModel(t *testing.T) {
 		_, call, err := h.g.ChatRaw(context.Background(), chat(tc.model))
 		if apperr.From(err).Kind != tc.kind || call == nil || call.Attempts != 0 || call.Billable() {
 			t.Errorf("%s: %v, call %+v", tc.model, err, call)
+		}
+	}
+}
+
+// Each attempt's CLIENT span names the upstream (server.address, server.port, url.full) without
+// the credentials or query its URL may carry, and the failure's error.type (issue 15 item 4).
+func TestAttemptSpans(t *testing.T) {
+	h := newHarness(t, nil)
+	rec := h.traced()
+	h.on("pa", status(503), answer{body: okBody})
+	if _, _, err := h.g.ChatRaw(context.Background(), chat("a")); err != nil {
+		t.Fatal(err)
+	}
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want one per attempt (2)", len(spans))
+	}
+	for i, sp := range spans {
+		attrs := map[string]string{}
+		for _, kv := range sp.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.String()
+		}
+		want := map[string]string{"server.address": "pa.example.com", "server.port": "443",
+			"url.full": "https://pa.example.com/v1/chat", "aiservice.attempt": strconv.Itoa(i + 1)}
+		if i == 0 {
+			want["error.type"] = "503"
+		}
+		for k, v := range want {
+			if attrs[k] != v {
+				t.Errorf("span %d: %s = %q, want %q", i, k, attrs[k], v)
+			}
+		}
+		if strings.Contains(fmt.Sprint(attrs), "secret") {
+			t.Errorf("span %d leaks a credential: %v", i, attrs)
 		}
 	}
 }

@@ -81,6 +81,14 @@ func (p *OpenAI) Name() string { return p.cfg.Name }
 // System implements Provider.
 func (p *OpenAI) System() string { return p.cfg.System }
 
+// URL implements Provider.
+func (p *OpenAI) URL(op string) string {
+	if op == "images" {
+		return p.imagesURL
+	}
+	return p.chatURL
+}
+
 // CloseIdle drops pooled connections (used at shutdown).
 func (p *OpenAI) CloseIdle() { p.client.CloseIdleConnections() }
 

@@ -27,6 +27,9 @@ type Provider interface {
 	// before the first byte (status, connection) are returned here and can be retried.
 	ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error)
 	Images(ctx context.Context, req *wire.ImageRequest) (*wire.ImageResponse, error)
+	// URL is where an operation ("chat" or "images") is sent, as configured: the gateway puts
+	// it on the attempt's span without credentials or query.
+	URL(op string) string
 }
 
 // Stream yields chunks until io.EOF (the upstream's [DONE]). A stream that stops without
