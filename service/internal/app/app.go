@@ -37,6 +37,7 @@ type App struct {
 	SimURL string
 
 	simServer *http.Server
+	upstreams []*provider.OpenAI // their idle pooled connections are dropped at Close
 }
 
 // Options carry what is not in the configuration.
@@ -76,7 +77,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			}
 			pc.System, pc.BaseURL = "sim", a.SimURL+"/v1"
 		}
-		providers[p.Name] = provider.NewOpenAI(pc)
+		up := provider.NewOpenAI(pc)
+		providers[p.Name], a.upstreams = up, append(a.upstreams, up)
 	}
 
 	models := make([]string, 0, len(cfg.Models))
@@ -118,8 +120,12 @@ func SimBehaviour(s config.Simulator) sim.Behaviour {
 	}
 }
 
-// Close stops the in-process simulator and flushes telemetry.
+// Close drops the upstreams' idle connections, stops the in-process simulator and flushes
+// telemetry.
 func (a *App) Close(ctx context.Context) error {
+	for _, up := range a.upstreams {
+		up.CloseIdle()
+	}
 	var errs []error
 	if a.simServer != nil {
 		// By now the gateway has drained, so nothing needs the simulator; Shutdown would wait

@@ -4,7 +4,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -71,31 +70,6 @@ func (e *ConnError) Unwrap() error { return e.Err }
 type InvalidError struct{ What string }
 
 func (e *InvalidError) Error() string { return "upstream sent an invalid " + e.What }
-
-// Retryable reports whether a failed attempt may be tried again: connection failures and the
-// statuses that mean "not now" (429, 500, 502, 503, 504). Other 4xx are the caller's fault.
-func Retryable(err error) bool {
-	var se *StatusError
-	if errors.As(err, &se) {
-		switch se.StatusCode {
-		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
-	}
-	var ce *ConnError
-	return errors.As(err, &ce)
-}
-
-// RetryAfter is the upstream's requested delay, if any.
-func RetryAfter(err error) time.Duration {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.RetryAfter
-	}
-	return 0
-}
 
 // parseRetryAfter reads delta-seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
