@@ -83,17 +83,22 @@ func Classify(ctx context.Context, err error) Failure {
 	return ofKind(apperr.From(err), NoVerdict)
 }
 
-// ended classifies the failure of work whose context ended.
+// ended classifies the failure of work whose context ended. An error already classified as
+// that end (by the gateway, before the API layer looks again) is kept as it is.
 func ended(ctx context.Context, err error) Failure {
-	var cause *apperr.Error
-	switch {
-	case errors.As(context.Cause(ctx), &cause):
+	var cause, own *apperr.Error
+	if errors.As(context.Cause(ctx), &cause) {
 		return ofKind(cause, NoVerdict)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		// A deadline that passed while the upstream worked counts against it.
-		return ofKind(apperr.Wrap(apperr.Timeout, err, "The request took longer than this route's deadline."), Failing)
 	}
-	return ofKind(apperr.Wrap(apperr.Canceled, err, "The request was canceled."), NoVerdict)
+	kind, verdict, msg := apperr.Canceled, NoVerdict, "The request was canceled."
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// A deadline that passed while the upstream worked counts against it.
+		kind, verdict, msg = apperr.Timeout, Failing, "The request took longer than this route's deadline."
+	}
+	if !errors.As(err, &own) || own.Kind != kind {
+		own = apperr.Wrap(kind, err, "%s", msg)
+	}
+	return ofKind(own, verdict)
 }
 
 // ofKind is the failure of an error that is already the client's answer.

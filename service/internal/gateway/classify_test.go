@@ -76,6 +76,11 @@ func TestClassify(t *testing.T) {
 			}
 		})
 	}
+	// Classifying again (the API layer after the gateway) keeps the first classification.
+	first := Classify(deadline, &provider.ConnError{Err: os.ErrDeadlineExceeded}).Err
+	if again := Classify(deadline, first).Err; again != first {
+		t.Errorf("classified again: %v, want the same %v", again, first)
+	}
 	if f := Classify(live, nil); f.Err != nil || f.Verdict != Healthy || f.Outcome != "success" {
 		t.Errorf("Classify(nil) = %+v, want a success", f)
 	}

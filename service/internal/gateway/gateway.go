@@ -308,13 +308,13 @@ func (r *route) spanStart(op string, attempt int) (string, []trace.SpanStartOpti
 	if attempt == 1 && op == r.firstSpan.op {
 		return r.firstSpan.name, r.firstSpan.opts
 	}
-	return op + " " + r.model.Name, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			attribute.String("gen_ai.operation.name", op),
-			attribute.String("gen_ai.provider.name", r.provider.System()),
-			attribute.String("gen_ai.request.model", r.model.Name),
-			attribute.Int("aiservice.attempt", attempt),
-		), trace.WithAttributes(r.server...)}
+	attrs := append([]attribute.KeyValue{
+		attribute.String("gen_ai.operation.name", op),
+		attribute.String("gen_ai.provider.name", r.provider.System()),
+		attribute.String("gen_ai.request.model", r.model.Name),
+		attribute.Int("aiservice.attempt", attempt),
+	}, r.server...) // one option, so the span copies its attributes once
+	return op + " " + r.model.Name, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
 }
 
 // serverAttrs are the upstream's address attributes of a CLIENT span. url.full never carries
