@@ -374,7 +374,12 @@ func (s *Stream) Next() (Event, error) {
 		// The timer was set for the first-token limit; from now on the idle limit rules.
 		s.timer.Reset(s.idle)
 	}
-	// The scan also validates the chunk: what is relayed is valid JSON.
+	return s.relay(raw)
+}
+
+// relay scans one chunk — which also validates it: what is relayed is valid JSON — counts what
+// it produced, and patches in the public model name and, on the usage chunk, the cost.
+func (s *Stream) relay(raw []byte) (Event, error) {
 	var f [5]wire.Span
 	if err := wire.ObjectFieldsInto(f[:], raw, "id", "created", "model", "choices", "usage"); err != nil {
 		return Event{}, s.fail(&provider.InvalidError{What: "stream chunk"})

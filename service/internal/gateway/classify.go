@@ -66,13 +66,7 @@ func Classify(ctx context.Context, err error) Failure {
 	case errors.As(err, &se):
 		return upstreamStatus(se, err)
 	case errors.As(err, &ce):
-		f := Failure{Retry: true, Fallback: true, Verdict: Failing, Type: "connection", Outcome: cost.OutcomeError}
-		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-			f.Err, f.Outcome = apperr.Wrap(apperr.Timeout, err, "The upstream did not answer in time."), cost.OutcomeTimeout
-		} else {
-			f.Err = apperr.Wrap(apperr.Upstream, err, "The upstream could not be reached.")
-		}
-		return f
+		return connFailure(err)
 	case errors.As(err, &ie):
 		// Garbage is not retried on the same upstream (it would most likely send the same), but
 		// another model's upstream may do better.
@@ -81,6 +75,18 @@ func Classify(ctx context.Context, err error) Failure {
 		return f
 	}
 	return ofKind(apperr.From(err), NoVerdict)
+}
+
+// connFailure is a transport failure: retried, then the next route; a timeout (connect,
+// response headers) is a 504, anything else a 502.
+func connFailure(err error) Failure {
+	f := Failure{Retry: true, Fallback: true, Verdict: Failing, Type: "connection", Outcome: cost.OutcomeError}
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		f.Err, f.Outcome = apperr.Wrap(apperr.Timeout, err, "The upstream did not answer in time."), cost.OutcomeTimeout
+	} else {
+		f.Err = apperr.Wrap(apperr.Upstream, err, "The upstream could not be reached.")
+	}
+	return f
 }
 
 // ended classifies the failure of work whose context ended. An error already classified as

@@ -79,8 +79,8 @@ type metrics struct {
 	transitions *prometheus.CounterVec
 }
 
-// New builds the gateway and registers its metrics.
-func New(d Deps) (*Gateway, error) {
+// newMetrics registers the gateway's metrics.
+func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		upstreamDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "upstream_request_duration_seconds",
@@ -103,7 +103,13 @@ func New(d Deps) (*Gateway, error) {
 			Name: "circuit_breaker_transitions_total", Help: "Circuit breaker state changes.",
 		}, []string{"provider", "model", "to"}),
 	}
-	d.Registry.MustRegister(m.upstreamDur, m.retries, m.exhausted, m.fallbacks, m.state, m.transitions)
+	reg.MustRegister(m.upstreamDur, m.retries, m.exhausted, m.fallbacks, m.state, m.transitions)
+	return m
+}
+
+// New builds the gateway and registers its metrics.
+func New(d Deps) (*Gateway, error) {
+	m := newMetrics(d.Registry)
 
 	cfg := d.Config
 	g := &Gateway{
@@ -117,27 +123,7 @@ func New(d Deps) (*Gateway, error) {
 		if !ok {
 			return nil, fmt.Errorf("model %q: provider %q is not available", mc.Name, mc.Provider)
 		}
-		quoted, _ := json.Marshal(mc.Name)
-		r := &route{
-			model: mc, provider: p, quotedName: quoted,
-			upstreamDur: m.upstreamDur.WithLabelValues(p.Name(), mc.Name),
-			retries:     m.retries.WithLabelValues(p.Name(), mc.Name),
-			exhausted:   m.exhausted.WithLabelValues(p.Name(), mc.Name),
-			guard: newGuard(guardOpts{
-				failures: cfg.Resilience.BreakerFailures, cooldown: cfg.Resilience.BreakerCooldown.D(), slots: slots,
-				budgetRatio: cfg.Resilience.RetryBudgetRatio, budget: cfg.Resilience.RetryBudgetMin,
-				state: m.state.WithLabelValues(p.Name(), mc.Name), transitions: m.transitions, log: d.Log,
-				provider: p.Name(), model: mc.Name,
-			}),
-		}
-		op, upstreamOp := "chat", "chat"
-		if mc.Kind == "image" {
-			op, upstreamOp = "generate_content", "images"
-		}
-		r.server = serverAttrs(p.URL(upstreamOp))
-		r.firstSpan.name, r.firstSpan.opts = r.spanStart(op, 1)
-		r.firstSpan.op = op // from here on spanStart returns the cached pair
-		g.routes[mc.Name] = r
+		g.routes[mc.Name] = newRoute(mc, p, cfg.Resilience, slots, m, d.Log)
 	}
 	for _, r := range g.routes {
 		r.chain = []*route{r}
@@ -146,6 +132,31 @@ func New(d Deps) (*Gateway, error) {
 		}
 	}
 	return g, nil
+}
+
+// newRoute builds one model's route: its guard, its first attempt span and its metric children.
+func newRoute(mc config.Model, p provider.Provider, rc config.Resilience, slots chan struct{}, m *metrics, log *slog.Logger) *route {
+	quoted, _ := json.Marshal(mc.Name)
+	r := &route{
+		model: mc, provider: p, quotedName: quoted,
+		upstreamDur: m.upstreamDur.WithLabelValues(p.Name(), mc.Name),
+		retries:     m.retries.WithLabelValues(p.Name(), mc.Name),
+		exhausted:   m.exhausted.WithLabelValues(p.Name(), mc.Name),
+		guard: newGuard(guardOpts{
+			failures: rc.BreakerFailures, cooldown: rc.BreakerCooldown.D(), slots: slots,
+			budgetRatio: rc.RetryBudgetRatio, budget: rc.RetryBudgetMin,
+			state: m.state.WithLabelValues(p.Name(), mc.Name), transitions: m.transitions, log: log,
+			provider: p.Name(), model: mc.Name,
+		}),
+	}
+	op, upstreamOp := "chat", "chat"
+	if mc.Kind == "image" {
+		op, upstreamOp = "generate_content", "images"
+	}
+	r.server = serverAttrs(p.URL(upstreamOp))
+	r.firstSpan.name, r.firstSpan.opts = r.spanStart(op, 1)
+	r.firstSpan.op = op // from here on spanStart returns the cached pair
+	return r
 }
 
 // resolve finds the route of a public model name of the wanted kind, and starts its Call.
