@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		models = append(models, m.Name)
 	}
 	spend := cost.NewTracker(a.Registry, models, log)
-	gw, err := gateway.New(gateway.Deps{Config: cfg, Providers: providers, Prices: cost.NewTable(cfg.Prices),
+	gw, err := gateway.New(gateway.Deps{Options: gateway.OptionsFrom(cfg), Providers: providers, Prices: cost.NewTable(cfg.Prices),
 		Cost: spend, Registry: a.Registry, Tracer: tracing.Tracer(), Log: log})
 	if err != nil {
 		return nil, errors.Join(err, a.Close(ctx))

@@ -304,7 +304,7 @@ func (g *Gateway) ChatStream(ctx context.Context, req *wire.ChatRequest) (*Strea
 		return nil, call, err
 	}
 	s := &Stream{g: g, a: a, inner: o.inner, ctx: o.ctx, cancel: o.cancel, call: call, opened: time.Now(),
-		idle: g.timeouts.StreamIdle.D(), firstToken: g.timeouts.StreamFirstToken.D(), prompt: promptTokens(req)}
+		idle: g.idle, firstToken: g.firstToken, prompt: promptTokens(req)}
 	s.waitSince.Store(s.opened.UnixNano()) // the first-token limit runs from the moment the upstream answered
 	s.timer = time.AfterFunc(s.firstToken, s.expire)
 	return s, call, nil

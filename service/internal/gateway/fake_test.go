@@ -166,7 +166,7 @@ func newHarness(t *testing.T, tune func(*config.Config)) *harness {
 	}
 	log := slog.New(slog.DiscardHandler)
 	prices := cost.NewTable(map[string]config.Price{"a": {InputPer1M: 1, OutputPer1M: 2}, "b": {InputPer1M: 10, OutputPer1M: 20}})
-	g, err := New(Deps{Config: cfg, Providers: providers, Prices: prices,
+	g, err := New(Deps{Options: OptionsFrom(cfg), Providers: providers, Prices: prices,
 		Cost: cost.NewTracker(h.reg, []string{"a", "b", "c", "img"}, log), Registry: h.reg, Tracer: noop.NewTracerProvider().Tracer(""), Log: log})
 	if err != nil {
 		t.Fatal(err)

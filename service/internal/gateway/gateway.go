@@ -26,9 +26,24 @@ import (
 	"aiservice/service/internal/provider"
 )
 
+// Options are the settings the gateway obeys.
+type Options struct {
+	Models     []config.Model
+	Resilience config.Resilience
+	// StreamFirstToken and StreamIdle are a stream's time-to-first-token and inter-chunk limits.
+	StreamFirstToken, StreamIdle time.Duration
+	RecordContent                bool // record prompt and completion text on spans
+}
+
+// OptionsFrom picks the gateway's settings out of a configuration.
+func OptionsFrom(c *config.Config) Options {
+	return Options{Models: c.Models, Resilience: c.Resilience, StreamFirstToken: c.Timeouts.StreamFirstToken.D(),
+		StreamIdle: c.Timeouts.StreamIdle.D(), RecordContent: c.Telemetry.RecordContent}
+}
+
 // Deps are the gateway's collaborators.
 type Deps struct {
-	Config    *config.Config
+	Options   Options
 	Providers map[string]provider.Provider // by configured provider name
 	Prices    *cost.Table
 	Cost      *cost.Tracker
@@ -39,17 +54,18 @@ type Deps struct {
 
 // Gateway routes requests to providers.
 type Gateway struct {
-	cfg      config.Resilience
-	timeouts config.Timeouts
-	record   bool // record prompt/completion text on spans
-	prices   *cost.Table
-	cost     *cost.Tracker
-	tracer   trace.Tracer
-	log      *slog.Logger
-	routes   map[string]*route
-	m        *metrics
-	jitter   func() float64
-	sleep    func(context.Context, time.Duration) bool // false when ctx ended first
+	cfg config.Resilience
+	// firstToken and idle are a stream's time-to-first-token and inter-chunk limits.
+	firstToken, idle time.Duration
+	record           bool // record prompt/completion text on spans
+	prices           *cost.Table
+	cost             *cost.Tracker
+	tracer           trace.Tracer
+	log              *slog.Logger
+	routes           map[string]*route
+	m                *metrics
+	jitter           func() float64
+	sleep            func(context.Context, time.Duration) bool // false when ctx ended first
 }
 
 // route is one configured model with its provider, guard and pre-resolved metric children.
@@ -111,19 +127,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func New(d Deps) (*Gateway, error) {
 	m := newMetrics(d.Registry)
 
-	cfg := d.Config
+	o := d.Options
 	g := &Gateway{
-		cfg: cfg.Resilience, timeouts: cfg.Timeouts, record: cfg.Telemetry.RecordContent,
+		cfg: o.Resilience, record: o.RecordContent,
 		prices: d.Prices, cost: d.Cost, tracer: d.Tracer, log: d.Log,
 		routes: map[string]*route{}, m: m, jitter: rand.Float64, sleep: sleep,
 	}
-	slots := make(chan struct{}, cfg.Resilience.MaxInFlight)
-	for _, mc := range cfg.Models {
+	g.firstToken, g.idle = o.StreamFirstToken, o.StreamIdle
+	slots := make(chan struct{}, o.Resilience.MaxInFlight)
+	for _, mc := range o.Models {
 		p, ok := d.Providers[mc.Provider]
 		if !ok {
 			return nil, fmt.Errorf("model %q: provider %q is not available", mc.Name, mc.Provider)
 		}
-		g.routes[mc.Name] = newRoute(mc, p, cfg.Resilience, slots, m, d.Log)
+		g.routes[mc.Name] = newRoute(mc, p, o.Resilience, slots, m, d.Log)
 	}
 	for _, r := range g.routes {
 		r.chain = []*route{r}
