@@ -141,7 +141,7 @@ type harness struct {
 
 // newHarness builds a gateway: models a, b and c on providers pa, pb and pc, a falling back to
 // b then c; tune adjusts the resilience settings.
-func newHarness(t *testing.T, tune func(*config.Config)) *harness {
+func newHarness(t testing.TB, tune func(*config.Config)) *harness {
 	t.Helper()
 	cfg := &config.Config{
 		Models: []config.Model{
