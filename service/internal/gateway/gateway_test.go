@@ -14,7 +14,9 @@ import (
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/config"
+	"aiservice/service/internal/cost"
 	"aiservice/service/internal/provider"
+	"aiservice/service/internal/wire"
 )
 
 func TestRetries(t *testing.T) {
@@ -409,5 +411,45 @@ func TestAttemptSpans(t *testing.T) {
 		if strings.Contains(fmt.Sprint(attrs), "secret") {
 			t.Errorf("span %d leaks a credential: %v", i, attrs)
 		}
+	}
+}
+
+func TestCallAdd(t *testing.T) {
+	served := func(model string, in, out int, usd float64, priced bool) *Call {
+		return &Call{Spend: cost.Spend{Provider: "p-" + model, Model: model, Usage: &wire.Usage{PromptTokens: in, CompletionTokens: out,
+			TotalTokens: in + out}, CostUSD: usd, Priced: priced}, Served: true, Attempts: 1, Upstream: time.Second}
+	}
+	failed := &Call{Spend: cost.Spend{Model: "a"}, Attempts: 3, Upstream: time.Second,
+		Failure: Failure{Err: apperr.New(apperr.Upstream, "down")}}
+	for _, tc := range []struct {
+		name     string
+		calls    []*Call
+		model    string
+		tokens   int
+		usd      float64
+		priced   bool
+		billable bool
+		attempts int
+	}{
+		{"one", []*Call{served("a", 10, 2, 0.5, true)}, "a", 12, 0.5, true, true, 1},
+		{"two add up, the last names the model", []*Call{served("a", 10, 2, 0.5, true), served("b", 5, 1, 0.25, true)}, "b", 18, 0.75, true, true, 2},
+		{"one unpriced call makes the run unpriced", []*Call{served("a", 10, 2, 0.5, true), served("a", 1, 1, 0, false)}, "a", 14, 0.5, false, true, 2},
+		{"a failure after a served call keeps its spend", []*Call{served("a", 10, 2, 0.5, true), failed}, "a", 12, 0.5, true, true, 4},
+		{"nothing served", []*Call{failed, nil}, "", 0, 0, false, false, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var run Call
+			for _, c := range tc.calls {
+				run.Add(c)
+			}
+			tokens := 0
+			if run.Usage != nil {
+				tokens = run.Usage.TotalTokens
+			}
+			if run.Model != tc.model || tokens != tc.tokens || math.Abs(run.CostUSD-tc.usd) > 1e-12 || run.Priced != tc.priced ||
+				run.Billable() != tc.billable || run.Attempts != tc.attempts {
+				t.Errorf("folded call %+v (tokens %d, billable %v)", run, tokens, run.Billable())
+			}
+		})
 	}
 }
