@@ -31,7 +31,8 @@ type exchange struct {
 // gin.Context, not in its context.Context: that carries only deadlines and cancellation.
 const exchangeKey = "aiservice.exchange"
 
-// exchangeOf is the request's exchange (a detached one outside observe, e.g. in a unit test).
+// exchangeOf is the request's exchange; a detached one when observe did not run, so a handler
+// never checks.
 func exchangeOf(c *gin.Context) *exchange {
 	if v, ok := c.Get(exchangeKey); ok {
 		return v.(*exchange)

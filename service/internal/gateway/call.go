@@ -28,7 +28,7 @@ type Call struct {
 func (c *Call) Billable() bool { return c.Served && (c.Failure.Err == nil || c.Usage != nil) }
 
 // Add folds another call into c (an agent run is one client request of several calls): usage,
-// cost, upstream time and attempts add up; the model and provider are the last call's.
+// cost, upstream time and attempts add up; the model and provider are the last served call's.
 func (c *Call) Add(o *Call) {
 	if o == nil {
 		return
