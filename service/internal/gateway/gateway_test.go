@@ -158,11 +158,12 @@ func TestCallOfASuccess(t *testing.T) {
 }
 
 func TestBreaker(t *testing.T) {
+	const cooldown = 500 * time.Millisecond // long enough that a loaded machine does not outwait it by accident
 	h := newHarness(t, func(c *config.Config) {
 		c.Models[0].Fallbacks = nil
 		c.Resilience.MaxRetries = 0
 		c.Resilience.BreakerFailures = 2
-		c.Resilience.BreakerCooldown = config.Duration(50 * time.Millisecond)
+		c.Resilience.BreakerCooldown = config.Duration(cooldown)
 	})
 	r := h.g.routes["a"]
 	state := h.g.m.state.WithLabelValues("pa", "a")
@@ -193,7 +194,7 @@ func TestBreaker(t *testing.T) {
 	}
 	before := len(h.ups["pa"].calls())
 	_, _, err = h.g.ChatRaw(context.Background(), chat("a"))
-	if e := apperr.From(err); e.Kind != apperr.Unavailable || e.Code != "circuit_open" || e.RetryAfter <= 0 || e.RetryAfter > 50*time.Millisecond {
+	if e := apperr.From(err); e.Kind != apperr.Unavailable || e.Code != "circuit_open" || e.RetryAfter <= 0 || e.RetryAfter > cooldown {
 		t.Fatalf("open breaker answered %v (retry after %v)", err, e.RetryAfter)
 	}
 	if len(h.ups["pa"].calls()) != before {
