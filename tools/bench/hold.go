@@ -82,8 +82,9 @@ func hold(u string, bs *bodies, n, paced int, d, streamLen time.Duration, pid in
 	res.hwm = memoryMiB(pid).hwm
 	cancel()
 	wg.Wait()
-	open := openAt(at, answered)
-	res.held, res.heldMin = median(open), slices.Min(append(open, float64(n)))
+	if open := openAt(at, answered); len(open) > 0 {
+		res.held, res.heldMin = median(open), slices.Min(open)
+	}
 	res.refused, res.errors, res.streams = int(refused.Load()), int(errs.Load()), int(streams.Load())
 	return res
 }

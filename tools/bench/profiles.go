@@ -94,13 +94,13 @@ func measureHeld(o options, p profile, ts []target, res *profileResult) {
 	bs := &bodies{all: p.bodies}
 	for _, n := range o.levels {
 		// The load generator holds n sockets; a gateway holds n downstream and n upstream.
-		if lim, err := raiseNoFile(uint64(2*n + 256)); err != nil {
+		lim, err := raiseNoFile(uint64(2*n + 256))
+		if err != nil {
 			res.skip(fmt.Sprint(n), err.Error())
 			log.Printf("%s: NOT measuring %d held streams: %v", p.name, n, err)
 			continue
-		} else {
-			res.Limits = fmt.Sprintf("RLIMIT_NOFILE %d", lim)
 		}
+		res.Limits = fmt.Sprintf("RLIMIT_NOFILE %d", lim)
 		for r := range o.holdRounds {
 			for _, t := range ts {
 				h := hold("http://"+t.addr+"/v1/chat/completions", bs, n, o.chunks, o.hold, streamLen, t.pid)

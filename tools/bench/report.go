@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // profileResult is every sample of one profile, their medians over the rounds, and the figures
@@ -21,7 +22,10 @@ type profileResult struct {
 	Medians map[string]map[string]float64   `json:"medians"`
 	Derived map[string]float64              `json:"derived"`
 	Skipped map[string]string               `json:"skipped,omitempty"` // level → why it was not measured
-	Limits  string                          `json:"limits,omitempty"`
+	// Saturated names the levels where even the upstream alone could not keep its pace: there,
+	// CPU per stream and latencies are each process's share of a starved machine, not its cost.
+	Saturated map[string]string `json:"saturated,omitempty"`
+	Limits    string            `json:"limits,omitempty"`
 }
 
 func newProfileResult(name string, ts []target) *profileResult {
@@ -51,7 +55,7 @@ func (r *profileResult) skip(level, why string) {
 func (r *profileResult) med(path, fig string) float64 { return r.Medians[path][fig] }
 
 // finish takes the medians and derives the comparisons.
-func (r *profileResult) finish(levels []int, rate int) {
+func (r *profileResult) finish(levels []int, rate int, pace time.Duration) {
 	r.Medians = map[string]map[string]float64{}
 	for p, figs := range r.Samples {
 		r.Medians[p] = map[string]float64{}
@@ -66,6 +70,7 @@ func (r *profileResult) finish(levels []int, rate int) {
 	for _, n := range levels {
 		if _, ok := r.Medians["direct"][fmt.Sprintf("held_%d", n)]; ok {
 			r.deriveHeld(n)
+			r.checkPace(n, pace)
 		}
 	}
 }
@@ -107,6 +112,21 @@ func (r *profileResult) deriveHeld(n int) {
 		r.Derived[g+"_hwm_vs_proxy"+s] = ratio(r.med(g, "hwm_mib"+s), r.med("proxy", "hwm_mib"+s))
 		r.Derived[g+"_cpu_per_stream_vs_proxy"+s] = ratio(r.med(g, "millicores_per_held_stream"+s), r.med("proxy", "millicores_per_held_stream"+s))
 	}
+}
+
+// checkPace marks a level saturated when the direct path's median gap strays from the
+// fixture's pace by more than a quarter, or direct did not hold 95 % of the streams.
+func (r *profileResult) checkPace(n int, pace time.Duration) {
+	s := fmt.Sprintf("_%d", n)
+	gap, held := r.med("direct", "gap_p50_ms"+s), r.med("direct", "held"+s)
+	want := float64(pace) / float64(time.Millisecond)
+	if gap >= 0.8*want && gap <= 1.25*want && held >= 0.95*float64(n) {
+		return
+	}
+	if r.Saturated == nil {
+		r.Saturated = map[string]string{}
+	}
+	r.Saturated[fmt.Sprint(n)] = fmt.Sprintf("direct: gap p50 %.3f ms for a %.0f ms pace, %.0f of %d held", gap, want, held, n)
 }
 
 // report is one run: what ran, on what, and every profile's figures.
@@ -195,6 +215,10 @@ func chartOf(r *profileResult, levels []int, rate int) chart {
 		if _, ok := r.Medians["direct"]["held"+s]; !ok {
 			continue
 		}
+		sat := ""
+		if r.Saturated[fmt.Sprint(n)] != "" {
+			sat = " [SATURATED: the upstream alone lost its pace]"
+		}
 		c.panels = append(c.panels,
 			panel{fmt.Sprintf("streams held of %d (higher is better)", n), bars("held"+s, func(p string) string {
 				return fmt.Sprintf("refused %.0f, errors %.0f", r.med(p, "refused"+s), r.med(p, "errors"+s))
@@ -202,11 +226,11 @@ func chartOf(r *profileResult, levels []int, rate int) chart {
 			panel{fmt.Sprintf("RSS holding %d streams, MiB (lower is better)", n), bars("rss_mib"+s, func(p string) string {
 				return fmt.Sprintf("HWM %.0f", r.med(p, "hwm_mib"+s))
 			})},
-			panel{fmt.Sprintf("CPU per held stream at %d, millicores", n), bars("millicores_per_held_stream"+s, nil)},
-			panel{fmt.Sprintf("first chunk p50 / p99 at %d, ms", n), bars("first_chunk_p99_ms"+s, func(p string) string {
+			panel{fmt.Sprintf("CPU per held stream at %d, millicores%s", n, sat), bars("millicores_per_held_stream"+s, nil)},
+			panel{fmt.Sprintf("first chunk p99 at %d, ms%s", n, sat), bars("first_chunk_p99_ms"+s, func(p string) string {
 				return fmt.Sprintf("p50 %s", formatValue(r.med(p, "first_chunk_p50_ms"+s)))
 			})},
-			panel{fmt.Sprintf("inter-chunk gap p99 at %d, ms (paced at the upstream)", n), bars("gap_p99_ms"+s, func(p string) string {
+			panel{fmt.Sprintf("inter-chunk gap p99 at %d, ms%s", n, sat), bars("gap_p99_ms"+s, func(p string) string {
 				return fmt.Sprintf("p50 %s", formatValue(r.med(p, "gap_p50_ms"+s)))
 			})},
 		)
@@ -236,6 +260,9 @@ func printTable(w io.Writer, rep report) {
 		}
 		for level, why := range r.Skipped {
 			fmt.Fprintf(w, "NOT MEASURED: %s streams: %s\n", level, why)
+		}
+		for level, why := range r.Saturated {
+			fmt.Fprintf(w, "SATURATED: %s streams: %s\n", level, why)
 		}
 		var ds []string
 		for d := range r.Derived {
