@@ -65,6 +65,7 @@ type options struct {
 	chunkGap   time.Duration
 	tuned      int
 	bin, out   string
+	pprof      string
 	record     bool
 	repo       string
 }
@@ -84,6 +85,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.tuned, "tuned-max-in-flight", 20000, "also hold streams through a gateway with this max_in_flight, labelled TUNED (0: skip)")
 	flag.StringVar(&o.bin, "bin", "", "aiservice binary (default: build it)")
 	flag.StringVar(&o.out, "out", filepath.Join(os.TempDir(), "aiservice-bench", "results.json"), "JSON results file (outside the checkout by default)")
+	flag.StringVar(&o.pprof, "pprof", "", "take CPU profiles of the gateway (and the tuned one) into this folder, top entries into the results (adds a debug listener: off by default)")
 	flag.BoolVar(&o.record, "record", false, "also update the committed figures (tools/bench/results/*.json) and charts (docs/img/bench-*.svg)")
 	flag.StringVar(&o.repo, "repo", ".", "repository root, for -record")
 	flag.Parse()
@@ -132,7 +134,7 @@ func run() error {
 		Machine: machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: loadavg()},
 		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "rate": o.rate, "streams": o.levels,
 			"hold": o.hold.String(), "hold_rounds": o.holdRounds, "chunks": o.chunks, "chunk_gap": o.chunkGap.String(),
-			"tuned_max_in_flight": o.tuned}}
+			"tuned_max_in_flight": o.tuned, "pprof": o.pprof != ""}}
 	for _, p := range profiles(o) {
 		if !slices.Contains(o.profiles, p.name) {
 			continue
@@ -141,7 +143,7 @@ func run() error {
 		if p.held {
 			variants = gatewayVariants(o.tuned)
 		}
-		ts, procs, err := startPaths(o.bin, self, p.upstream, variants, sink)
+		ts, procs, err := startPaths(o.bin, self, p.upstream, variants, sink, o.pprof != "")
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}

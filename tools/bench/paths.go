@@ -22,6 +22,7 @@ import (
 type target struct {
 	name, addr string
 	pid        int
+	debugAddr  string // pprof listener, only with -pprof
 }
 
 // pathLabels says what each path is, for the table and the charts.
@@ -41,7 +42,8 @@ type gatewayVariant struct {
 	name        string
 	sampleRatio string // "" leaves the default
 	export      bool
-	maxInFlight int // 0: the shipped default
+	maxInFlight int    // 0: the shipped default
+	debugAddr   string // a pprof listener, only with -pprof
 }
 
 func gatewayVariants(tunedMaxInFlight int) []gatewayVariant {
@@ -73,6 +75,9 @@ func gatewayYAML(v gatewayVariant, upstream, sink string) string {
 	}
 	if v.maxInFlight > 0 {
 		fmt.Fprintf(&b, "resilience: {max_in_flight: %d}\n", v.maxInFlight)
+	}
+	if v.debugAddr != "" {
+		fmt.Fprintf(&b, "debug_addr: %s\n", v.debugAddr)
 	}
 	return b.String()
 }
@@ -195,8 +200,8 @@ func stop(cmd *exec.Cmd) {
 }
 
 // startPaths starts the upstream, the proxy in front of it and each gateway variant, in the
-// order they take their turns.
-func startPaths(bin, self string, upstream []string, variants []gatewayVariant, sink string) ([]target, processes, error) {
+// order they take their turns; with profile, the gateway and the tuned one get a pprof listener.
+func startPaths(bin, self string, upstream []string, variants []gatewayVariant, sink string, profile bool) ([]target, processes, error) {
 	var ps processes
 	fail := func(err error) ([]target, processes, error) { ps.stop(); return nil, nil, err }
 	var up *exec.Cmd
@@ -219,12 +224,17 @@ func startPaths(bin, self string, upstream []string, variants []gatewayVariant, 
 	ps = append(ps, proxy)
 	ts = append(ts, target{name: "proxy", addr: proxyAddr, pid: proxy.Process.Pid})
 	for _, v := range variants {
+		if profile && (v.name == "gateway" || v.name == "gateway-tuned") {
+			if v.debugAddr, err = freeAddr(); err != nil {
+				return fail(err)
+			}
+		}
 		gw, addr, err := startGateway(bin, gatewayYAML(v, upAddr, sink))
 		if err != nil {
 			return fail(err)
 		}
 		ps = append(ps, gw)
-		ts = append(ts, target{name: v.name, addr: addr, pid: gw.Process.Pid})
+		ts = append(ts, target{name: v.name, addr: addr, pid: gw.Process.Pid, debugAddr: v.debugAddr})
 	}
 	log.Printf("started %d paths in front of %s", len(ts), upstream[0])
 	return ts, ps, nil

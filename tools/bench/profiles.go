@@ -68,9 +68,15 @@ func measureRequests(o options, p profile, ts []target, res *profileResult) {
 	for r := range o.rounds {
 		for _, t := range ts {
 			u := "http://" + t.addr + "/v1/chat/completions"
+			debug := t.debugAddr
+			if r > 0 {
+				debug = "" // one profile per path is enough
+			}
+			top := profiler{o.pprof}.during(debug, p.name+"-"+t.name+"-c16", time.Now(), o.duration)
 			cpu0 := cpuSeconds(t.pid)
 			rps, _, errs16 := closedLoop(u, bs, 16, o.duration)
 			cpu := cpuSeconds(t.pid) - cpu0
+			res.addTop(t.name+" c16", top())
 			res.add(t.name, "rps_c16", rps)
 			res.add(t.name, "cpu_us_per_req_c16", ratio(cpu, rps*o.duration.Seconds())*1e6)
 			_, lat1, errs1 := closedLoop(u, bs, 1, o.duration)
@@ -103,8 +109,11 @@ func measureHeld(o options, p profile, ts []target, res *profileResult) {
 		res.Limits = fmt.Sprintf("RLIMIT_NOFILE %d", lim)
 		for r := range o.holdRounds {
 			for _, t := range ts {
+				key := fmt.Sprintf("%s %d", t.name, n)
+				top := profiler{o.pprof}.during(t.debugAddr, strings.ReplaceAll(p.name+"-"+key, " ", "-"), time.Now().Add(streamLen), o.hold/2)
 				h := hold("http://"+t.addr+"/v1/chat/completions", bs, n, o.chunks, o.hold, streamLen, t.pid)
 				h.addTo(res, t.name, n)
+				res.addTop(key, top())
 				log.Printf("%s %d streams round %d/%d %s: held %.0f (min %.0f), refused %d, errors %d, %.2f cores, RSS %.0f MiB",
 					p.name, n, r+1, o.holdRounds, t.name, h.held, h.heldMin, h.refused, h.errors, h.cores, h.rss)
 			}

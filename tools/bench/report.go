@@ -26,6 +26,8 @@ type profileResult struct {
 	// CPU per stream and latencies are each process's share of a starved machine, not its cost.
 	Saturated map[string]string `json:"saturated,omitempty"`
 	Limits    string            `json:"limits,omitempty"`
+	// PprofTop is `go tool pprof -top` of the gateway's CPU profile, by path and figure (-pprof).
+	PprofTop map[string]string `json:"pprof_top,omitempty"`
 }
 
 func newProfileResult(name string, ts []target) *profileResult {
@@ -42,6 +44,16 @@ func (r *profileResult) add(path, fig string, v float64) {
 		r.Samples[path] = map[string][]float64{}
 	}
 	r.Samples[path][fig] = append(r.Samples[path][fig], v)
+}
+
+func (r *profileResult) addTop(key, top string) {
+	if top == "" {
+		return
+	}
+	if r.PprofTop == nil {
+		r.PprofTop = map[string]string{}
+	}
+	r.PprofTop[key] = top
 }
 
 func (r *profileResult) skip(level, why string) {
@@ -263,6 +275,9 @@ func printTable(w io.Writer, rep report) {
 		}
 		for level, why := range r.Saturated {
 			fmt.Fprintf(w, "SATURATED: %s streams: %s\n", level, why)
+		}
+		for key, top := range r.PprofTop {
+			fmt.Fprintf(w, "-- CPU profile, %s --\n%s\n", key, top)
 		}
 		var ds []string
 		for d := range r.Derived {
