@@ -172,7 +172,8 @@ func pacedStream(ctx context.Context, c *http.Client, u string, body []byte, pac
 	s.answered = true
 	s.gaps = make([]time.Duration, 0, paced)
 	last := s.sent
-	s.err = readSSE(bufio.NewReader(resp.Body), func() {
+	br := bufio.NewReader(resp.Body)
+	s.err = readSSE(br, func() {
 		now := time.Now()
 		switch {
 		case s.first == 0:
@@ -182,6 +183,10 @@ func pacedStream(ctx context.Context, c *http.Client, u string, body []byte, pac
 		}
 		last = now
 	})
+	// Read on to the end of the response so the connection goes back to the pool: closing it
+	// unread would cost every path a new connection per stream, and the path would see the
+	// client vanish after each [DONE].
+	_, _ = io.Copy(io.Discard, br)
 	return s
 }
 

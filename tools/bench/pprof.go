@@ -29,8 +29,9 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// during profiles debugAddr for d starting at from, in the background; the returned function
-// waits for it and returns `go tool pprof -top` of the profile (or why there is none).
+// during profiles debugAddr for d starting at from, in the background, then takes its heap
+// profile (what is in use while the load is still on); the returned function waits and returns
+// `go tool pprof -top` of both (or why there is none).
 func (p profiler) during(debugAddr, name string, from time.Time, d time.Duration) func() string {
 	if p.dir == "" || debugAddr == "" {
 		return func() string { return "" }
@@ -38,18 +39,24 @@ func (p profiler) during(debugAddr, name string, from time.Time, d time.Duration
 	out := make(chan string, 1)
 	go func() {
 		waitUntil(context.Background(), from)
-		top, err := p.take(debugAddr, name, d)
-		if err != nil {
-			top = "no profile: " + err.Error()
+		var tops []string
+		for _, k := range []struct{ kind, query string }{
+			{"cpu", fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds())))},
+			{"heap", "heap"},
+		} {
+			top, err := p.take(debugAddr, k.query, name+"-"+k.kind)
+			if err != nil {
+				top = "no " + k.kind + " profile: " + err.Error()
+			}
+			tops = append(tops, top)
 		}
-		out <- top
+		out <- strings.Join(tops, "\n\n")
 	}()
 	return func() string { return <-out }
 }
 
-func (p profiler) take(debugAddr, name string, d time.Duration) (string, error) {
-	secs := max(1, int(d.Seconds()))
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, secs))
+func (p profiler) take(debugAddr, query, name string) (string, error) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s", debugAddr, query))
 	if err != nil {
 		return "", fmt.Errorf("fetch profile: %w", err)
 	}
@@ -69,7 +76,13 @@ func (p profiler) take(debugAddr, name string, d time.Duration) (string, error) 
 	if err := errors.Join(cerr, f.Close()); err != nil {
 		return "", fmt.Errorf("write %s: %w", file, err)
 	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", file).CombinedOutput()
+	// -sample_index=inuse_space applies to the heap profile; a CPU profile has no such index,
+	// so it is asked for only there.
+	args := []string{"tool", "pprof", "-top", "-nodecount=15"}
+	if strings.HasSuffix(name, "-heap") {
+		args = append(args, "-sample_index=inuse_space")
+	}
+	top, err := exec.Command("go", append(args, file)...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof: %w: %s", err, top)
 	}

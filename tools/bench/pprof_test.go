@@ -12,6 +12,7 @@ import (
 func TestProfiler(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.Handle("/debug/pprof/heap", pprof.Handler("heap"))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	gone := httptest.NewServer(http.NotFoundHandler())
@@ -20,8 +21,9 @@ func TestProfiler(t *testing.T) {
 	for _, tc := range []struct {
 		name, dir, addr, want string
 	}{
-		{"a profile and its top entries", t.TempDir(), addr(srv), "flat%"},
-		{"no listener answers", t.TempDir(), addr(gone), "no profile: fetch profile: status 404"},
+		{"CPU and heap profiles and their top entries", t.TempDir(), addr(srv), "Type: inuse_space"},
+		{"the CPU profile too", t.TempDir(), addr(srv), "Type: cpu"},
+		{"no listener answers", t.TempDir(), addr(gone), "no cpu profile: fetch profile: status 404"},
 		{"off without -pprof", "", addr(srv), ""},
 		{"off for a path without a listener", t.TempDir(), "", ""},
 	} {
