@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,10 +25,14 @@ func post(c *http.Client, u string, body []byte) error {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusTooManyRequests:
+		return errRefused
+	default:
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
-	return nil
 }
 
 // bodies hands out request bodies in turn, so a profile's sizes are mixed evenly.
@@ -39,14 +44,15 @@ type bodies struct {
 func (b *bodies) next() []byte { return b.all[(b.i.Add(1)-1)%uint64(len(b.all))] }
 
 // closedLoop: n workers send back to back for d; throughput, latency and errors.
-func closedLoop(u string, bs *bodies, n int, d time.Duration) (float64, *hdrhistogram.Histogram, int) {
+func closedLoop(u string, bs *bodies, n int, d time.Duration) (float64, *hdrhistogram.Histogram, *failures) {
 	c := newClient(n)
 	defer c.CloseIdleConnections()
 	for range n { // warm the pool
 		_ = post(c, u, bs.next())
 	}
 	rec := newRecorder()
-	var done, errs atomic.Int64
+	var done atomic.Int64
+	fails := &failures{}
 	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range n {
@@ -55,7 +61,7 @@ func closedLoop(u string, bs *bodies, n int, d time.Duration) (float64, *hdrhist
 			for time.Now().Before(end) {
 				t := time.Now()
 				if err := post(c, u, bs.next()); err != nil {
-					errs.Add(1)
+					fails.add(err)
 					continue
 				}
 				rec.record(shard, time.Since(t))
@@ -64,19 +70,19 @@ func closedLoop(u string, bs *bodies, n int, d time.Duration) (float64, *hdrhist
 		})
 	}
 	wg.Wait()
-	return float64(done.Load()) / d.Seconds(), rec.merged(), int(errs.Load())
+	return float64(done.Load()) / d.Seconds(), rec.merged(), fails
 }
 
 // openLoop sends at a constant rate whatever the answers do; latency is measured from the
 // intended send time, so a stall shows up (no coordinated omission).
-func openLoop(u string, bs *bodies, rate int, d time.Duration) (*hdrhistogram.Histogram, int) {
+func openLoop(u string, bs *bodies, rate int, d time.Duration) (*hdrhistogram.Histogram, *failures) {
 	c := newClient(256)
 	defer c.CloseIdleConnections()
 	interval := time.Second / time.Duration(rate)
 	n := int(d / interval)
 	start := time.Now()
 	rec := newRecorder()
-	var errs atomic.Int64
+	fails := &failures{}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 2048)
 	for i := range n {
@@ -89,12 +95,23 @@ func openLoop(u string, bs *bodies, rate int, d time.Duration) (*hdrhistogram.Hi
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if err := post(c, u, body); err != nil {
-				errs.Add(1)
+				fails.add(err)
 				return
 			}
 			rec.record(i, time.Since(due))
 		})
 	}
 	wg.Wait()
-	return rec.merged(), int(errs.Load())
+	return rec.merged(), fails
+}
+
+// failures counts failed requests: refused (429, the gateway shedding) apart from the rest.
+type failures struct{ refused, errors atomic.Int64 }
+
+func (f *failures) add(err error) {
+	if errors.Is(err, errRefused) {
+		f.refused.Add(1)
+	} else {
+		f.errors.Add(1)
+	}
 }

@@ -74,8 +74,8 @@ func parseFlags() (options, error) {
 	var o options
 	var profs, levels string
 	flag.StringVar(&profs, "profiles", "sim,realistic,paced-streams", "profiles to run")
-	flag.IntVar(&o.rounds, "rounds", 2, "rounds of the request profiles, paths alternating")
-	flag.DurationVar(&o.duration, "duration", 1500*time.Millisecond, "length of each request measurement")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the request profiles, paths alternating (odd, so the median is a middle round)")
+	flag.DurationVar(&o.duration, "duration", time.Second, "length of each request measurement")
 	flag.IntVar(&o.rate, "rate", 1000, "fixed rate (req/s) of the open-loop latency figure")
 	flag.StringVar(&levels, "streams", "1000,5000", "concurrent paced streams to hold")
 	flag.DurationVar(&o.hold, "hold", 20*time.Second, "how long each level is held, after a ramp of one stream's length")
