@@ -152,8 +152,8 @@ func (f *fixture) stream(w http.ResponseWriter, r *http.Request, req fixtureRequ
 	}
 	_, _ = w.Write(frames[f.chunks])
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-		_, _ = fmt.Fprintf(w, `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":%s,"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`+"\n\n",
-			jsonString(req.Model), u.PromptTokens, u.CompletionTokens, u.TotalTokens)
+		_, _ = w.Write(chunkFrame(req.Model, fmt.Sprintf(`"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}`,
+			u.PromptTokens, u.CompletionTokens, u.TotalTokens)))
 	}
 	_, _ = io.WriteString(w, "data: [DONE]\n\n")
 }
@@ -175,11 +175,16 @@ func (f *fixture) renderedStream(model string, size int) [][]byte {
 		if i == 0 {
 			role = `"role":"assistant",`
 		}
-		fr = append(fr, fmt.Appendf(nil, `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":%s,"choices":[{"index":0,"delta":{%s"content":%s},"finish_reason":null}]}`+"\n\n", jsonString(model), role, jsonString(piece)))
+		fr = append(fr, chunkFrame(model, fmt.Sprintf(`"choices":[{"index":0,"delta":{%s"content":%s},"finish_reason":null}]`, role, jsonString(piece))))
 	}
-	fr = append(fr, fmt.Appendf(nil, `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":%s,"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n", jsonString(model)))
+	fr = append(fr, chunkFrame(model, `"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]`))
 	f.frames[k] = fr
 	return fr
+}
+
+// chunkFrame is one SSE event of a chat.completion.chunk; rest is its fields after the model.
+func chunkFrame(model, rest string) []byte {
+	return fmt.Appendf(nil, `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":%s,%s}`+"\n\n", jsonString(model), rest)
 }
 
 func jsonString(s string) []byte {

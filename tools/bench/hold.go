@@ -34,8 +34,7 @@ type interval struct{ from, to time.Time }
 // steady load, not a connection storm; figures are taken after that ramp. A refused client
 // waits one stream's length before it tries again, as a client backing off would.
 func hold(u string, bs *bodies, n, paced int, d, streamLen time.Duration, pid int) holdResult {
-	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxIdleConns: n,
-		IdleConnTimeout: time.Minute, DisableCompression: true}}
+	c := newClient(n)
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
