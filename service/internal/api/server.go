@@ -21,6 +21,7 @@ import (
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/slo"
 )
 
@@ -42,6 +43,8 @@ type Deps struct {
 	// Ready reports readiness; /readyz answers 503 when it is false (e.g. while draining).
 	Ready *atomic.Bool
 	Now   func() time.Time
+	// Pressure sheds new requests while memory is short (nil: never).
+	Pressure *pressure.Monitor
 }
 
 type server struct {
@@ -96,7 +99,7 @@ func NewServer(d Deps) http.Handler {
 	// A redirect would skip the middleware (no request id, metrics or JSON body): unknown
 	// paths, trailing slash or not, are plain 404s.
 	r.RedirectTrailingSlash = false
-	r.Use(s.observe, s.recovery, s.limits)
+	r.Use(s.observe, s.recovery, s.shedOnMemoryPressure(d.Pressure), s.limits)
 
 	type route struct {
 		method, path, group string

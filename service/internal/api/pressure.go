@@ -1,0 +1,35 @@
+package api
+
+import (
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/pressure"
+)
+
+// shedOnMemoryPressure refuses new requests with a 503 and Retry-After while the process is
+// short of memory, so the requests already admitted can finish instead of the whole process
+// being killed. It runs before the body is read: a refused request costs no body buffer.
+// Probes and metrics are always admitted: they are how the orchestrator and the operator see
+// the pressure. A nil monitor admits everything.
+func (s *server) shedOnMemoryPressure(p *pressure.Monitor) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if p == nil || alwaysAdmitted(c.FullPath()) || p.Admit() {
+			c.Next()
+			return
+		}
+		s.fail(c, &apperr.Error{Kind: apperr.Unavailable, Code: "memory_pressure", RetryAfter: time.Second,
+			Message: "The server is short of memory; retry shortly or on another instance."})
+	}
+}
+
+// alwaysAdmitted are the routes memory pressure never sheds.
+func alwaysAdmitted(route string) bool {
+	switch route {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
+}
