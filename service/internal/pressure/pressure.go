@@ -4,11 +4,14 @@
 //
 // Memory is measured from runtime/metrics at most once per Interval, by whichever request
 // comes first after the interval passed: no goroutine, and the cost per request is a clock
-// read and two atomic loads.
+// read and two atomic loads. The live heap is known only after a collection; while it sheds,
+// the Monitor has the collector run at most once per CollectEvery, so it notices when the
+// memory is free again even if nothing else allocates.
 package pressure
 
 import (
 	"math"
+	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
@@ -20,8 +23,9 @@ import (
 const (
 	// DefaultShedAt leaves room between refusing new work and the soft limit: admitted
 	// requests still allocate, and near the limit the collector runs almost continuously.
-	DefaultShedAt   = 0.9
-	DefaultInterval = 10 * time.Millisecond
+	DefaultShedAt       = 0.9
+	DefaultInterval     = 10 * time.Millisecond
+	DefaultCollectEvery = 250 * time.Millisecond
 )
 
 // Sample is one measurement: memory the collector cannot give back, against the soft limit.
@@ -40,27 +44,33 @@ func (s Sample) Ratio() float64 {
 
 // Options configure a Monitor; zero values take the defaults.
 type Options struct {
-	ShedAt   float64          // Ratio at and above which Admit refuses
-	Interval time.Duration    // minimum time between two measurements
-	Read     func() Sample    // the measurement; default ReadRuntime
-	Now      func() time.Time // the clock; default time.Now
-	Registry prometheus.Registerer
+	ShedAt       float64          // Ratio at and above which Admit refuses
+	Interval     time.Duration    // minimum time between two measurements
+	CollectEvery time.Duration    // minimum time between two collections while shedding
+	Read         func() Sample    // the measurement; default ReadRuntime
+	Collect      func()           // a garbage collection; default runtime.GC
+	Now          func() time.Time // the clock; default time.Now
+	Registry     prometheus.Registerer
 }
 
 // Monitor decides admission from the latest measurement. Safe for concurrent use.
 type Monitor struct {
-	shedAt   float64
-	interval int64
-	read     func() Sample
-	now      func() time.Time
-	due      atomic.Int64  // unix nanoseconds at which the next measurement may be taken
-	ratio    atomic.Uint64 // math.Float64bits of the latest Ratio
-	shed     prometheus.Counter
+	shedAt       float64
+	interval     int64
+	collectEvery int64
+	read         func() Sample
+	collect      func()
+	now          func() time.Time
+	due          atomic.Int64  // unix nanoseconds at which the next measurement may be taken
+	collectDue   atomic.Int64  // unix nanoseconds at which the next collection may start
+	ratio        atomic.Uint64 // math.Float64bits of the latest Ratio
+	shed         prometheus.Counter
 }
 
 // New builds a Monitor and registers its metrics (when o.Registry is set).
 func New(o Options) *Monitor {
-	m := &Monitor{shedAt: o.ShedAt, interval: int64(o.Interval), read: o.Read, now: o.Now,
+	m := &Monitor{shedAt: o.ShedAt, interval: int64(o.Interval), collectEvery: int64(o.CollectEvery),
+		read: o.Read, collect: o.Collect, now: o.Now,
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "memory_pressure_shed_total",
 			Help: "Requests refused because memory in use reached the shedding point of the soft memory limit.",
@@ -71,8 +81,14 @@ func New(o Options) *Monitor {
 	if m.interval <= 0 {
 		m.interval = int64(DefaultInterval)
 	}
+	if m.collectEvery <= 0 {
+		m.collectEvery = int64(DefaultCollectEvery)
+	}
 	if m.read == nil {
 		m.read = ReadRuntime
+	}
+	if m.collect == nil {
+		m.collect = runtime.GC
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -98,6 +114,15 @@ func (m *Monitor) Admit() bool {
 		return true
 	}
 	m.shed.Inc()
+	// Refused requests allocate next to nothing, so the next collection (and with it a new
+	// live-heap figure) could be minutes away: collect now, off the request's path, and
+	// measure again right after.
+	if due := m.collectDue.Load(); now >= due && m.collectDue.CompareAndSwap(due, now+m.collectEvery) {
+		go func() {
+			m.collect()
+			m.due.Store(0)
+		}()
+	}
 	return false
 }
 

@@ -32,7 +32,7 @@ func TestAdmit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			m := New(Options{ShedAt: tt.shedAt, Read: func() Sample { return tt.sample }, Registry: reg})
+			m := New(Options{ShedAt: tt.shedAt, Read: func() Sample { return tt.sample }, Collect: func() {}, Registry: reg})
 			if got := m.Admit(); got != tt.want {
 				t.Fatalf("Admit() = %v at ratio %v, want %v", got, tt.sample.Ratio(), tt.want)
 			}
@@ -61,6 +61,7 @@ func TestMeasuresAtMostOncePerInterval(t *testing.T) {
 	m := New(Options{
 		Interval: 10 * time.Millisecond,
 		Read:     func() Sample { reads.Add(1); return Sample{Used: used.Load(), Limit: 100} },
+		Collect:  func() {},
 		Now:      func() time.Time { return time.Unix(0, clock.Load()) },
 	})
 	var wg sync.WaitGroup
@@ -95,6 +96,41 @@ func TestMeasuresAtMostOncePerInterval(t *testing.T) {
 	clock.Add(int64(10 * time.Millisecond))
 	if !m.Admit() {
 		t.Fatal("still refusing after memory came back down")
+	}
+}
+
+// While it sheds, the Monitor has the collector run (at most once per CollectEvery, however
+// many requests it refuses) and measures again at once afterwards: memory freed while nothing
+// allocated is noticed without waiting for the next measurement interval.
+func TestCollectsWhileShedding(t *testing.T) {
+	var collections atomic.Int64
+	collected := make(chan struct{}, 10)
+	m := New(Options{
+		Interval:     time.Hour, // only the collection may trigger the second measurement
+		CollectEvery: time.Hour,
+		Read: func() Sample {
+			if collections.Load() > 0 {
+				return Sample{Used: 20, Limit: 100} // what the collection found live
+			}
+			return Sample{Used: 95, Limit: 100}
+		},
+		Collect: func() { collections.Add(1); collected <- struct{}{} },
+	})
+	for range 100 {
+		if m.Admit() {
+			t.Fatal("admitted at 95 % before any collection")
+		}
+	}
+	<-collected
+	deadline := time.Now().Add(5 * time.Second)
+	for !m.Admit() {
+		if time.Now().After(deadline) {
+			t.Fatal("still refusing 5 s after a collection that found 20 % live")
+		}
+		runtime.Gosched()
+	}
+	if got := collections.Load(); got != 1 {
+		t.Fatalf("%d collections for 100 refusals within CollectEvery, want 1", got)
 	}
 }
 
