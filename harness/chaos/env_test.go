@@ -55,6 +55,10 @@ type setup struct {
 	// config, when set, builds the whole service config (for scenarios with several providers);
 	// by default every model goes to the simulator through the proxy "upstream".
 	config func(e *env) string
+	// extra is YAML appended to the default config (e.g. max_body_bytes).
+	extra string
+	// service adds to how the service process starts (its environment, cgroups).
+	service launch.Options
 }
 
 // env is one scenario: a simulator, a service, and the proxies on both hops.
@@ -86,11 +90,13 @@ func newEnv(t *testing.T, s setup) *env {
 	e.sim = launch.MustStartSim(t, launch.Options{})
 	e.simc = launch.SimControl{URL: e.sim.URL}
 	e.up = e.proxy("upstream", e.sim.Addr)
-	cfg := launch.UpstreamConfig("http://"+e.up.Listen, s.tune.yaml())
+	cfg := launch.UpstreamConfig("http://"+e.up.Listen, s.tune.yaml()+s.extra)
 	if s.config != nil {
 		cfg = s.config(e)
 	}
-	e.svc = launch.MustStartService(t, launch.Options{Config: cfg})
+	o := s.service
+	o.Config = cfg
+	e.svc = launch.MustStartService(t, o)
 	e.down = e.proxy("client", e.svc.Addr)
 	// No keep-alive on the test side: each request is its own connection, so a pooled
 	// connection can neither hide a fault nor count as a leak.
