@@ -23,6 +23,7 @@ import (
 type tune struct {
 	Chat, Stream, FirstToken, Idle time.Duration // route deadlines and stream limits
 	HeaderTimeout                  time.Duration // upstream.response_header_timeout
+	ConnectTimeout                 time.Duration // upstream.connect_timeout
 	MaxRetries                     int
 	BreakerFailures                int
 	BreakerCooldown                time.Duration
@@ -33,7 +34,7 @@ type tune struct {
 func defaultTune() tune {
 	return tune{
 		Chat: time.Second, Stream: 2 * time.Second, FirstToken: 500 * time.Millisecond, Idle: 500 * time.Millisecond,
-		HeaderTimeout: 300 * time.Millisecond,
+		HeaderTimeout: 300 * time.Millisecond, ConnectTimeout: 200 * time.Millisecond,
 		MaxRetries:    2, BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond,
 		BudgetRatio: 0.2, BudgetMin: 10, MaxInFlight: 64,
 	}
@@ -43,9 +44,9 @@ func defaultTune() tune {
 // connections close soon after a scenario and the leak check can expect the baseline again.
 func (c tune) yaml() string {
 	return fmt.Sprintf(`timeouts: {chat: %s, stream: %s, stream_first_token: %s, stream_idle: %s}
-upstream: {response_header_timeout: %s, connect_timeout: 200ms, idle_conn_timeout: 300ms}
+upstream: {response_header_timeout: %s, connect_timeout: %s, idle_conn_timeout: 300ms}
 resilience: {max_retries: %d, breaker_failures: %d, breaker_cooldown: %s, backoff_base: 10ms, backoff_max: 50ms, retry_budget_ratio: %g, retry_budget_min: %g, max_in_flight: %d}
-`, c.Chat, c.Stream, c.FirstToken, c.Idle, c.HeaderTimeout,
+`, c.Chat, c.Stream, c.FirstToken, c.Idle, c.HeaderTimeout, c.ConnectTimeout,
 		c.MaxRetries, c.BreakerFailures, c.BreakerCooldown, c.BudgetRatio, c.BudgetMin, c.MaxInFlight)
 }
 
@@ -55,8 +56,6 @@ type setup struct {
 	// config, when set, builds the whole service config (for scenarios with several providers);
 	// by default every model goes to the simulator through the proxy "upstream".
 	config func(e *env) string
-	// extra is YAML appended to the default config (e.g. max_body_bytes).
-	extra string
 	// service adds to how the service process starts (its environment, cgroups).
 	service launch.Options
 }
@@ -90,7 +89,7 @@ func newEnv(t *testing.T, s setup) *env {
 	e.sim = launch.MustStartSim(t, launch.Options{})
 	e.simc = launch.SimControl{URL: e.sim.URL}
 	e.up = e.proxy("upstream", e.sim.Addr)
-	cfg := launch.UpstreamConfig("http://"+e.up.Listen, s.tune.yaml()+s.extra)
+	cfg := launch.UpstreamConfig("http://"+e.up.Listen, s.tune.yaml())
 	if s.config != nil {
 		cfg = s.config(e)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -200,4 +201,243 @@ func maxElapsed(rs []result) time.Duration {
 		m = max(m, r.Elapsed)
 	}
 	return m
+}
+
+// outcome is how one request of a load ended, as the client saw it.
+type outcome struct {
+	status int    // 0: no HTTP answer
+	code   string // error.code of an error answer
+	retry  string // Retry-After
+	done   bool   // a 200 that is complete: a chat answer, or a stream ending in [DONE]
+	err    error  // transport or stream failure
+}
+
+// clean reports whether the client got an answer it can act on: a complete 200, or a refusal
+// that says when to come back. Anything else is a request lost or broken under pressure.
+func (o outcome) clean() bool {
+	switch {
+	case o.err != nil:
+		return false
+	case o.status == http.StatusOK:
+		return o.done
+	case o.status == http.StatusServiceUnavailable && o.code == "memory_pressure",
+		o.status == http.StatusTooManyRequests && o.code == "overloaded":
+		return o.retry != ""
+	}
+	return false
+}
+
+func (o outcome) String() string {
+	return fmt.Sprintf("%d %s (Retry-After %q, complete %v, err %v)", o.status, o.code, o.retry, o.done, o.err)
+}
+
+func answered(err error) outcome {
+	var ae *client.APIError
+	if errors.As(err, &ae) {
+		o := outcome{status: ae.Status, retry: ae.Header.Get("Retry-After")}
+		if ae.Body.Error.Code != nil {
+			o.code = *ae.Body.Error.Code
+		}
+		return o
+	}
+	return outcome{err: err}
+}
+
+// bigChat sends a chat whose prompt is size bytes.
+func bigChat(ctx context.Context, c *client.Client, prompt string) outcome {
+	resp, raw, err := c.Chat(ctx, client.ChatRequest{Model: "gpt-4o-mini", Messages: userMessage(prompt)})
+	if err != nil {
+		return answered(err)
+	}
+	return outcome{status: raw.Status, done: resp != nil && len(resp.Choices) > 0}
+}
+
+// openStream reads a whole stream.
+func openStream(ctx context.Context, c *client.Client, prompt string) outcome {
+	st, err := c.ChatStream(ctx, client.ChatRequest{Model: "gpt-4o-mini", Messages: userMessage(prompt)})
+	if err != nil {
+		return answered(err)
+	}
+	evs, err := st.Collect()
+	o := outcome{status: st.Response.StatusCode, err: err}
+	if len(evs) > 0 {
+		last := evs[len(evs)-1]
+		o.done = last.Done
+		if last.Error != nil && last.Error.Error.Code != nil {
+			o.code = *last.Error.Error.Code // how the stream ended instead
+		}
+	}
+	return o
+}
+
+// A service with a hard memory limit of 128 MiB, under a ramp of 1 MiB chats and long open
+// streams that would need several times that: it sheds new requests (503 memory_pressure with
+// Retry-After) before the kernel kills it, every request gets a complete answer or such a
+// refusal, gctune's soft limit follows the cgroup's, and once the load is gone it serves again.
+// Where no memory cgroup can be made, the cgroup variant says why and skips; the GOMEMLIMIT
+// variant (the same soft limit, no hard one) runs anyway.
+func TestResourceMemoryPressure(t *testing.T) {
+	const hard = 128 << 20
+	const soft = hard * 8 / 10 // gctune's share (LimitShare 0.8) of a cgroup limit, rounded down as it does
+	tests := []struct {
+		name  string
+		start func(t *testing.T, s *setup) *resource.Group
+	}{
+		{"cgroup", func(t *testing.T, s *setup) *resource.Group {
+			g, err := resource.NewGroup(t, "aiservice-mem", "memory")
+			if err == nil {
+				err = g.SetMemory(hard)
+			}
+			if err != nil {
+				t.Skipf("no memory cgroup, see the GOMEMLIMIT variant: %v", err)
+			}
+			s.service.Cgroups = g.Procs()
+			return g
+		}},
+		{"GOMEMLIMIT", func(t *testing.T, s *setup) *resource.Group {
+			s.service.Env = []string{fmt.Sprintf("GOMEMLIMIT=%d", int64(soft))}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tn := defaultTune()
+			tn.Chat, tn.Stream, tn.FirstToken, tn.HeaderTimeout = 10*time.Second, 10*time.Second, 8*time.Second, 8*time.Second
+			tn.MaxInFlight, tn.MaxRetries = 1024, 0
+			// A process reclaiming memory at its cgroup limit can stall for longer than the
+			// default 200 ms connect timeout; that is a slow start, not a lost upstream.
+			tn.ConnectTimeout = 2 * time.Second
+			// Near its limit the collector takes CPU from the process: a chunk may come late
+			// without the stream being lost.
+			tn.Idle = 2 * time.Second
+			// Straight to the simulator: toxiproxy runs in this test process, which is busy
+			// sending the load, and would time out the service's connects.
+			s := setup{tune: tn, config: func(e *env) string {
+				return launch.UpstreamConfig(e.sim.URL, tn.yaml()+"max_body_bytes: 2097152\n")
+			}}
+			g := tt.start(t, &s)
+			e := newEnv(t, s)
+			if g != nil {
+				checkSoftLimit(t, e.svc, soft)
+			}
+			memoryPressure(t, e, g, hard)
+		})
+	}
+}
+
+// checkSoftLimit finds gctune's choice in the start-up log line.
+func checkSoftLimit(t *testing.T, svc *launch.Process, want int64) {
+	t.Helper()
+	for _, l := range svc.LogLines() {
+		if l["msg"] != "aiservice listening" {
+			continue
+		}
+		gc, _ := l["gc"].(map[string]any)
+		if got, _ := gc["memory_limit_bytes"].(float64); int64(got) != want {
+			t.Errorf("start-up log: gc %v, want memory_limit_bytes %d (80 %% of the cgroup limit)", l["gc"], want)
+		}
+		return
+	}
+	t.Errorf("no \"aiservice listening\" line in the log:\n%s", tail(svc.Logs(), 10))
+}
+
+func memoryPressure(t *testing.T, e *env, g *resource.Group, hard int64) {
+	// Every admitted request holds its memory for at least a second at the simulator.
+	e.setSim(launch.SimBehaviour{Latency: "1s", InterTokenDelay: "100ms", Chunks: 10})
+	c := client.New(e.svc.URL)
+	c.HTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+	const chats, streams = 90, 60
+	big, medium := strings.Repeat("memory pressure ", (900<<10)/16), strings.Repeat("open stream ", (64<<10)/12)
+	stopRSS := e.rssWatch()
+	m0 := e.metrics()
+
+	outs := make([]outcome, chats+streams)
+	var wg sync.WaitGroup
+	ctx := context.Background()
+	for i := range chats + streams {
+		wg.Go(func() {
+			if i < chats {
+				outs[i] = bigChat(ctx, c, big)
+			} else {
+				outs[i] = openStream(ctx, c, medium)
+			}
+		})
+		time.Sleep(10 * time.Millisecond) // a ramp, as traffic arrives: not one instant burst
+	}
+	wg.Wait()
+	peakRSS, rssErr := stopRSS()
+
+	ok, shed, lost := 0, 0, 0
+	for i, o := range outs {
+		switch {
+		case !o.clean():
+			lost++
+			if lost <= 5 {
+				t.Errorf("request %d: %v, want a complete 200 or a refusal with Retry-After", i, o)
+			}
+			if lost == 1 {
+				t.Logf("service log:\n%s", grepLog(e.svc.Logs(), "request failed", 10))
+			}
+		case o.status == http.StatusOK:
+			ok++
+		default:
+			shed++
+		}
+	}
+	select {
+	case <-e.svc.Done():
+		t.Fatalf("the service died under memory pressure:\n%s", tail(e.svc.Logs(), 20))
+	default:
+	}
+	if g != nil {
+		kills, err := g.OOMKills()
+		if err != nil || kills != 0 {
+			t.Errorf("the kernel's OOM killer ran %d times in the cgroup (err %v), want 0", kills, err)
+		}
+	}
+	if ok == 0 || shed == 0 {
+		t.Errorf("%d answered, %d shed: want both (shedding under pressure, serving what fits)", ok, shed)
+	}
+	if got := e.metrics().value("memory_pressure_shed_total") - m0.value("memory_pressure_shed_total"); got < float64(countCode(outs, "memory_pressure")) {
+		t.Errorf("memory_pressure_shed_total grew by %v, fewer than the %d memory_pressure answers", got, countCode(outs, "memory_pressure"))
+	}
+	if rssErr == nil && peakRSS >= float64(hard) {
+		t.Errorf("peak RSS %.1f MiB, at or over the %d MiB limit", peakRSS/(1<<20), hard>>20)
+	}
+
+	// Recovery: refusals make the service collect and measure again, so a retrying client is
+	// admitted soon after the load is gone.
+	e.setSim(launch.SimBehaviour{})
+	took := eventually(t, 5*time.Second, "a normal chat admitted after the load", func() (bool, string) {
+		o := bigChat(ctx, c, "hello after the pressure")
+		return o.status == http.StatusOK && o.done, o.String()
+	})
+	peak := ""
+	if g != nil {
+		if p, err := g.PeakMemory(); err == nil {
+			peak = fmt.Sprintf(", cgroup peak %.1f MiB", float64(p)/(1<<20))
+		}
+	}
+	t.Logf("%d chats of 900 KiB and %d streams against a %d MiB limit: %d answered, %d shed (%d memory_pressure), %d lost; peak RSS %.1f MiB%s; admitted again after %s",
+		chats, streams, hard>>20, ok, shed, countCode(outs, "memory_pressure"), lost, peakRSS/(1<<20), peak, took.Round(time.Millisecond))
+}
+
+func countCode(outs []outcome, code string) int {
+	n := 0
+	for _, o := range outs {
+		if o.code == code {
+			n++
+		}
+	}
+	return n
+}
+
+func grepLog(logs, what string, n int) string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, what) && len(out) < n {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

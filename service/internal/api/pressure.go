@@ -1,6 +1,8 @@
 package api
 
 import (
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,8 +22,21 @@ func (s *server) shedOnMemoryPressure(p *pressure.Monitor) gin.HandlerFunc {
 			c.Next()
 			return
 		}
+		discardBody(c, s.cfg.MaxBodyBytes)
 		s.fail(c, &apperr.Error{Kind: apperr.Unavailable, Code: "memory_pressure", RetryAfter: time.Second,
 			Message: "The server is short of memory; retry shortly or on another instance."})
+	}
+}
+
+// discardBody reads what the client is still sending, into a small pooled buffer, before the
+// refusal goes out: closing a connection with unread data resets it, and a client still
+// writing a large body would see a broken pipe instead of the 503. At most limit bytes are
+// read, for at most a second; a body beyond either is left to net/http, which closes.
+func discardBody(c *gin.Context, limit int64) {
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.Copy(io.Discard, io.LimitReader(c.Request.Body, limit)); err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"aiservice/service/internal/config"
 	"aiservice/service/internal/pressure"
 )
 
@@ -38,7 +39,8 @@ func TestShedOnMemoryPressure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &server{log: slog.New(slog.NewJSONHandler(io.Discard, nil)), m: newHTTPMetrics(prometheus.NewRegistry())}
+			s := &server{cfg: &config.Config{MaxBodyBytes: 1 << 20}, log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+				m: newHTTPMetrics(prometheus.NewRegistry())}
 			var mon *pressure.Monitor
 			if !tt.nilMonitor {
 				mon = pressure.New(pressure.Options{Read: func() pressure.Sample { return pressure.Sample{Used: tt.used, Limit: 100} }})
