@@ -35,7 +35,7 @@ func defaultTune() tune {
 	return tune{
 		Chat: time.Second, Stream: 2 * time.Second, FirstToken: 500 * time.Millisecond, Idle: 500 * time.Millisecond,
 		HeaderTimeout: 300 * time.Millisecond, ConnectTimeout: 200 * time.Millisecond,
-		MaxRetries:    2, BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond,
+		MaxRetries: 2, BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond,
 		BudgetRatio: 0.2, BudgetMin: 10, MaxInFlight: 64,
 	}
 }
