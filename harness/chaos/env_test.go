@@ -24,6 +24,7 @@ type tune struct {
 	Chat, Stream, FirstToken, Idle time.Duration // route deadlines and stream limits
 	HeaderTimeout                  time.Duration // upstream.response_header_timeout
 	ConnectTimeout                 time.Duration // upstream.connect_timeout
+	IdleConnTimeout                time.Duration // upstream.idle_conn_timeout
 	MaxRetries                     int
 	BreakerFailures                int
 	BreakerCooldown                time.Duration
@@ -34,7 +35,7 @@ type tune struct {
 func defaultTune() tune {
 	return tune{
 		Chat: time.Second, Stream: 2 * time.Second, FirstToken: 500 * time.Millisecond, Idle: 500 * time.Millisecond,
-		HeaderTimeout: 300 * time.Millisecond, ConnectTimeout: 200 * time.Millisecond,
+		HeaderTimeout: 300 * time.Millisecond, ConnectTimeout: 200 * time.Millisecond, IdleConnTimeout: 300 * time.Millisecond,
 		MaxRetries: 2, BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond,
 		BudgetRatio: 0.2, BudgetMin: 10, MaxInFlight: 64,
 	}
@@ -44,9 +45,9 @@ func defaultTune() tune {
 // connections close soon after a scenario and the leak check can expect the baseline again.
 func (c tune) yaml() string {
 	return fmt.Sprintf(`timeouts: {chat: %s, stream: %s, stream_first_token: %s, stream_idle: %s}
-upstream: {response_header_timeout: %s, connect_timeout: %s, idle_conn_timeout: 300ms}
+upstream: {response_header_timeout: %s, connect_timeout: %s, idle_conn_timeout: %s}
 resilience: {max_retries: %d, breaker_failures: %d, breaker_cooldown: %s, backoff_base: 10ms, backoff_max: 50ms, retry_budget_ratio: %g, retry_budget_min: %g, max_in_flight: %d}
-`, c.Chat, c.Stream, c.FirstToken, c.Idle, c.HeaderTimeout, c.ConnectTimeout,
+`, c.Chat, c.Stream, c.FirstToken, c.Idle, c.HeaderTimeout, c.ConnectTimeout, c.IdleConnTimeout,
 		c.MaxRetries, c.BreakerFailures, c.BreakerCooldown, c.BudgetRatio, c.BudgetMin, c.MaxInFlight)
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -440,4 +442,129 @@ func grepLog(logs, what string, n int) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A service out of file descriptors (RLIMIT_NOFILE lowered to what it has open plus a few,
+// and those taken by idle connections): each new connection gets a clean, immediate 503
+// too_many_open_files with Retry-After instead of hanging in the backlog; a connection opened
+// before keeps working; the process does not spin; and when descriptors are free it serves
+// new connections again.
+func TestResourceFDExhaustion(t *testing.T) {
+	tn := defaultTune()
+	tn.IdleConnTimeout = time.Minute // the existing connection's upstream connection stays pooled
+	e := newEnv(t, setup{tune: tn})
+	pid := e.svc.Cmd.Process.Pid
+	existing := client.New(e.svc.URL)
+	existing.HTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
+	mustChat := func(c *client.Client, why string) {
+		t.Helper()
+		if o := bigChat(context.Background(), c, "fd pressure"); o.status != http.StatusOK || !o.done {
+			t.Fatalf("%s: %v, want 200", why, o)
+		}
+	}
+	mustChat(existing, "before")
+
+	// The limit is on descriptor numbers: every number below it is in use once the open count
+	// reaches it, the free ones below the highest open descriptor and the few above it alike.
+	const spare = 4
+	_, highest, err := resource.OpenFDs(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := highest + 1 + spare
+	old, err := resource.SetNoFile(pid, uint64(limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		if err := resource.RestoreNoFile(pid, old); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(restore)
+	// Idle connections take the last descriptors (each accepted one holds one). The count
+	// moves (a scrape reads a file, a pooled connection closes), so dial until none is left.
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}()
+	eventually(t, 5*time.Second, "every descriptor taken", func() (bool, string) {
+		n, _, err := resource.OpenFDs(pid)
+		if err != nil || n >= limit {
+			return err == nil, fmt.Sprintf("%d open, err %v", n, err)
+		}
+		for range limit - n {
+			c, err := net.Dial("tcp", e.svc.Addr)
+			if err != nil {
+				return false, err.Error()
+			}
+			held = append(held, c)
+		}
+		return false, fmt.Sprintf("%d open (limit %d), %d idle connections", n, limit, len(held))
+	})
+	cpu0, err := resource.CPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	window := time.Now()
+	fresh := client.New(e.svc.URL)
+	fresh.HTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 3 * time.Second}
+	// Another part of the service may take a descriptor freed for a moment (the refused
+	// connection's, before the spare is taken back) or give one back: a new connection is
+	// then served normally. Either way the client gets an answer at once.
+	const n = 10
+	var slowest time.Duration
+	refused := 0
+	for i := range n {
+		start := time.Now()
+		o := bigChat(context.Background(), fresh, "a new connection")
+		slowest = max(slowest, time.Since(start))
+		switch {
+		case o.status == http.StatusServiceUnavailable && o.code == "too_many_open_files" && o.retry == "1":
+			refused++
+		case o.status == http.StatusOK && o.done:
+		default:
+			t.Errorf("new connection %d: %v, want 503 too_many_open_files with Retry-After 1 (or 200)", i, o)
+		}
+	}
+	if refused == 0 {
+		t.Errorf("none of %d new connections was refused: the descriptors were not exhausted", n)
+	}
+	if slowest > 500*time.Millisecond {
+		t.Errorf("the slowest new connection took %s, want < 500ms (answered, not left waiting)", slowest.Round(time.Millisecond))
+	}
+	mustChat(existing, "the connection opened before the limit")
+	// The refusals are done; the listener must now sit still, not retry accept in a loop.
+	idle := time.Now()
+	for time.Since(idle) < time.Second {
+		runtime.Gosched()
+		time.Sleep(50 * time.Millisecond) // a measuring window, not a wait for state
+	}
+	cpu1, err := resource.CPUTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Since(window)
+	if used := cpu1 - cpu0; used > wall/5 {
+		t.Errorf("the service used %s of CPU in %s out of descriptors: a busy loop", used, wall.Round(time.Millisecond))
+	}
+
+	// Descriptors come back: new connections are served again.
+	for _, c := range held {
+		_ = c.Close()
+	}
+	held = nil
+	took := eventually(t, 5*time.Second, "a new connection served once descriptors are free", func() (bool, string) {
+		o := bigChat(context.Background(), fresh, "after")
+		return o.status == http.StatusOK, o.String()
+	})
+	restore()
+	// Idle connections dialled once the descriptors were gone are refused too.
+	if got := e.metrics().value("connections_refused_no_fd_total"); got < float64(refused) {
+		t.Errorf("connections_refused_no_fd_total = %v, want at least the %d refusals", got, refused)
+	}
+	t.Logf("RLIMIT_NOFILE %d (was %d): %d of %d new connections refused, slowest %s; existing connection served; CPU %s in %s; served again after %s",
+		limit, old.Cur, refused, n, slowest.Round(time.Millisecond), (cpu1 - cpu0).Round(time.Millisecond), wall.Round(time.Millisecond), took.Round(time.Millisecond))
 }

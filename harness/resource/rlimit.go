@@ -33,13 +33,20 @@ func RestoreNoFile(pid int, l unix.Rlimit) error {
 	return nil
 }
 
-// OpenFDs counts a process's open file descriptors.
-func OpenFDs(pid int) (int, error) {
+// OpenFDs counts a process's open file descriptors and returns the highest open one. The
+// limit applies to descriptor numbers, not to their count: a process at its limit may still
+// open files while a number below the limit is free.
+func OpenFDs(pid int) (n, highest int, err error) {
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
-		return 0, fmt.Errorf("open fds of %d: %w", pid, err)
+		return 0, 0, fmt.Errorf("open fds of %d: %w", pid, err)
 	}
-	return len(ents), nil
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil {
+			highest = max(highest, fd)
+		}
+	}
+	return len(ents), highest, nil
 }
 
 // userHZ is the unit of the CPU times in /proc/PID/stat: 100 on every Linux architecture Go

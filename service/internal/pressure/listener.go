@@ -23,17 +23,21 @@ const fdRefusal = `{"error":{"message":"The server is out of file descriptors; r
 // kernel's backlog and its client waits, for as long as the descriptors stay taken, for an
 // answer that does not come. FDGuard holds one spare descriptor: on EMFILE it gives the spare
 // up, accepts the waiting connection with it, writes the refusal, closes, and takes the spare
-// back. One refusal is in progress at a time; while it is, Accept returns the EMFILE and
-// net/http's own accept back-off (5 ms doubling to 1 s) applies, so nothing spins.
+// back, all before it accepts again, so the freed descriptor goes back to the spare rather than
+// to the next connection. When no spare can be had, Accept returns the EMFILE and net/http's
+// own accept back-off (5 ms doubling to 1 s) applies: nothing spins.
 type FDGuard struct {
 	net.Listener
-	mu      sync.Mutex
-	spare   *os.File // nil while a refusal holds its descriptor, or when none could be opened
+	mu      sync.Mutex // guards spare against Close, which may come from another goroutine
+	spare   *os.File   // nil when none could be opened
 	refused prometheus.Counter
 }
 
-// NewFDGuard wraps ln and registers its counter (when reg is set). Without a spare descriptor
-// (none could be opened) it behaves as ln does.
+// refusalTime bounds how long one refusal holds up accepting: a client that neither reads
+// the answer nor closes delays the others this long at most.
+const refusalTime = 250 * time.Millisecond
+
+// NewFDGuard wraps ln and registers its counter (when reg is set).
 func NewFDGuard(ln net.Listener, reg prometheus.Registerer) *FDGuard {
 	g := &FDGuard{Listener: ln, refused: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "connections_refused_no_fd_total",
@@ -58,49 +62,53 @@ func (g *FDGuard) Accept() (net.Conn, error) {
 
 // Close closes the listener and the spare.
 func (g *FDGuard) Close() error {
-	g.mu.Lock()
-	spare := g.spare
-	g.spare = nil
-	g.mu.Unlock()
-	if spare != nil {
-		_ = spare.Close()
-	}
+	g.swapSpare(nil)
 	return g.Listener.Close()
 }
 
-// refuseOne accepts one waiting connection on the spare's descriptor and answers it in the
-// background; false when there is no spare or the freed descriptor was taken by someone else.
+// refuseOne answers one waiting connection on the spare's descriptor; false when there is
+// no descriptor to give up, or the freed one was taken by someone else first.
 func (g *FDGuard) refuseOne() bool {
-	g.mu.Lock()
-	spare := g.spare
-	g.spare = nil
-	g.mu.Unlock()
-	if spare == nil {
-		// A refusal holds it, or it could not be reopened: one may be free again by now.
-		var err error
-		if spare, err = os.Open(os.DevNull); err != nil {
+	if g.swapSpare(nil) == nil {
+		// The last refusal could not take its spare back; one may be free by now.
+		f, err := os.Open(os.DevNull)
+		if err != nil {
 			return false
 		}
+		_ = f.Close()
 	}
-	_ = spare.Close()
+	defer func() {
+		if f, err := os.Open(os.DevNull); err == nil {
+			g.swapSpare(f)
+		}
+	}()
 	c, err := g.Listener.Accept()
 	if err != nil {
-		g.takeSpare()
 		return false
 	}
 	g.refused.Inc()
-	go func() {
-		refuse(c)
-		g.takeSpare()
-	}()
+	refuse(c)
 	return true
 }
 
+// swapSpare puts f in place of the spare, closes the one it replaces and returns it (nil if
+// there was none).
+func (g *FDGuard) swapSpare(f *os.File) *os.File {
+	g.mu.Lock()
+	old := g.spare
+	g.spare = f
+	g.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	return old
+}
+
 // refuse writes the 503 and closes the connection. The write side is shut first and what the
-// client sent is read away (within a second and 64 KiB): closing with unread data would reset
-// the connection, and the client could lose the answer.
+// client sent is read away (64 KiB at most): closing with unread data would reset the
+// connection, and the client could lose the answer.
 func refuse(c net.Conn) {
-	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_ = c.SetDeadline(time.Now().Add(refusalTime))
 	head := "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n" +
 		"Connection: close\r\nContent-Length: " + strconv.Itoa(len(fdRefusal)) + "\r\n\r\n"
 	if _, err := io.WriteString(c, head+fdRefusal); err == nil {
@@ -110,21 +118,6 @@ func refuse(c net.Conn) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 	}
 	_ = c.Close()
-}
-
-// takeSpare opens the spare descriptor again (after a refusal, or when it could not be used).
-func (g *FDGuard) takeSpare() {
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		return // still out of descriptors: the next EMFILE tries again
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.spare != nil {
-		_ = f.Close()
-		return
-	}
-	g.spare = f
 }
 
 func outOfFDs(err error) bool {
