@@ -1,6 +1,8 @@
 package pressure
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -104,18 +106,30 @@ func (g *FDGuard) swapSpare(f *os.File) *os.File {
 	return old
 }
 
-// refuse writes the 503 and closes the connection. The write side is shut first and what the
-// client sent is read away (64 KiB at most): closing with unread data would reset the
-// connection, and the client could lose the answer.
+// refuse reads the request's head, writes the 503 and closes the connection. The head comes
+// first: a client gets confused by an answer to a request it has not sent yet. Then the write
+// side is shut and the rest of what the client sent is read away (64 KiB in all at most):
+// closing with unread data would reset the connection, and the client could lose the answer.
 func refuse(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(refusalTime))
+	in := bufio.NewReader(io.LimitReader(c, 64<<10))
+	for {
+		line, err := in.ReadSlice('\n')
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			_ = c.Close()
+			return
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break
+		}
+	}
 	head := "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n" +
 		"Connection: close\r\nContent-Length: " + strconv.Itoa(len(fdRefusal)) + "\r\n\r\n"
 	if _, err := io.WriteString(c, head+fdRefusal); err == nil {
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+		_, _ = io.Copy(io.Discard, in)
 	}
 	_ = c.Close()
 }

@@ -104,7 +104,7 @@ func TestMeasuresAtMostOncePerInterval(t *testing.T) {
 // allocated is noticed without waiting for the next measurement interval.
 func TestCollectsWhileShedding(t *testing.T) {
 	var collections atomic.Int64
-	collected := make(chan struct{}, 10)
+	release, collected := make(chan struct{}), make(chan struct{}, 10)
 	m := New(Options{
 		Interval:     time.Hour, // only the collection may trigger the second measurement
 		CollectEvery: time.Hour,
@@ -114,13 +114,14 @@ func TestCollectsWhileShedding(t *testing.T) {
 			}
 			return Sample{Used: 95, Limit: 100}
 		},
-		Collect: func() { collections.Add(1); collected <- struct{}{} },
+		Collect: func() { <-release; collections.Add(1); collected <- struct{}{} },
 	})
 	for range 100 {
 		if m.Admit() {
 			t.Fatal("admitted at 95 % before any collection")
 		}
 	}
+	close(release) // the collection ends only now, so every refusal above came before it
 	<-collected
 	deadline := time.Now().Add(5 * time.Second)
 	for !m.Admit() {
@@ -149,10 +150,7 @@ func TestReadRuntime(t *testing.T) {
 	if before.Limit != limit {
 		t.Fatalf("Limit = %d, want the soft limit %d", before.Limit, limit)
 	}
-	kept := make([]byte, 64<<20)
-	for i := range kept {
-		kept[i] = 1
-	}
+	kept := make([]byte, 64<<20) // counted live by its size, touched or not
 	runtime.GC()
 	after := ReadRuntime()
 	runtime.KeepAlive(kept)
