@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -34,7 +33,7 @@ type cpuSqueeze struct {
 func squeezeCPU(t *testing.T, pid int) cpuSqueeze {
 	t.Helper()
 	const cores = 0.1
-	g, err := resource.NewGroup(t, "aiservice-cpu", "cpu")
+	g, err := resource.NewTestGroup(t, "aiservice-cpu", "cpu")
 	if err == nil {
 		err = errors.Join(g.Add(pid), g.SetCPU(cores))
 	}
@@ -49,10 +48,15 @@ func squeezeCPU(t *testing.T, pid int) cpuSqueeze {
 		}
 	}
 	t.Logf("no CPU cgroup (%v): pinning the service to one core next to busy processes instead", err)
-	c, err := resource.Contend(t, 3, pid)
+	c, err := resource.Contend(3, pid)
 	if err != nil {
 		t.Fatalf("neither a CPU cgroup nor CPU contention: %v", err)
 	}
+	t.Cleanup(func() {
+		if err := c.Lift(); err != nil {
+			t.Error(err)
+		}
+	})
 	return cpuSqueeze{how: "one core shared with 3 busy processes", lift: c.Lift,
 		bites: func() (bool, string) { return true, "contention (no throttling counter)" }}
 }
@@ -286,7 +290,7 @@ func TestResourceMemoryPressure(t *testing.T) {
 		start func(t *testing.T, s *setup) *resource.Group
 	}{
 		{"cgroup", func(t *testing.T, s *setup) *resource.Group {
-			g, err := resource.NewGroup(t, "aiservice-mem", "memory")
+			g, err := resource.NewTestGroup(t, "aiservice-mem", "memory")
 			if err == nil {
 				err = g.SetMemory(hard)
 			}
@@ -464,46 +468,17 @@ func TestResourceFDExhaustion(t *testing.T) {
 	}
 	mustChat(existing, "before")
 
-	// The limit is on descriptor numbers: every number below it is in use once the open count
-	// reaches it, the free ones below the highest open descriptor and the few above it alike.
-	const spare = 4
-	_, highest, err := resource.OpenFDs(pid)
+	x, err := resource.ExhaustFDs(pid, e.svc.Addr, 4, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	limit := highest + 1 + spare
-	old, err := resource.SetNoFile(pid, uint64(limit))
-	if err != nil {
-		t.Fatal(err)
-	}
-	restore := func() {
-		if err := resource.RestoreNoFile(pid, old); err != nil {
-			t.Error(err)
+	held, released := x.Held(), false
+	t.Cleanup(func() {
+		if !released {
+			_ = x.Release()
 		}
-	}
-	t.Cleanup(restore)
-	// Idle connections take the last descriptors (each accepted one holds one). The count
-	// moves (a scrape reads a file, a pooled connection closes), so dial until none is left.
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			_ = c.Close()
-		}
-	}()
-	eventually(t, 5*time.Second, "every descriptor taken", func() (bool, string) {
-		n, _, err := resource.OpenFDs(pid)
-		if err != nil || n >= limit {
-			return err == nil, fmt.Sprintf("%d open, err %v", n, err)
-		}
-		for range limit - n {
-			c, err := net.Dial("tcp", e.svc.Addr)
-			if err != nil {
-				return false, err.Error()
-			}
-			held = append(held, c)
-		}
-		return false, fmt.Sprintf("%d open (limit %d), %d idle connections", n, limit, len(held))
 	})
+
 	cpu0, err := resource.CPUTime(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -552,19 +527,18 @@ func TestResourceFDExhaustion(t *testing.T) {
 	}
 
 	// Descriptors come back: new connections are served again.
-	for _, c := range held {
-		_ = c.Close()
+	released = true
+	if err := x.Release(); err != nil {
+		t.Fatal(err)
 	}
-	held = nil
 	took := eventually(t, 5*time.Second, "a new connection served once descriptors are free", func() (bool, string) {
 		o := bigChat(context.Background(), fresh, "after")
 		return o.status == http.StatusOK, o.String()
 	})
-	restore()
 	// Idle connections dialled once the descriptors were gone are refused too.
 	if got := e.metrics().value("connections_refused_no_fd_total"); got < float64(refused) {
 		t.Errorf("connections_refused_no_fd_total = %v, want at least the %d refusals", got, refused)
 	}
-	t.Logf("RLIMIT_NOFILE %d (was %d): %d of %d new connections refused, slowest %s; existing connection served; CPU %s in %s; served again after %s",
-		limit, old.Cur, refused, n, slowest.Round(time.Millisecond), (cpu1 - cpu0).Round(time.Millisecond), wall.Round(time.Millisecond), took.Round(time.Millisecond))
+	t.Logf("RLIMIT_NOFILE %d (was %d), %d idle connections: %d of %d new connections refused, slowest %s; existing connection served; CPU %s in %s; served again after %s",
+		x.Limit, x.Was, held, refused, n, slowest.Round(time.Millisecond), (cpu1 - cpu0).Round(time.Millisecond), wall.Round(time.Millisecond), took.Round(time.Millisecond))
 }

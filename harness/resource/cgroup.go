@@ -28,11 +28,10 @@ type Group struct {
 }
 
 // NewGroup creates a child cgroup called name (made unique) for the controllers ("cpu",
-// "memory") below this test process's own cgroups, and removes it when the test ends: the
-// processes still in it are moved back to the parent first. The error says why no group could
-// be made (not root, no such controller, read-only file system), so the test can report it and
-// fall back.
-func NewGroup(t testing.TB, name string, controllers ...string) (*Group, error) {
+// "memory") below this test process's own cgroups; Remove deletes it. The error says why no
+// group could be made (not root, no such controller, read-only file system), so the test can
+// report it and fall back.
+func NewGroup(name string, controllers ...string) (*Group, error) {
 	self, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
@@ -56,13 +55,26 @@ func NewGroup(t testing.TB, name string, controllers ...string) (*Group, error) 
 		}
 		if !g.has(dir) {
 			if err := os.Mkdir(dir, 0o755); err != nil {
-				g.remove(t)
-				return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
+				return nil, errors.Join(fmt.Errorf("create cgroup %s: %w", dir, err), g.Remove())
 			}
 		}
 		g.dirs[c] = dir
 	}
-	t.Cleanup(func() { g.remove(t) })
+	return g, nil
+}
+
+// NewTestGroup is NewGroup for a test: the group is removed when the test ends, also when it
+// fails.
+func NewTestGroup(t testing.TB, name string, controllers ...string) (*Group, error) {
+	g, err := NewGroup(name, controllers...)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() {
+		if err := g.Remove(); err != nil {
+			t.Error(err)
+		}
+	})
 	return g, nil
 }
 
@@ -211,9 +223,10 @@ func (g *Group) stat(c, file, key string) (int64, error) {
 	return 0, fmt.Errorf("%s has no %s", filepath.Join(dir, file), key)
 }
 
-// remove moves whatever still runs in the group to the parent and deletes the directories.
+// Remove moves whatever still runs in the group to the parent and deletes the directories.
 // A process that just exited can keep a cgroup busy for a moment, so rmdir is retried.
-func (g *Group) remove(t testing.TB) {
+func (g *Group) Remove() error {
+	var errs []error
 	for c, dir := range g.dirs {
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			continue
@@ -231,9 +244,10 @@ func (g *Group) remove(t testing.TB) {
 			}
 		}
 		if err != nil {
-			t.Errorf("remove %s cgroup %s: %v", c, dir, err)
+			errs = append(errs, fmt.Errorf("remove %s cgroup %s: %w", c, dir, err))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 func write(path, value string) error {

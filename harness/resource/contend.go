@@ -1,11 +1,11 @@
 package resource
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
-	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,17 +19,17 @@ type Contention struct {
 	spinners []*exec.Cmd
 }
 
-// Contend pins pids to one core next to spinners busy processes, and undoes it when the test
-// ends (Lift may do it earlier).
-func Contend(t testing.TB, spinners int, pids ...int) (*Contention, error) {
+// Contend pins pids to one core next to spinners busy processes; Lift undoes it. On an error
+// what was done so far is undone.
+func Contend(spinners int, pids ...int) (c *Contention, err error) {
 	var core unix.CPUSet
 	core.Set(0)
-	c := &Contention{pids: pids}
-	t.Cleanup(func() {
-		if err := c.Lift(); err != nil {
-			t.Error(err)
+	c = &Contention{pids: pids}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.Lift())
 		}
-	})
+	}()
 	for _, pid := range pids {
 		var old unix.CPUSet
 		if err := unix.SchedGetaffinity(pid, &old); err != nil {
@@ -67,10 +67,7 @@ func (c *Contention) Lift() error {
 		}
 	}
 	c.pids, c.old = nil, nil
-	if len(errs) > 0 {
-		return fmt.Errorf("restore affinity: %v", errs)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // pinAll sets the affinity of every thread of a process: sched_setaffinity(2) on a pid sets

@@ -3,6 +3,7 @@ package resource
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -73,4 +74,63 @@ func CPUTime(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("cpu time of %d: %w", pid, err)
 	}
 	return time.Duration(utime+stime) * time.Second / userHZ, nil
+}
+
+// Exhaustion is a process kept out of file descriptors by a low limit and idle connections.
+type Exhaustion struct {
+	Limit int // the RLIMIT_NOFILE set
+	Was   uint64
+	pid   int
+	old   unix.Rlimit
+	held  []net.Conn
+}
+
+// ExhaustFDs lowers pid's RLIMIT_NOFILE to spare above its highest open descriptor (the limit
+// is on descriptor numbers, so every free number below the highest one counts too) and takes
+// what is left with idle connections to addr, the process's own listener: each one it accepts
+// holds a descriptor. It returns once the process has none left, or fails after limit.
+// Release gives everything back.
+func ExhaustFDs(pid int, addr string, spare int, limit time.Duration) (*Exhaustion, error) {
+	_, highest, err := OpenFDs(pid)
+	if err != nil {
+		return nil, err
+	}
+	x := &Exhaustion{Limit: highest + 1 + spare, pid: pid}
+	if x.old, err = SetNoFile(pid, uint64(x.Limit)); err != nil {
+		return nil, err
+	}
+	x.Was = x.old.Cur
+	// The count moves (a scrape reads a file, a pooled connection closes): dial until it stays
+	// at the limit.
+	for end := time.Now().Add(limit); ; time.Sleep(20 * time.Millisecond) {
+		n, _, err := OpenFDs(pid)
+		if err == nil && n >= x.Limit {
+			return x, nil
+		}
+		if err != nil {
+			return nil, errors.Join(err, x.Release())
+		}
+		if time.Now().After(end) {
+			return nil, errors.Join(fmt.Errorf("only %d of %d descriptors taken after %s", n, x.Limit, limit), x.Release())
+		}
+		for range x.Limit - n {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				return nil, errors.Join(err, x.Release())
+			}
+			x.held = append(x.held, c)
+		}
+	}
+}
+
+// Held is how many idle connections hold descriptors.
+func (x *Exhaustion) Held() int { return len(x.held) }
+
+// Release closes the idle connections and restores the limit.
+func (x *Exhaustion) Release() error {
+	for _, c := range x.held {
+		_ = c.Close()
+	}
+	x.held = nil
+	return RestoreNoFile(x.pid, x.old)
 }
