@@ -141,4 +141,5 @@ func (s *suite) initScenario(sc *godog.ScenarioContext) {
 	w.registerDomainSteps(sc)
 	w.registerMetricSteps(sc)
 	w.registerShutdownSteps(sc)
+	w.registerChaosSteps(sc)
 }

@@ -535,10 +535,10 @@ func TestResourceFDExhaustion(t *testing.T) {
 		o := bigChat(context.Background(), fresh, "after")
 		return o.status == http.StatusOK, o.String()
 	})
-	// Idle connections dialled once the descriptors were gone are refused too.
+	// Held connections dialled once the descriptors were gone are refused too.
 	if got := e.metrics().value("connections_refused_no_fd_total"); got < float64(refused) {
 		t.Errorf("connections_refused_no_fd_total = %v, want at least the %d refusals", got, refused)
 	}
-	t.Logf("RLIMIT_NOFILE %d (was %d), %d idle connections: %d of %d new connections refused, slowest %s; existing connection served; CPU %s in %s; served again after %s",
+	t.Logf("RLIMIT_NOFILE %d (was %d), %d held connections: %d of %d new connections refused, slowest %s; existing connection served; CPU %s in %s; served again after %s",
 		x.Limit, x.Was, held, refused, n, slowest.Round(time.Millisecond), (cpu1 - cpu0).Round(time.Millisecond), wall.Round(time.Millisecond), took.Round(time.Millisecond))
 }

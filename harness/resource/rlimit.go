@@ -3,6 +3,7 @@ package resource
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -76,7 +77,7 @@ func CPUTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / userHZ, nil
 }
 
-// Exhaustion is a process kept out of file descriptors by a low limit and idle connections.
+// Exhaustion is a process kept out of file descriptors by a low limit and held connections.
 type Exhaustion struct {
 	Limit int // the RLIMIT_NOFILE set
 	Was   uint64
@@ -100,21 +101,27 @@ func ExhaustFDs(pid int, addr string, spare int, limit time.Duration) (*Exhausti
 		return nil, err
 	}
 	x.Was = x.old.Cur
-	// The count moves (a scrape reads a file, a pooled connection closes): dial until it stays
-	// at the limit.
+	// Each connection sends a health check: one the service accepts is answered and kept
+	// alive, holding its descriptor; one dialled beyond the limit waits in the backlog with its
+	// request already there, so a refusal of it (see pressure.FDGuard) is immediate and does
+	// not hold up the connections behind it. The count moves (a scrape reads a file, a pooled
+	// connection closes), so this dials until it stays at the limit.
 	for end := time.Now().Add(limit); ; time.Sleep(20 * time.Millisecond) {
 		n, _, err := OpenFDs(pid)
-		if err == nil && n >= x.Limit {
-			return x, nil
-		}
 		if err != nil {
 			return nil, errors.Join(err, x.Release())
+		}
+		if n >= x.Limit {
+			return x, nil
 		}
 		if time.Now().After(end) {
 			return nil, errors.Join(fmt.Errorf("only %d of %d descriptors taken after %s", n, x.Limit, limit), x.Release())
 		}
 		for range x.Limit - n {
 			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: aiservice\r\n\r\n")
+			}
 			if err != nil {
 				return nil, errors.Join(err, x.Release())
 			}
@@ -126,11 +133,14 @@ func ExhaustFDs(pid int, addr string, spare int, limit time.Duration) (*Exhausti
 // Held is how many idle connections hold descriptors.
 func (x *Exhaustion) Held() int { return len(x.held) }
 
-// Release closes the idle connections and restores the limit.
+// Release closes the idle connections and restores the limit (unless the process is gone).
 func (x *Exhaustion) Release() error {
 	for _, c := range x.held {
 		_ = c.Close()
 	}
 	x.held = nil
-	return RestoreNoFile(x.pid, x.old)
+	if err := RestoreNoFile(x.pid, x.old); err != nil && !errors.Is(err, unix.ESRCH) {
+		return err
+	}
+	return nil
 }

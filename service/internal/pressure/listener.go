@@ -35,9 +35,13 @@ type FDGuard struct {
 	refused prometheus.Counter
 }
 
-// refusalTime bounds how long one refusal holds up accepting: a client that neither reads
-// the answer nor closes delays the others this long at most.
-const refusalTime = 250 * time.Millisecond
+// How long one refusal may hold up accepting: a client that does not send its request delays
+// the ones behind it by headTime at most; one that neither sends more nor closes after the
+// answer, by lingerTime.
+const (
+	headTime   = 250 * time.Millisecond
+	lingerTime = 50 * time.Millisecond
+)
 
 // NewFDGuard wraps ln and registers its counter (when reg is set).
 func NewFDGuard(ln net.Listener, reg prometheus.Registerer) *FDGuard {
@@ -110,8 +114,9 @@ func (g *FDGuard) swapSpare(f *os.File) *os.File {
 // first: a client gets confused by an answer to a request it has not sent yet. Then the write
 // side is shut and the rest of what the client sent is read away (64 KiB in all at most):
 // closing with unread data would reset the connection, and the client could lose the answer.
+// A client that keeps the connection open after the answer is cut off after lingerTime.
 func refuse(c net.Conn) {
-	_ = c.SetDeadline(time.Now().Add(refusalTime))
+	_ = c.SetDeadline(time.Now().Add(headTime))
 	in := bufio.NewReader(io.LimitReader(c, 64<<10))
 	for {
 		line, err := in.ReadSlice('\n')
@@ -129,6 +134,7 @@ func refuse(c net.Conn) {
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}
+		_ = c.SetReadDeadline(time.Now().Add(lingerTime))
 		_, _ = io.Copy(io.Discard, in)
 	}
 	_ = c.Close()
