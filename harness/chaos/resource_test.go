@@ -449,7 +449,7 @@ func grepLog(logs, what string, n int) string {
 }
 
 // A service out of file descriptors (RLIMIT_NOFILE lowered to what it has open plus a few,
-// and those taken by idle connections): each new connection gets a clean, immediate 503
+// and those taken by held connections): each new connection gets a clean, immediate 503
 // too_many_open_files with Retry-After instead of hanging in the backlog; a connection opened
 // before keeps working; the process does not spin; and when descriptors are free it serves
 // new connections again.

@@ -88,7 +88,7 @@ type Exhaustion struct {
 
 // ExhaustFDs lowers pid's RLIMIT_NOFILE to spare above its highest open descriptor (the limit
 // is on descriptor numbers, so every free number below the highest one counts too) and takes
-// what is left with idle connections to addr, the process's own listener: each one it accepts
+// what is left with connections to addr, the process's own listener: each one it accepts
 // holds a descriptor. It returns once the process has none left, or fails after limit.
 // Release gives everything back.
 func ExhaustFDs(pid int, addr string, spare int, limit time.Duration) (*Exhaustion, error) {
@@ -130,10 +130,10 @@ func ExhaustFDs(pid int, addr string, spare int, limit time.Duration) (*Exhausti
 	}
 }
 
-// Held is how many idle connections hold descriptors.
+// Held is how many connections hold descriptors.
 func (x *Exhaustion) Held() int { return len(x.held) }
 
-// Release closes the idle connections and restores the limit (unless the process is gone).
+// Release closes the held connections and restores the limit (unless the process is gone).
 func (x *Exhaustion) Release() error {
 	for _, c := range x.held {
 		_ = c.Close()
