@@ -176,17 +176,11 @@ func (w *world) registerChaosSteps(sc *godog.ScenarioContext) {
 		if !ch.viaCgroup {
 			return nil // GOMEMLIMIT set it directly; gctune leaves it alone
 		}
-		want := float64(ch.memLimit * 8 / 10)
-		for _, l := range p.LogLines() {
-			if l["msg"] == "aiservice listening" {
-				gc, _ := l["gc"].(map[string]any)
-				if got, _ := gc["memory_limit_bytes"].(float64); got != want {
-					return fmt.Errorf("start-up log: gc %v, want memory_limit_bytes %.0f", l["gc"], want)
-				}
-				return nil
-			}
+		got, err := p.SoftMemoryLimit()
+		if want := ch.memLimit * 8 / 10; err != nil || got != want {
+			return fmt.Errorf("start-up log: soft memory limit %d (err %v), want %d", got, err, want)
 		}
-		return errors.New(`no "aiservice listening" line in the log`)
+		return nil
 	})
 
 	sc.Step(`^I hold a connection open to the service$`, func() error {

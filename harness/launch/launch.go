@@ -271,6 +271,19 @@ func (p *Process) LogLines() []map[string]any {
 	return out
 }
 
+// SoftMemoryLimit is the Go soft memory limit the service chose at start-up (gctune's
+// `gc.memory_limit_bytes` in its "aiservice listening" log line; 0 when it set none).
+func (p *Process) SoftMemoryLimit() (int64, error) {
+	for _, l := range p.LogLines() {
+		if l["msg"] == "aiservice listening" {
+			gc, _ := l["gc"].(map[string]any)
+			limit, _ := gc["memory_limit_bytes"].(float64)
+			return int64(limit), nil
+		}
+	}
+	return 0, fmt.Errorf("no \"aiservice listening\" line in the log:\n%s", p.Logs())
+}
+
 // Signal sends a signal.
 func (p *Process) Signal(sig os.Signal) error { return p.Cmd.Process.Signal(sig) }
 
