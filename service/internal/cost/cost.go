@@ -5,12 +5,7 @@ package cost
 import (
 	"log/slog"
 	"math"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -121,7 +116,7 @@ func NewTracker(reg prometheus.Registerer, models []string, log *slog.Logger) *T
 		Name: "cost_estimated_usage_total",
 		Help: "Requests whose token usage was estimated (the upstream reported none, or a stream was cut).",
 	}, []string{"provider", "model"})
-	reg.MustRegister(t.requestCost, t.apiCalls, t.tokens, t.unpriced, t.estimated, newProcessCollector())
+	reg.MustRegister(t.requestCost, t.apiCalls, t.tokens, t.unpriced, t.estimated)
 	return t
 }
 
@@ -166,60 +161,4 @@ func (t *Tracker) RecordRequest(route, provider, model string, usd float64, pric
 // RecordEstimated counts a stream whose usage was estimated.
 func (t *Tracker) RecordEstimated(provider, model string) {
 	t.estimated.WithLabelValues(provider, t.Model(model)).Inc()
-}
-
-// processCollector publishes cost_cpu_usage_cores (CPU used since the previous scrape, in cores)
-// and cost_memory_usage_bytes (resident set size), read at scrape time.
-type processCollector struct {
-	cpu, mem *prometheus.Desc
-
-	mu       sync.Mutex
-	lastCPU  time.Duration
-	lastWall time.Time
-}
-
-func newProcessCollector() *processCollector {
-	return &processCollector{
-		cpu:      prometheus.NewDesc("cost_cpu_usage_cores", "Process CPU use in cores, averaged since the previous scrape.", nil, nil),
-		mem:      prometheus.NewDesc("cost_memory_usage_bytes", "Process resident memory in bytes.", nil, nil),
-		lastCPU:  cpuTime(),
-		lastWall: time.Now(),
-	}
-}
-
-func (c *processCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.cpu; ch <- c.mem }
-
-func (c *processCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	now, cpu := time.Now(), cpuTime()
-	cores := 0.0
-	if wall := now.Sub(c.lastWall); wall > 0 {
-		cores = float64(cpu-c.lastCPU) / float64(wall)
-	}
-	c.lastCPU, c.lastWall = cpu, now
-	c.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.GaugeValue, cores)
-	ch <- prometheus.MustNewConstMetric(c.mem, prometheus.GaugeValue, float64(RSS()))
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// RSS is the process's resident set size in bytes (0 where /proc is missing).
-func RSS() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
 }

@@ -234,23 +234,3 @@ func TestTrackerUnpriced(t *testing.T) {
 		t.Errorf("the warning should name the metric to watch:\n%s", out)
 	}
 }
-
-func TestProcessMetrics(t *testing.T) {
-	_, reg, _ := newTracker(t)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		if len(mf.GetMetric()) > 0 && mf.GetMetric()[0].GetGauge() != nil {
-			got[mf.GetName()] = mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	if got["cost_memory_usage_bytes"] <= 0 {
-		t.Errorf("cost_memory_usage_bytes = %v, want the RSS (> 0)", got["cost_memory_usage_bytes"])
-	}
-	if v, ok := got["cost_cpu_usage_cores"]; !ok || v < 0 {
-		t.Errorf("cost_cpu_usage_cores = %v (present %v), want a non-negative value", v, ok)
-	}
-}

@@ -50,7 +50,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep := answer(&req, b)
+	rep, err := answer(&req, b)
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
 	prompt := promptTokens(&req)
 	id := fmt.Sprintf("chatcmpl-sim%016x", seed(req.Model, rep.text))
 	created := time.Now().Unix()
@@ -98,10 +102,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRe
 	}
 	var deltas []wire.Delta
 	if rep.toolCall != nil {
-		tc := *rep.toolCall
+		// As OpenAI streams a call: id, type and name first with empty arguments, then the
+		// arguments in pieces.
 		zero := 0
-		tc.Index = &zero
-		deltas = []wire.Delta{{Role: "assistant", ToolCalls: []wire.ToolCall{tc}}}
+		head := wire.ToolCall{Index: &zero, ID: rep.toolCall.ID, Type: "function", Function: wire.FunctionCall{Name: rep.toolCall.Function.Name}}
+		deltas = []wire.Delta{{Role: "assistant", ToolCalls: []wire.ToolCall{head}}}
+		for _, piece := range splitBytes(rep.toolCall.Function.Arguments, b.Chunks) {
+			deltas = append(deltas, wire.Delta{ToolCalls: []wire.ToolCall{{Index: &zero, Function: wire.FunctionCall{Arguments: piece}}}})
+		}
 	} else {
 		for i, p := range split(rep.text, b.Chunks) {
 			d := wire.Delta{Content: p}
@@ -135,6 +143,17 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRe
 		}
 	}
 	return sse.WriteDone(w) == nil
+}
+
+// splitBytes cuts s into at most n pieces of about equal length, on rune boundaries.
+func splitBytes(s string, n int) []string {
+	r := []rune(s)
+	n = max(1, min(n, len(r)))
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, string(r[i*len(r)/n:(i+1)*len(r)/n]))
+	}
+	return out
 }
 
 // split cuts text into n pieces on word boundaries (fewer when there are fewer words).
@@ -180,34 +199,27 @@ var expression = regexp.MustCompile(`[-(]*\s*\d+(?:\.\d+)?(?:\s*[-+*/%^]\s*[-(]*
 
 var timeWords = regexp.MustCompile(`(?i)\b(time|clock|date|today|now)\b`)
 
-// answer decides the reply. With tools offered it behaves like a tool-using model: it calls the
-// calculator for arithmetic and the clock for time questions, and after a tool result it
-// states that result, so agents work end to end offline.
-func answer(req *wire.ChatRequest, b Behaviour) reply {
+// answer decides the reply, as a model would: after a tool result it states that result; with
+// tools offered it may call one (callTool); with a response format it answers JSON that
+// follows the schema; otherwise prose. A request the model could not honour (a schema nothing
+// satisfies, a tool_choice naming no offered tool) is a requestError.
+func answer(req *wire.ChatRequest, b Behaviour) (reply, error) {
 	last := req.Messages[len(req.Messages)-1]
 	if last.Role == "tool" {
-		return reply{text: "The result is " + strings.TrimSpace(last.Content.Text) + ".", finishReason: "stop"}
+		return reply{text: "The result is " + strings.TrimSpace(last.Content.Text) + ".", finishReason: "stop"}, nil
 	}
-	if len(req.Tools) > 0 && string(req.ToolChoice) != `"none"` {
-		has := func(name string) bool {
-			for _, t := range req.Tools {
-				if t.Function.Name == name {
-					return true
-				}
-			}
-			return false
+	if call, err := callTool(req, last.Content.Text); err != nil || call != nil {
+		return reply{toolCall: call, finishReason: "tool_calls"}, err
+	}
+	if schema, ok, err := structured(req.ResponseFormat); err != nil || ok {
+		if err != nil {
+			return reply{}, err
 		}
-		text := last.Content.Text
-		id := fmt.Sprintf("call_%012x", seed(text)&0xffffffffffff)
-		if expr := strings.TrimSpace(expression.FindString(text)); expr != "" && has("calculator") {
-			args, _ := json.Marshal(map[string]string{"expression": expr})
-			return reply{toolCall: &wire.ToolCall{ID: id, Type: "function",
-				Function: wire.FunctionCall{Name: "calculator", Arguments: string(args)}}, finishReason: "tool_calls"}
+		out, err := Instance(schema, last.Content.Text)
+		if err != nil {
+			return reply{}, badRequestf("response_format.json_schema.schema: %v", err)
 		}
-		if timeWords.MatchString(text) && has("clock") {
-			return reply{toolCall: &wire.ToolCall{ID: id, Type: "function",
-				Function: wire.FunctionCall{Name: "clock", Arguments: "{}"}}, finishReason: "tool_calls"}
-		}
+		return reply{text: string(out), finishReason: "stop"}, nil
 	}
 	n := b.OutputTokens
 	if n <= 0 {
@@ -240,5 +252,5 @@ func answer(req *wire.ChatRequest, b Behaviour) reply {
 	if finish == "stop" {
 		sb.WriteString(".")
 	}
-	return reply{text: sb.String(), finishReason: finish}
+	return reply{text: sb.String(), finishReason: finish}, nil
 }
