@@ -420,6 +420,12 @@ func memoryPressure(t *testing.T, e *env, g *resource.Group, hard int64) {
 		o := bigChat(ctx, c, "hello after the pressure")
 		return o.status == http.StatusOK && o.done, o.String()
 	})
+	// An operator sees when it started and when it ended (the log is flushed every 100 ms).
+	eventually(t, 2*time.Second, "shedding logged when it started and when it ended", func() (bool, string) {
+		logs := e.svc.Logs()
+		return strings.Contains(logs, "memory pressure: refusing new requests") &&
+			strings.Contains(logs, "memory pressure over: admitting new requests"), grepLog(logs, "memory pressure", 4)
+	})
 	peak := ""
 	if g != nil {
 		if p, err := g.PeakMemory(); err == nil {

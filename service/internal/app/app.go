@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Handler = api.NewServer(api.Deps{
 		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now),
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
-		Pressure: pressure.New(pressure.Options{Registry: a.Registry}),
+		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
 	})
 	return a, nil
 }

@@ -10,6 +10,7 @@
 package pressure
 
 import (
+	"log/slog"
 	"math"
 	"runtime"
 	"runtime/metrics"
@@ -51,6 +52,7 @@ type Options struct {
 	Collect      func()           // a garbage collection; default runtime.GC
 	Now          func() time.Time // the clock; default time.Now
 	Registry     prometheus.Registerer
+	Log          *slog.Logger // where shedding starting and ending is logged; default none
 }
 
 // Monitor decides admission from the latest measurement. Safe for concurrent use.
@@ -64,13 +66,15 @@ type Monitor struct {
 	due          atomic.Int64  // unix nanoseconds at which the next measurement may be taken
 	collectDue   atomic.Int64  // unix nanoseconds at which the next collection may start
 	ratio        atomic.Uint64 // math.Float64bits of the latest Ratio
+	shedding     atomic.Bool   // whether the latest measurement is at or over shedAt
 	shed         prometheus.Counter
+	log          *slog.Logger
 }
 
 // New builds a Monitor and registers its metrics (when o.Registry is set).
 func New(o Options) *Monitor {
 	m := &Monitor{shedAt: o.ShedAt, interval: int64(o.Interval), collectEvery: int64(o.CollectEvery),
-		read: o.Read, collect: o.Collect, now: o.Now,
+		read: o.Read, collect: o.Collect, now: o.Now, log: o.Log,
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "memory_pressure_shed_total",
 			Help: "Requests refused because memory in use reached the shedding point of the soft memory limit.",
@@ -93,6 +97,9 @@ func New(o Options) *Monitor {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
 	if o.Registry != nil {
 		o.Registry.MustRegister(m.shed, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "memory_pressure_ratio",
@@ -108,7 +115,7 @@ func (m *Monitor) Admit() bool {
 	now := m.now().UnixNano()
 	// Only the request that wins the swap measures; the others use the value it stores.
 	if due := m.due.Load(); now >= due && m.due.CompareAndSwap(due, now+m.interval) {
-		m.ratio.Store(math.Float64bits(m.read().Ratio()))
+		m.measure()
 	}
 	if m.Ratio() < m.shedAt {
 		return true
@@ -124,6 +131,24 @@ func (m *Monitor) Admit() bool {
 		}()
 	}
 	return false
+}
+
+// measure stores a new measurement and logs when shedding starts or ends: once per change,
+// not per refused request.
+func (m *Monitor) measure() {
+	s := m.read()
+	r := s.Ratio()
+	m.ratio.Store(math.Float64bits(r))
+	over := r >= m.shedAt
+	if m.shedding.Swap(over) == over {
+		return
+	}
+	attrs := []any{"used_bytes", s.Used, "soft_limit_bytes", s.Limit, "ratio", math.Round(r*1000) / 1000}
+	if over {
+		m.log.Warn("memory pressure: refusing new requests", attrs...)
+	} else {
+		m.log.Info("memory pressure over: admitting new requests", attrs...)
+	}
 }
 
 // Ratio is the latest measurement's Ratio.

@@ -1,6 +1,7 @@
 package pressure
 
 import (
+	"log/slog"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -96,6 +97,30 @@ func TestMeasuresAtMostOncePerInterval(t *testing.T) {
 	clock.Add(int64(10 * time.Millisecond))
 	if !m.Admit() {
 		t.Fatal("still refusing after memory came back down")
+	}
+}
+
+// Shedding starting and ending is logged once each, not once per refused request.
+func TestLogsWhenSheddingStartsAndEnds(t *testing.T) {
+	var logs strings.Builder
+	var used atomic.Uint64
+	var clock atomic.Int64
+	m := New(Options{
+		Read:    func() Sample { return Sample{Used: used.Load(), Limit: 100} },
+		Collect: func() {},
+		Now:     func() time.Time { return time.Unix(0, clock.Add(int64(DefaultInterval))) }, // every call measures
+		Log:     slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	for _, u := range []uint64{10, 95, 96, 97, 50, 40} {
+		used.Store(u)
+		m.Admit()
+	}
+	got := logs.String()
+	if strings.Count(got, "refusing new requests") != 1 || strings.Count(got, "admitting new requests") != 1 {
+		t.Fatalf("want one line for the start and one for the end, got:\n%s", got)
+	}
+	if !strings.Contains(got, "used_bytes=95") {
+		t.Errorf("the start line does not say what was measured:\n%s", got)
 	}
 }
 
