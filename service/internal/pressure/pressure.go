@@ -1,6 +1,8 @@
-// Package pressure tells the HTTP layer when the process is short of memory, so it can refuse
-// new work before the garbage collector thrashes against the soft memory limit or the kernel
-// kills the process for crossing its cgroup's hard limit. Requests already admitted finish.
+// Package pressure keeps the process answering when it is short of resources. Monitor tells
+// the HTTP layer when memory is short, so it can refuse new work before the garbage collector
+// thrashes against the soft memory limit or the kernel kills the process for crossing its
+// cgroup's hard limit; requests already admitted finish. FDGuard (listener.go) answers new
+// connections with a 503 when the process is out of file descriptors.
 //
 // Memory is measured from runtime/metrics at most once per Interval, by whichever request
 // comes first after the interval passed: no goroutine, and the cost per request is a clock
