@@ -20,6 +20,8 @@ import (
 	"time"
 	_ "time/tzdata" // the clock tool's time zones, also in a distroless image
 
+	"github.com/gin-gonic/gin"
+
 	"aiservice/service/internal/api"
 	"aiservice/service/internal/app"
 	"aiservice/service/internal/config"
@@ -34,6 +36,8 @@ import (
 var version = "dev"
 
 func main() {
+	// Gin's debug mode lists routes and warnings on stdout, which holds the JSON logs.
+	gin.SetMode(gin.ReleaseMode)
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "aiservice:", err)
 		os.Exit(1)

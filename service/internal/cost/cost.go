@@ -85,7 +85,7 @@ type Tracker struct {
 	unpriced    *prometheus.CounterVec
 	estimated   *prometheus.CounterVec
 
-	unpricedSeen sync.Map // model → struct{}: log an unpriced model once
+	unpricedSeen sync.Map // model label → struct{}: log an unpriced model once (unknown ones once in all)
 }
 
 // NewTracker registers the cost metrics. models are the configured model names; any other value
@@ -133,9 +133,8 @@ func (t *Tracker) RecordAPICall(provider, model, outcome string) {
 	t.apiCalls.WithLabelValues(provider, t.Model(model), outcome).Inc()
 }
 
-// RecordTokens counts tokens (the seed's record_tokens).
-func (t *Tracker) RecordTokens(provider, model string, input, output int) {
-	m := t.Model(model)
+// recordTokens counts tokens of a normalised model label.
+func (t *Tracker) recordTokens(provider, m string, input, output int) {
 	if input > 0 {
 		t.tokens.WithLabelValues(provider, m, "input").Add(float64(input))
 	}
@@ -144,21 +143,34 @@ func (t *Tracker) RecordTokens(provider, model string, input, output int) {
 	}
 }
 
-// RecordRequest records a request's cost (the seed's record_request). An unpriced request is
-// counted and logged once per model instead of being recorded as $0.
-func (t *Tracker) RecordRequest(route, provider, model string, usd float64, priced bool) {
-	m := t.Model(model)
-	if !priced {
-		t.unpriced.WithLabelValues(provider, m).Inc()
-		if _, seen := t.unpricedSeen.LoadOrStore(model, struct{}{}); !seen {
-			t.log.Warn("model has no price; its requests are counted in cost_unpriced_requests_total", "model", model, "provider", provider)
+// Spend is what one client request consumed: the model and provider that served it, its token
+// usage (nil when no upstream answered; images carry none) and its cost.
+type Spend struct {
+	Provider string      // configured provider name
+	Model    string      // public model name
+	Usage    *wire.Usage // exact, or estimated (Usage.Estimated)
+	CostUSD  float64     // valid when Priced
+	Priced   bool
+}
+
+// RecordRequest records one client request's spend (the seed's record_request and
+// record_tokens): its tokens, whether they were estimated, and its cost, once per request — an
+// agent run of several model calls counts once, with its total. An unpriced request is counted
+// and logged once per model instead of being recorded as $0.
+func (t *Tracker) RecordRequest(route string, s Spend) {
+	m := t.Model(s.Model)
+	if u := s.Usage; u != nil {
+		t.recordTokens(s.Provider, m, u.PromptTokens, u.CompletionTokens)
+		if u.Estimated {
+			t.estimated.WithLabelValues(s.Provider, m).Inc()
+		}
+	}
+	if !s.Priced {
+		t.unpriced.WithLabelValues(s.Provider, m).Inc()
+		if _, seen := t.unpricedSeen.LoadOrStore(m, struct{}{}); !seen {
+			t.log.Warn("model has no price; its requests are counted in cost_unpriced_requests_total", "model", s.Model, "provider", s.Provider)
 		}
 		return
 	}
-	t.requestCost.WithLabelValues(route, provider, m).Observe(usd)
-}
-
-// RecordEstimated counts a stream whose usage was estimated.
-func (t *Tracker) RecordEstimated(provider, model string) {
-	t.estimated.WithLabelValues(provider, t.Model(model)).Inc()
+	t.requestCost.WithLabelValues(route, s.Provider, m).Observe(s.CostUSD)
 }

@@ -81,6 +81,14 @@ func (p *OpenAI) Name() string { return p.cfg.Name }
 // System implements Provider.
 func (p *OpenAI) System() string { return p.cfg.System }
 
+// URL implements Provider.
+func (p *OpenAI) URL(op string) string {
+	if op == "images" {
+		return p.imagesURL
+	}
+	return p.chatURL
+}
+
 // CloseIdle drops pooled connections (used at shutdown).
 func (p *OpenAI) CloseIdle() { p.client.CloseIdleConnections() }
 
@@ -190,9 +198,7 @@ func (p *OpenAI) Images(ctx context.Context, req *wire.ImageRequest) (*wire.Imag
 	return &out, nil
 }
 
-func invalid(what string) error {
-	return &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid " + what, Type: "upstream_error"}}
-}
+func invalid(what string) error { return &InvalidError{What: what} }
 
 // post sends a JSON request and reads the whole 2xx answer, sized by its Content-Length.
 func (p *OpenAI) post(ctx context.Context, url string, in any) ([]byte, error) {
@@ -347,7 +353,7 @@ func DecodeChunk(name string, data []byte) (*wire.Chunk, error) {
 	}
 	var c wire.Chunk
 	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid stream chunk", Type: "upstream_error"}}
+		return nil, invalid("stream chunk")
 	}
 	return &c, nil
 }

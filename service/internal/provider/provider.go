@@ -4,7 +4,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -27,6 +26,9 @@ type Provider interface {
 	// before the first byte (status, connection) are returned here and can be retried.
 	ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error)
 	Images(ctx context.Context, req *wire.ImageRequest) (*wire.ImageResponse, error)
+	// URL is where an operation ("chat" or "images") is sent, as configured: the gateway puts
+	// it on the attempt's span without credentials or query.
+	URL(op string) string
 }
 
 // Stream yields chunks until io.EOF (the upstream's [DONE]). A stream that stops without
@@ -63,30 +65,11 @@ type ConnError struct{ Err error }
 func (e *ConnError) Error() string { return "upstream connection: " + e.Err.Error() }
 func (e *ConnError) Unwrap() error { return e.Err }
 
-// Retryable reports whether a failed attempt may be tried again: connection failures and the
-// statuses that mean "not now" (429, 500, 502, 503, 504). Other 4xx are the caller's fault.
-func Retryable(err error) bool {
-	var se *StatusError
-	if errors.As(err, &se) {
-		switch se.StatusCode {
-		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
-	}
-	var ce *ConnError
-	return errors.As(err, &ce)
-}
+// InvalidError is an upstream answer that is not what the dialect promises (not JSON, or not
+// the expected object): the upstream sent garbage. It is not an HTTP status the upstream sent.
+type InvalidError struct{ What string }
 
-// RetryAfter is the upstream's requested delay, if any.
-func RetryAfter(err error) time.Duration {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.RetryAfter
-	}
-	return 0
-}
+func (e *InvalidError) Error() string { return "upstream sent an invalid " + e.What }
 
 // parseRetryAfter reads delta-seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {

@@ -871,3 +871,49 @@ func TestAuthAndTraceparent(t *testing.T) {
 		t.Errorf("stats = %+v, want the traceparent recorded and the request authorized", st)
 	}
 }
+
+func TestNChoices(t *testing.T) {
+	_, srv := newSim(t, sim.Behaviour{Chunks: 4}, "")
+	body := `{"model":"m","n":3,"messages":[{"role":"user","content":"Tell me something"}]}`
+	one := decode[wire.ChatResponse](t, post(t, srv.URL+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"Tell me something"}]}`))
+	got := decode[wire.ChatResponse](t, post(t, srv.URL+"/v1/chat/completions", body))
+	if len(got.Choices) != 3 {
+		t.Fatalf("%d choices, want 3", len(got.Choices))
+	}
+	seen := map[string]bool{}
+	for i, c := range got.Choices {
+		if c.Index != i || c.Message.Content.Text == "" || seen[c.Message.Content.Text] {
+			t.Errorf("choice %d: index %d, text %q (want distinct texts)", i, c.Index, c.Message.Content.Text)
+		}
+		seen[c.Message.Content.Text] = true
+	}
+	if got.Choices[0].Message.Content.Text != one.Choices[0].Message.Content.Text {
+		t.Errorf("the first of n choices should be the single answer")
+	}
+	if got.Usage.CompletionTokens <= one.Usage.CompletionTokens*2 {
+		t.Errorf("usage counts %d completion tokens for 3 choices, one alone has %d", got.Usage.CompletionTokens, one.Usage.CompletionTokens)
+	}
+
+	chunks, done, _ := readStream(t, post(t, srv.URL+"/v1/chat/completions", `{"model":"m","n":3,"stream":true,"messages":[{"role":"user","content":"Tell me something"}]}`).Body)
+	texts := map[int]string{}
+	finished := map[int]bool{}
+	for _, c := range chunks {
+		for _, ch := range c.Choices {
+			texts[ch.Index] += ch.Delta.Content
+			if ch.FinishReason != nil {
+				finished[ch.Index] = true
+			}
+		}
+	}
+	if !done || len(texts) != 3 || len(finished) != 3 {
+		t.Fatalf("stream: done %v, %d choices, %d finished", done, len(texts), len(finished))
+	}
+	for i, c := range got.Choices {
+		if texts[i] != c.Message.Content.Text {
+			t.Errorf("streamed choice %d = %q, want %q", i, texts[i], c.Message.Content.Text)
+		}
+	}
+	if resp := post(t, srv.URL+"/v1/chat/completions", `{"model":"m","n":0,"messages":[{"role":"user","content":"x"}]}`); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("n=0: status %d, want 400", resp.StatusCode)
+	}
+}
