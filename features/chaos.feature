@@ -63,6 +63,7 @@ Feature: Chaos: the gateway under network, dependency and resource faults
 
   # --- Resources -----------------------------------------------------------------------------
 
+  @resource
   Scenario: Starved of CPU, the service still keeps its deadlines and answers health checks
     Given the service is running with a 1s deadline for "chat" requests
     And the service is limited to 0.1 of a CPU core
@@ -76,6 +77,7 @@ Feature: Chaos: the gateway under network, dependency and resource faults
     And the upstream recovers
     Then within 3s a chat message succeeds
 
+  @resource
   Scenario: Short of memory, the service turns new requests away instead of being killed
     Given the service is running with a separate simulator
     And the service runs in 128 MiB of memory
@@ -89,6 +91,7 @@ Feature: Chaos: the gateway under network, dependency and resource faults
     When the upstream recovers
     Then within 5s a chat message succeeds
 
+  @resource
   Scenario: Out of file descriptors, new connections are refused cleanly and open ones keep working
     Given the service is running with a separate simulator
     And I hold a connection open to the service
