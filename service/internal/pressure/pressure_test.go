@@ -202,3 +202,25 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no %s among %s", name, strings.Join(names, ", "))
 	return 0
 }
+
+// BenchmarkAdmit is the per-request cost of the admission check with the real measurement
+// (at most one runtime/metrics read per 10 ms, whatever the request rate).
+func BenchmarkAdmit(b *testing.B) {
+	m := New(Options{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if !m.Admit() {
+				b.Fatal("refused without a memory limit")
+			}
+		}
+	})
+}
+
+// BenchmarkReadRuntime is one measurement, the cost Admit pays once per interval.
+func BenchmarkReadRuntime(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = ReadRuntime()
+	}
+}
