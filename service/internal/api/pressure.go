@@ -11,14 +11,15 @@ import (
 	"aiservice/service/internal/pressure"
 )
 
-// shedOnMemoryPressure refuses new requests with a 503 and Retry-After while the process is
-// short of memory, so the requests already admitted can finish instead of the whole process
-// being killed. It runs before the body is read: a refused request costs no body buffer.
-// Probes and metrics are always admitted: they are how the orchestrator and the operator see
-// the pressure. A nil monitor admits everything.
+// shedOnMemoryPressure refuses new work — every POST — with a 503 and Retry-After while the
+// process is short of memory, so the requests already admitted can finish instead of the whole
+// process being killed. It runs before the body is read: a refused request costs no body
+// buffer. GETs are always answered: the probes and /metrics are how the orchestrator and the
+// operator see the pressure, and the lists and the OpenAPI document cost next to nothing. A
+// nil monitor admits everything.
 func (s *server) shedOnMemoryPressure(p *pressure.Monitor) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if p == nil || alwaysAdmitted(c.FullPath()) || p.Admit() {
+		if p == nil || c.Request.Method != http.MethodPost || p.Admit() {
 			c.Next()
 			return
 		}
@@ -38,13 +39,4 @@ func discardBody(c *gin.Context, limit int64) {
 	if _, err := io.Copy(io.Discard, io.LimitReader(c.Request.Body, limit)); err == nil {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
-}
-
-// alwaysAdmitted are the routes memory pressure never sheds.
-func alwaysAdmitted(route string) bool {
-	switch route {
-	case "/healthz", "/readyz", "/metrics":
-		return true
-	}
-	return false
 }

@@ -16,8 +16,9 @@ import (
 	"aiservice/service/internal/pressure"
 )
 
-// Under memory pressure every route but the probes and metrics gets a 503 memory_pressure with
-// Retry-After, before its handler (and its body) is touched; without pressure all pass.
+// Under memory pressure every POST gets a 503 memory_pressure with Retry-After, before its
+// handler (and its body) is touched; GETs (probes, metrics, lists) pass; without pressure all
+// pass.
 func TestShedOnMemoryPressure(t *testing.T) {
 	gin.SetMode(gin.ReleaseMode)
 	tests := []struct {
@@ -30,7 +31,8 @@ func TestShedOnMemoryPressure(t *testing.T) {
 	}{
 		{"chat under pressure", 95, false, "POST", "/v1/chat", http.StatusServiceUnavailable},
 		{"stream under pressure", 95, false, "POST", "/v1/chat/stream", http.StatusServiceUnavailable},
-		{"models under pressure", 95, false, "GET", "/v1/models", http.StatusServiceUnavailable},
+		{"agent run under pressure", 95, false, "POST", "/v1/agents/:id/runs", http.StatusServiceUnavailable},
+		{"models under pressure", 95, false, "GET", "/v1/models", http.StatusOK},
 		{"healthz under pressure", 95, false, "GET", "/healthz", http.StatusOK},
 		{"readyz under pressure", 95, false, "GET", "/readyz", http.StatusOK},
 		{"metrics under pressure", 95, false, "GET", "/metrics", http.StatusOK},
