@@ -195,6 +195,7 @@ func (s *suite) initScenario(sc *godog.ScenarioContext) {
 	w.registerDomainSteps(sc)
 	w.registerMetricSteps(sc)
 	w.registerShutdownSteps(sc)
+	w.registerChaosSteps(sc)
 }
 
 func TestTagFilter(t *testing.T) {

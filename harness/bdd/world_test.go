@@ -38,6 +38,7 @@ type world struct {
 
 	mode     mode
 	settings []setting
+	start    launch.Options // how a dedicated service starts besides its config (cgroups, env)
 	svc      *launch.Process
 	simProc  *launch.Process
 	sim      launch.SimControl
@@ -140,7 +141,9 @@ func (w *world) service() (*launch.Process, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := launch.StartService(ctx, launch.Options{Config: launch.UpstreamConfig(sim.URL, extra)})
+	o := w.start
+	o.Config = launch.UpstreamConfig(sim.URL, extra)
+	p, err := launch.StartService(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("start a service with %s: %w", describe(w.settings), err)
 	}
