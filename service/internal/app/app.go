@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/semaphore"
 
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/api"
@@ -60,12 +61,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	providers := map[string]provider.Provider{}
+	buffers := semaphore.NewWeighted(cfg.Upstream.MaxBufferedBytes) // one bound for all providers
 	for _, p := range cfg.Providers {
 		pc := provider.OpenAIConfig{
 			Name: p.Name, System: "openai", BaseURL: p.BaseURL, APIKey: string(p.APIKey),
 			ConnectTimeout: cfg.Upstream.ConnectTimeout.D(), ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
 			MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost, IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
-			Propagator: tracing.Propagator,
+			Propagator:       tracing.Propagator,
+			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, Buffers: buffers, MaxRetryAfter: cfg.Upstream.MaxRetryAfter.D(),
 		}
 		if p.Type == "sim" {
 			// The built-in simulator is a real HTTP server on loopback, reached like any upstream.

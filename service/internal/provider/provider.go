@@ -46,16 +46,37 @@ type Stream interface {
 	LastRead() time.Time
 }
 
-// StatusError is an upstream's HTTP error answer.
+// StatusError is an upstream's HTTP error answer, or an answer the provider refused (Err set).
 type StatusError struct {
 	StatusCode int
 	Detail     wire.ErrorDetail
 	RetryAfter time.Duration
+	// Err, when set, says the provider itself refused the answer (ErrResponseTooLarge,
+	// ErrRedirect, ErrMalformed, ErrBuffersFull): such a failure is final, never retried.
+	Err error
 }
 
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("upstream status %d: %s", e.StatusCode, e.Detail.Message)
 }
+
+// Unwrap exposes the reason the provider refused the answer, if it did.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Reasons for refusing an upstream answer; test with errors.Is. Each comes wrapped in a
+// *StatusError whose status the gateway answers with (502, or 503 for ErrBuffersFull).
+var (
+	// ErrResponseTooLarge: the answer (or one stream event) is larger than its bound. Reading
+	// it again would cost the same memory again, so it is not retried.
+	ErrResponseTooLarge = errors.New("upstream response too large")
+	// ErrRedirect: the upstream answered 3xx. Redirects are not followed, so the API key never
+	// goes to another address.
+	ErrRedirect = errors.New("upstream redirected")
+	// ErrMalformed: a 2xx whose body is valid JSON but not the object asked for.
+	ErrMalformed = errors.New("upstream answer malformed")
+	// ErrBuffersFull: the answers being received already hold all the memory they may share.
+	ErrBuffersFull = errors.New("upstream answer buffers full")
+)
 
 // ConnError is a transport failure: the upstream could not be reached or dropped the connection.
 type ConnError struct{ Err error }
@@ -68,6 +89,9 @@ func (e *ConnError) Unwrap() error { return e.Err }
 func Retryable(err error) bool {
 	var se *StatusError
 	if errors.As(err, &se) {
+		if se.Err != nil {
+			return false
+		}
 		switch se.StatusCode {
 		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
 			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
@@ -88,16 +112,20 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// parseRetryAfter reads delta-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
+// maxRetryAfterSecs keeps the conversion to a Duration from overflowing (about 272 years).
+const maxRetryAfterSecs = 1 << 33
+
+// parseRetryAfter reads delta-seconds or an HTTP date, clamped to limit (when positive): an
+// upstream must not park the gateway's retries, or tell its clients to go away, for days.
+func parseRetryAfter(v string, now time.Time, limit time.Duration) time.Duration {
+	var d time.Duration
 	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
+		d = time.Duration(min(secs, maxRetryAfterSecs) * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		d = t.Sub(now)
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	if limit > 0 {
+		d = min(d, limit)
 	}
-	return 0
+	return d
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Done is the data of OpenAI's end-of-stream sentinel.
@@ -29,6 +31,7 @@ type Event struct {
 // Reader parses events incrementally from a stream.
 type Reader struct {
 	r    *bufio.Reader
+	src  dataClock
 	data []byte
 	name []byte
 }
@@ -36,20 +39,35 @@ type Reader struct {
 // readers recycles Readers: a gateway opens one per upstream stream, and their buffers would
 // otherwise be most of the garbage a stream makes.
 var readers = sync.Pool{New: func() any {
-	return &Reader{r: bufio.NewReaderSize(nil, 4<<10)} // events are small; long lines still fit (see readLine)
+	rd := &Reader{r: bufio.NewReaderSize(nil, 4<<10)} // events are small; long lines still fit (see readLine)
+	rd.r.Reset(&rd.src)
+	return rd
 }}
 
 // NewReader reads events from r. Release gives the Reader back when the stream is done.
 func NewReader(r io.Reader) *Reader {
 	rd := readers.Get().(*Reader)
-	rd.r.Reset(r)
+	rd.src.reset(r)
+	rd.r.Reset(&rd.src)
 	return rd
+}
+
+// LastData is when bytes of a `data:` line last arrived from the source (zero before any): a
+// stream's time limits read it, so that comments (`: keep-alive`) and other fields do not count
+// as progress, while a long event that trickles in still does. Safe to call concurrently with
+// Next.
+func (r *Reader) LastData() time.Time {
+	if ns := r.src.last.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // Release recycles the Reader. Neither it nor the data of any event it returned may be used
 // afterwards.
 func (r *Reader) Release() {
-	r.r.Reset(nil)
+	r.src.reset(nil)
+	r.r.Reset(&r.src)
 	if cap(r.data) > 64<<10 { // do not keep what one huge event grew
 		r.data = nil
 	}
@@ -135,6 +153,74 @@ func (r *Reader) readLine() ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+// dataClock passes a source through and notes when bytes of a `data:` line go by. It follows
+// line starts across reads: only the first five bytes of a line say whether it is data.
+type dataClock struct {
+	r      io.Reader
+	last   atomic.Int64 // unix nanoseconds
+	head   [5]byte      // the start of the current line, until it tells its field
+	n      int          // bytes in head
+	inLine bool         // inside a line (past its first byte)
+	isData bool         // the current line is a data line (valid once n == len(head) or decided)
+	known  bool         // the current line's kind is decided
+}
+
+var dataField = []byte("data:")
+
+func (c *dataClock) reset(r io.Reader) {
+	c.r, c.n, c.inLine, c.isData, c.known = r, 0, false, false, false
+	c.last.Store(0) // a recycled Reader starts with no data seen
+}
+
+func (c *dataClock) Read(b []byte) (int, error) {
+	if c.r == nil {
+		return 0, io.EOF
+	}
+	n, err := c.r.Read(b)
+	if c.scan(b[:n]) {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// scan follows the line structure of b and reports whether any of it is data-line bytes.
+func (c *dataClock) scan(b []byte) bool {
+	data := false
+	for len(b) > 0 {
+		if !c.inLine {
+			if b[0] == '\n' || b[0] == '\r' { // blank lines only dispatch
+				b = b[1:]
+				continue
+			}
+			c.inLine, c.n, c.known, c.isData = true, 0, false, false
+		}
+		end := bytes.IndexByte(b, '\n')
+		line := b
+		if end >= 0 {
+			line = b[:end]
+		}
+		if !c.known {
+			k := copy(c.head[c.n:], line)
+			c.n += k
+			if c.n == len(c.head) || !bytes.HasPrefix(dataField, c.head[:c.n]) {
+				c.known, c.isData = true, bytes.Equal(c.head[:c.n], dataField)
+			}
+			if !c.known && end >= 0 { // "data" without a colon is a data field too
+				c.known, c.isData = true, bytes.Equal(bytes.TrimRight(c.head[:c.n], "\r"), dataField[:4])
+			}
+		}
+		if c.known && c.isData {
+			data = true
+		}
+		if end < 0 {
+			break
+		}
+		c.inLine = false
+		b = b[end+1:]
+	}
+	return data
 }
 
 // Flusher is what an http.ResponseWriter offers to push bytes to the client at once.
