@@ -1,0 +1,188 @@
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+)
+
+// KeyError is an object key that would make encoding/json read a document differently from a
+// case-sensitive reader that keeps the first occurrence — which is what an upstream may be.
+// The gateway validates what encoding/json read and forwards the bytes as sent, so such a key
+// could carry past validation a value the gateway never saw.
+type KeyError struct {
+	Path  string // where the key is, e.g. "messages[0].role"
+	Key   string // the key as sent
+	Field string // for a case variant: the field it would set
+}
+
+func (e *KeyError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s differs from the field %q only by case", e.Path, e.Field)
+	}
+	return fmt.Sprintf("%s is repeated", e.Path)
+}
+
+// CheckKeys reports the first key in the JSON document b, decoded into a value of type t, that
+// is repeated within its object (at any depth: the RFC's SHOULD, made a MUST), or that is not a
+// field of the struct it decodes into but equals one ignoring case (encoding/json would set
+// that field from it). Values read by a custom decoder or kept raw are checked for repeated
+// keys only. b must be valid JSON (as json.Valid sees it); otherwise an error is returned.
+func CheckKeys(b []byte, t reflect.Type) error {
+	c := keyChecker{b: b}
+	end, err := c.value(skipWS(b, 0), t, "", 0)
+	if err != nil {
+		return err
+	}
+	return trailing(b, end)
+}
+
+type keyChecker struct{ b []byte }
+
+var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// plain is t without pointers, or nil when the value is not decoded by field name.
+func plain(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || reflect.PointerTo(t).Implements(unmarshaler) {
+		return nil
+	}
+	return t
+}
+
+func (c *keyChecker) value(i int, t reflect.Type, path string, depth int) (int, error) {
+	if depth >= maxDepth {
+		return 0, errScan
+	}
+	if i >= len(c.b) {
+		return 0, errScan
+	}
+	t = plain(t)
+	switch c.b[i] {
+	case '{':
+		return c.object(i, t, path, depth)
+	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		i = skipWS(c.b, i+1)
+		if i < len(c.b) && c.b[i] == ']' {
+			return i + 1, nil
+		}
+		for n := 0; ; n++ {
+			end, err := c.value(i, elem, fmt.Sprintf("%s[%d]", path, n), depth+1)
+			if err != nil {
+				return 0, err
+			}
+			i = skipWS(c.b, end)
+			if i >= len(c.b) {
+				return 0, errScan
+			}
+			switch c.b[i] {
+			case ',':
+				i = skipWS(c.b, i+1)
+			case ']':
+				return i + 1, nil
+			default:
+				return 0, errScan
+			}
+		}
+	}
+	return scanPrimitive(c.b, i)
+}
+
+func (c *keyChecker) object(i int, t reflect.Type, path string, depth int) (int, error) {
+	var fields map[string]reflect.Type
+	var elem reflect.Type
+	if t != nil {
+		switch t.Kind() {
+		case reflect.Struct:
+			fields = fieldsOf(t)
+		case reflect.Map:
+			elem = t.Elem()
+		}
+	}
+	i = skipWS(c.b, i+1)
+	if i < len(c.b) && c.b[i] == '}' {
+		return i + 1, nil
+	}
+	seen := map[string]bool{}
+	for {
+		ke, vs, err := scanKey(c.b, i)
+		if err != nil {
+			return 0, err
+		}
+		key, ok := UnquoteString(c.b[i:ke])
+		if !ok {
+			return 0, errScan
+		}
+		at := key
+		if path != "" {
+			at = path + "." + key
+		}
+		if seen[key] {
+			return 0, &KeyError{Path: at, Key: key}
+		}
+		seen[key] = true
+		child := elem
+		if fields != nil {
+			ft, known := fields[key]
+			if !known {
+				for name := range fields {
+					if strings.EqualFold(name, key) {
+						return 0, &KeyError{Path: at, Key: key, Field: name}
+					}
+				}
+			}
+			child = ft
+		}
+		ve, err := c.value(vs, child, at, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		i = skipWS(c.b, ve)
+		if i >= len(c.b) {
+			return 0, errScan
+		}
+		switch c.b[i] {
+		case ',':
+			i = skipWS(c.b, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, errScan
+		}
+	}
+}
+
+// fieldCache holds the JSON field names of each struct type (reflection once per type).
+var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
+// fieldsOf maps the JSON names of a struct's fields (as encoding/json names them) to their types.
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	fieldCache.Store(t, m)
+	return m
+}
