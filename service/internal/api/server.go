@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -118,6 +119,9 @@ func NewServer(d Deps) http.Handler {
 		{"GET", "/readyz", groupHealthz, false, s.readyz},
 		{"GET", "/metrics", groupHealthz, false, gin.WrapH(metrics)},
 		{"GET", "/openapi.json", groupDefault, false, s.openapi},
+	}
+	if d.Config.MetricsAddr != "" { // /metrics is then served on its own listener only (cmd/aiservice)
+		routes = slices.DeleteFunc(routes, func(rt route) bool { return rt.path == "/metrics" })
 	}
 	for _, rt := range routes {
 		chain := []gin.HandlerFunc{s.deadline(d.Config.Timeouts.For(rt.group))}

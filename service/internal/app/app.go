@@ -53,6 +53,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	tracing, err := telemetry.Setup(ctx, telemetry.Options{
 		ServiceName: cfg.Telemetry.ServiceName, Version: o.Version, Env: cfg.Env,
 		SampleRatio: cfg.Telemetry.SampleRatio, OTLPEndpoint: cfg.Telemetry.OTLPEndpoint, Getenv: o.Getenv,
+		TrustIncomingSampling: cfg.Telemetry.TrustIncomingSampling, PropagateBaggage: cfg.Telemetry.PropagateBaggage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
@@ -104,7 +105,11 @@ func (a *App) startSim(s config.Simulator, log *slog.Logger) error {
 		return fmt.Errorf("simulator listen: %w", err)
 	}
 	a.Sim = sim.New(SimBehaviour(s), "", log.With("component", "sim"))
-	a.simServer = &http.Server{Handler: a.Sim, ReadHeaderTimeout: 10 * time.Second}
+	handler := a.Sim.WithoutControl()
+	if s.FaultInjection { // tests and demos change the upstream's behaviour at run time
+		handler = a.Sim
+	}
+	a.simServer = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = a.simServer.Serve(ln) }()
 	a.SimURL = "http://" + ln.Addr().String()
 	log.Info("built-in simulator listening", "addr", ln.Addr().String())
