@@ -115,7 +115,8 @@ type Telemetry struct {
 	SampleRatio   *float64 `yaml:"sample_ratio" json:"sample_ratio"`
 	RecordContent bool     `yaml:"record_content" json:"record_content"`
 	// TrustIncomingSampling lets a caller's traceparent sampled flag decide sampling; by
-	// default its trace id is kept for correlation but sampling follows our own ratio.
+	// default its trace id is kept for correlation, but "sampled" does not force sampling
+	// (our own ratio decides; "not sampled" is respected).
 	TrustIncomingSampling bool `yaml:"trust_incoming_sampling" json:"trust_incoming_sampling"`
 	// PropagateBaggage reads the W3C baggage header and forwards it upstream (off: a client's
 	// baggage never reaches a third party).

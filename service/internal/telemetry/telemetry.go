@@ -114,9 +114,10 @@ func Propagator(baggage bool) propagation.TextMapPropagator {
 
 // Sampler is parent-based trace-id ratio: 1.0 in development, 0.1 in production, unless the
 // config's ratio or OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG say otherwise. Unless trust is
-// set, a caller's traceparent gives the trace its id (for correlation) but not its sampling
-// decision: a remote parent is sampled at the same ratio, drawn at random — not from the trace
-// id, which the caller chose and could pick to always fall under the ratio.
+// set, a caller's traceparent gives the trace its id (for correlation) but its sampled flag
+// does not force sampling: a remote parent that asks for it is sampled at the same ratio, drawn
+// at random — not from the trace id, which the caller chose and could pick to always fall under
+// the ratio. A caller's "not sampled" is respected: it can only lower what is exported.
 func Sampler(env string, ratio *float64, trust bool, getenv func(string) string) (sdktrace.Sampler, error) {
 	r := 1.0
 	if env == "production" {
@@ -137,9 +138,7 @@ func Sampler(env string, ratio *float64, trust bool, getenv func(string) string)
 	switch name {
 	case "", "parentbased_traceidratio":
 		if !trust {
-			own := randomRatio(r)
-			return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r),
-				sdktrace.WithRemoteParentSampled(own), sdktrace.WithRemoteParentNotSampled(own)), nil
+			return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r), sdktrace.WithRemoteParentSampled(randomRatio(r))), nil
 		}
 		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r)), nil
 	case "traceidratio":

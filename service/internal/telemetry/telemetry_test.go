@@ -26,7 +26,7 @@ func ptr(f float64) *float64 { return &f }
 
 func TestSampler(t *testing.T) {
 	parentRatio := func(r string) string {
-		return "ParentBased{root:TraceIDRatioBased{" + r + "},remoteParentSampled:RandomRatio{" + r + "},remoteParentNotSampled:RandomRatio{" + r + "},localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
+		return "ParentBased{root:TraceIDRatioBased{" + r + "},remoteParentSampled:RandomRatio{" + r + "},remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
 	}
 	for _, tc := range []struct {
 		name    string
@@ -203,23 +203,26 @@ func TestSetup(t *testing.T) {
 	})
 }
 
-// TestIncomingSampledFlag: a caller's sampled flag does not force sampling unless trusted; its
-// trace id is kept either way.
+// TestIncomingSampledFlag: a caller's sampled flag does not force sampling unless trusted (its
+// "not sampled" is respected); its trace id is kept either way.
 func TestIncomingSampledFlag(t *testing.T) {
 	tid, _ := trace.TraceIDFromHex("00000000000000000000000000000001") // under any trace-id ratio
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
 	for _, tc := range []struct {
 		name    string
+		ratio   float64
 		trust   bool
 		flags   trace.TraceFlags
 		sampled bool
 	}{
-		{"untrusted sampled flag", false, trace.FlagsSampled, false},
-		{"untrusted, not sampled", false, 0, false},
-		{"trusted sampled flag", true, trace.FlagsSampled, true},
+		{"untrusted sampled flag, ratio 0", 0, false, trace.FlagsSampled, false},
+		{"untrusted sampled flag, ratio 1", 1, false, trace.FlagsSampled, true},
+		{"untrusted not sampled is respected", 1, false, 0, false},
+		{"trusted sampled flag, ratio 0", 0, true, trace.FlagsSampled, true},
+		{"trusted not sampled", 1, true, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Sampler("production", ptr(0), tc.trust, env(nil))
+			s, err := Sampler("production", ptr(tc.ratio), tc.trust, env(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
