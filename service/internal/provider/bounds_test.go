@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -259,6 +260,70 @@ func TestStreamBounds(t *testing.T) {
 			}
 			if got := !st.LastRead().IsZero(); got != tc.lastRead {
 				t.Fatalf("LastRead set = %v, want %v: only data lines count", got, tc.lastRead)
+			}
+		})
+	}
+}
+
+// TestLastReadOnASlowLink: bytes of a large HTTP/1.1 chunk still in the decoder count as
+// progress after a data event, not after a comment (they may be more comments).
+func TestLastReadOnASlowLink(t *testing.T) {
+	for _, tc := range []struct {
+		name, first string // the first event, in its own chunk
+		counts      bool   // bytes of the next, unfinished chunk advance LastRead
+	}{
+		{"after a data event", "data: {\"choices\":[]}\n\n", true},
+		{"after a comment", ": keep-alive\n\ndata: {\"choices\":[]}\n\n: ka\n\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			next := make(chan string)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = c.Read(make([]byte, 64<<10)) // the request
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+				_, _ = fmt.Fprintf(c, "%x\r\n%s\r\n", len(tc.first), tc.first)
+				for s := range next {
+					_, _ = io.WriteString(c, s)
+				}
+			}()
+			st, err := newClient("http://"+ln.Addr().String(), "").ChatStream(ctxT(t), chatReq("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.NextRaw(); err != nil {
+				t.Fatal(err)
+			}
+			s := st.(*sseStream)
+			before := s.LastRead()
+			// The stream waits for its next event, as the gateway's does, while a 4 KiB chunk
+			// only begins to arrive.
+			waiting := make(chan struct{})
+			go func() {
+				defer close(waiting)
+				_, _ = st.NextRaw()
+			}()
+			defer func() { close(next); <-waiting }() // the server hangs up; the read ends
+			sent := time.Now()
+			next <- "1000\r\ndata: " + strings.Repeat("x", 100)
+			deadline := time.Now().Add(5 * time.Second)
+			for s.conn.last.Load() < sent.UnixNano() { // poll: the bytes reached the connection
+				if time.Now().After(deadline) {
+					t.Fatal("the bytes never arrived")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if got := s.LastRead().After(before); got != tc.counts {
+				t.Fatalf("LastRead advanced = %v, want %v", got, tc.counts)
 			}
 		})
 	}

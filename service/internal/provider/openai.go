@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -69,8 +70,14 @@ type OpenAI struct {
 func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &activityConn{Conn: c}, nil
+		},
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          cfg.MaxIdleConnsPerHost * 4,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
@@ -468,13 +475,33 @@ var errStreamClosed = errors.New("read from a closed stream")
 
 // ChatStream implements Provider. It asks the upstream to include usage in the stream.
 func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error) {
-	resp, err := p.do(ctx, p.chatURL, req, true)
+	st := &sseStream{ctx: ctx, secret: p.secret}
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if ac, ok := info.Conn.(*activityConn); ok {
+			st.conn = ac
+		}
+	}}
+	resp, err := p.do(httptrace.WithClientTrace(ctx, trace), p.chatURL, req, true)
 	if err != nil {
 		return nil, err
 	}
-	st := &sseStream{ctx: ctx, body: resp.Body, r: sse.NewReader(resp.Body), secret: p.secret}
+	st.body, st.r = resp.Body, sse.NewReader(resp.Body)
 	st.clock.Store(st.r)
 	return st, nil
+}
+
+// activityConn records when bytes last arrived on an upstream connection.
+type activityConn struct {
+	net.Conn
+	last atomic.Int64 // unix nanoseconds
+}
+
+func (c *activityConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 type sseStream struct {
@@ -482,6 +509,7 @@ type sseStream struct {
 	body   io.ReadCloser
 	r      *sse.Reader
 	secret *regexp.Regexp // the API key, kept out of error events; nil when there is none
+	conn   *activityConn  // nil when unknown (e.g. a shared HTTP/2 connection)
 	done   bool
 	// clock is r for LastRead, which a stream's timer calls from its own goroutine, also
 	// while Close runs; nil once closed.
@@ -490,11 +518,21 @@ type sseStream struct {
 
 // LastRead is when bytes of a data line last arrived: comments and other fields do not count,
 // so an upstream that only sends keep-alives still meets the first-token and idle limits.
+// Bytes on the connection that the HTTP/1.1 chunked decoder still holds (a slow link delivering
+// a large chunk) count too, but only while what was last delivered was data: before the first
+// data line, or after a comment, they may be more comments.
 func (s *sseStream) LastRead() time.Time {
-	if r := s.clock.Load(); r != nil {
-		return r.LastData()
+	r := s.clock.Load()
+	if r == nil {
+		return time.Time{}
 	}
-	return time.Time{}
+	last := r.LastData()
+	if s.conn != nil && r.AfterData() {
+		if c := time.Unix(0, s.conn.last.Load()); c.After(last) {
+			last = c
+		}
+	}
+	return last
 }
 
 func (s *sseStream) Next() (*wire.Chunk, error) {

@@ -63,6 +63,13 @@ func (r *Reader) LastData() time.Time {
 	return time.Time{}
 }
 
+// AfterData reports whether the bytes the source last delivered (blank lines aside) were part
+// of a `data:` line (false before any). A caller that also sees bytes arrive below the source —
+// in an HTTP/1.1 chunk not yet complete — may count them as progress only then: before any
+// data, or after a comment, bytes still in transit may be more comments. Safe to call
+// concurrently with Next.
+func (r *Reader) AfterData() bool { return r.src.afterData.Load() }
+
 // Release recycles the Reader. Neither it nor the data of any event it returned may be used
 // afterwards.
 func (r *Reader) Release() {
@@ -160,6 +167,8 @@ func (r *Reader) readLine() ([]byte, error) {
 type dataClock struct {
 	r      io.Reader
 	last   atomic.Int64 // unix nanoseconds
+	// afterData: the last bytes delivered (blank lines aside) were of a data line.
+	afterData atomic.Bool
 	head   [5]byte      // the start of the current line, until it tells its field
 	n      int          // bytes in head
 	inLine bool         // inside a line (past its first byte)
@@ -172,22 +181,39 @@ var dataField = []byte("data:")
 func (c *dataClock) reset(r io.Reader) {
 	c.r, c.n, c.inLine, c.isData, c.known = r, 0, false, false, false
 	c.last.Store(0) // a recycled Reader starts with no data seen
+	c.afterData.Store(false)
 }
 
 func (c *dataClock) Read(b []byte) (int, error) {
 	if c.r == nil {
 		return 0, io.EOF
 	}
-	n, err := c.r.Read(b)
-	if c.scan(b[:n]) {
+	// Small reads: an HTTP/1.1 chunked body returns only when b is full or the chunk ends, so
+	// a large chunk on a slow link is seen (and classified) a KiB at a time, not 4 KiB.
+	n, err := c.r.Read(b[:min(len(b), readStep)])
+	data, tail := c.scan(b[:n])
+	if data {
 		c.last.Store(time.Now().UnixNano())
+	}
+	if tail != lineUnknown {
+		c.afterData.Store(tail == lineData)
 	}
 	return n, err
 }
 
-// scan follows the line structure of b and reports whether any of it is data-line bytes.
-func (c *dataClock) scan(b []byte) bool {
-	data := false
+// readStep bounds one read from the source (see dataClock.Read).
+const readStep = 1 << 10
+
+// Kinds of line, as far as the bytes seen tell.
+const (
+	lineUnknown = iota // blank, or too short yet to tell
+	lineData
+	lineOther // a comment or another field
+)
+
+// scan follows the line structure of b and reports whether any of it is data-line bytes, and
+// the kind of the last line in b whose kind is known.
+func (c *dataClock) scan(b []byte) (data bool, tail int) {
 	for len(b) > 0 {
 		if !c.inLine {
 			if b[0] == '\n' || b[0] == '\r' { // blank lines only dispatch
@@ -202,17 +228,21 @@ func (c *dataClock) scan(b []byte) bool {
 			line = b[:end]
 		}
 		if !c.known {
-			k := copy(c.head[c.n:], line)
-			c.n += k
-			if c.n == len(c.head) || !bytes.HasPrefix(dataField, c.head[:c.n]) {
-				c.known, c.isData = true, bytes.Equal(c.head[:c.n], dataField)
-			}
-			if !c.known && end >= 0 { // "data" without a colon is a data field too
-				c.known, c.isData = true, bytes.Equal(bytes.TrimRight(c.head[:c.n], "\r"), dataField[:4])
+			c.n += copy(c.head[c.n:], line)
+			h := c.head[:c.n]
+			switch {
+			case bytes.Equal(h, dataField), end >= 0 && bytes.Equal(bytes.TrimRight(h, "\r"), dataField[:4]):
+				c.known, c.isData = true, true // "data" alone is a data field too
+			case end >= 0 || !bytes.HasPrefix(dataField, h):
+				c.known = true
 			}
 		}
-		if c.known && c.isData {
-			data = true
+		if c.known {
+			data = data || c.isData
+			tail = lineOther
+			if c.isData {
+				tail = lineData
+			}
 		}
 		if end < 0 {
 			break
@@ -220,7 +250,7 @@ func (c *dataClock) scan(b []byte) bool {
 		c.inLine = false
 		b = b[end+1:]
 	}
-	return data
+	return data, tail
 }
 
 // Flusher is what an http.ResponseWriter offers to push bytes to the client at once.

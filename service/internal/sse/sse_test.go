@@ -258,17 +258,22 @@ func (c *chunks) Read(b []byte) (int, error) {
 
 func TestLastDataCountsOnlyDataLines(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		parts []string
-		data  bool
+		name      string
+		parts     []string
+		data      bool
+		afterData bool // what AfterData says at the end
 	}{
-		{"comments only", []string{": keep-alive\n\n", ":\n\n", ": x\r\n\r\n"}, false},
-		{"other fields", []string{"event: ping\n", "id: 7\nretry: 10\n\n"}, false},
-		{"a field that starts like data", []string{"dat\n", "datum: 1\n\n"}, false},
-		{"a data line", []string{": ka\n\n", "data: {}\n\n"}, true},
-		{"a data line split before its colon", []string{"da", "ta: {}\n\n"}, true},
-		{"a data field without a value", []string{"data\n\n"}, true},
-		{"a long data line still arriving", []string{"data: " + strings.Repeat("x", 10)}, true},
+		{"nothing yet", nil, false, false},
+		{"comments only", []string{": keep-alive\n\n", ":\n\n", ": x\r\n\r\n"}, false, false},
+		{"other fields", []string{"event: ping\n", "id: 7\nretry: 10\n\n"}, false, false},
+		{"a field that starts like data", []string{"dat\n", "datum: 1\n\n"}, false, false},
+		{"a data line", []string{": ka\n\n", "data: {}\n\n"}, true, true},
+		{"a data line split before its colon", []string{"da", "ta: {}\n\n"}, true, true},
+		{"a data field without a value", []string{"data\n\n"}, true, true},
+		{"a data field without a value, CRLF", []string{"data\r\n\r\n"}, true, true},
+		{"a long data line still arriving", []string{"data: " + strings.Repeat("x", 10)}, true, true},
+		{"data, then a comment in the same read", []string{"data: {}\n\n: ka\n\n"}, true, false},
+		{"a comment, then blank lines", []string{": ka\n", "\n", "\r\n"}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rd := NewReader(&chunks{parts: slices.Clone(tc.parts)})
@@ -285,6 +290,9 @@ func TestLastDataCountsOnlyDataLines(t *testing.T) {
 			}
 			if !tc.data && !got.IsZero() {
 				t.Fatalf("LastData = %v, want zero: no data line arrived", got)
+			}
+			if rd.AfterData() != tc.afterData {
+				t.Fatalf("AfterData = %v, want %v", rd.AfterData(), tc.afterData)
 			}
 		})
 	}
