@@ -322,18 +322,6 @@ telemetry: {sample_ratio: 0}
 // TestExposedInternals: in serve mode the built-in simulator's control endpoints are closed
 // unless --sim-fault-injection, and with metrics_addr /metrics leaves the API listener.
 func TestExposedInternals(t *testing.T) {
-	logAddr := func(p *launch.Process, msg string) string {
-		var addr string
-		eventually(t, 5*time.Second, "the "+msg+" log line", func() (bool, string) {
-			for _, l := range p.LogLines() {
-				if l["msg"] == msg {
-					addr, _ = l["addr"].(string)
-				}
-			}
-			return addr != "", p.Logs()
-		})
-		return "http://" + addr
-	}
 	status := func(method, url string) int {
 		req, _ := http.NewRequest(method, url, strings.NewReader(`{"error_rate":1}`))
 		resp, err := http.DefaultClient.Do(req)
@@ -353,7 +341,7 @@ func TestExposedInternals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc := launch.MustStartService(t, launch.Options{Args: tc.args})
-			sim := logAddr(svc, "built-in simulator listening")
+			sim := "http://" + logAddr(t, svc, "built-in simulator listening")
 			for _, ep := range []struct{ method, path string }{{"GET", "/_sim/behaviour"}, {"PUT", "/_sim/behaviour"}, {"GET", "/_sim/stats"}} {
 				if got := status(ep.method, sim+ep.path); got != tc.control {
 					t.Errorf("%s %s on the built-in simulator: %d, want %d", ep.method, ep.path, got, tc.control)
@@ -363,7 +351,7 @@ func TestExposedInternals(t *testing.T) {
 				if got := status("GET", svc.URL+"/metrics"); got != 404 {
 					t.Errorf("/metrics on the API listener with metrics_addr set: %d, want 404", got)
 				}
-				if _, err := sampleRuntime(context.Background(), logAddr(svc, "metrics listener")); err != nil {
+				if _, err := sampleRuntime(context.Background(), "http://"+logAddr(t, svc, "metrics listener")); err != nil {
 					t.Errorf("the metrics listener: %v", err)
 				}
 			}
