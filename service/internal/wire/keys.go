@@ -41,14 +41,26 @@ func CheckKeys(b []byte, t reflect.Type) error {
 
 type keyChecker struct{ b []byte }
 
-var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+var (
+	unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	shaper      = reflect.TypeFor[keyShaper]()
+)
+
+// keyShaper is a type with its own decoder that reads some of a value by field name: it names
+// the type whose fields that is, so that CheckKeys checks those keys too.
+type keyShaper interface{ keyShape() reflect.Type }
 
 // plain is t without pointers, or nil when the value is not decoded by field name.
 func plain(t reflect.Type) reflect.Type {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nil || reflect.PointerTo(t).Implements(unmarshaler) {
+	switch {
+	case t == nil:
+		return nil
+	case t.Implements(shaper):
+		return reflect.Zero(t).Interface().(keyShaper).keyShape()
+	case reflect.PointerTo(t).Implements(unmarshaler):
 		return nil
 	}
 	return t

@@ -26,6 +26,8 @@ func TestCheckKeys(t *testing.T) {
 		{"repeated inside a raw value", `{"response_format":{"type":"text","type":"json_object"}}`, "response_format.type", ""},
 		{"repeated inside tool parameters", `{"tools":[{"type":"function","function":{"name":"f","parameters":{"a":1,"a":2}}}]}`, "tools[0].function.parameters.a", ""},
 		{"raw values keep their case", `{"response_format":{"type":"text","TYPE":"x"}}`, "", ""},
+		{"a content part's TYPE", `{"messages":[{"role":"user","content":[{"type":"image_url","TYPE":"text","text":"x"}]}]}`, "messages[0].content[0].TYPE", "type"},
+		{"string content", `{"messages":[{"role":"user","content":"TYPE"}]}`, "", ""},
 		{"repeated in content parts", `{"messages":[{"role":"user","content":[{"type":"text","type":"image_url"}]}]}`, "messages[0].content[0].type", ""},
 		{"the same key in two objects", `{"messages":[{"role":"user"},{"role":"user"}]}`, "", ""},
 	} {
