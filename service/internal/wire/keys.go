@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -31,15 +33,42 @@ func (e *KeyError) Error() string {
 // that field from it). Values read by a custom decoder or kept raw are checked for repeated
 // keys only. b must be valid JSON (as json.Valid sees it); otherwise an error is returned.
 func CheckKeys(b []byte, t reflect.Type) error {
-	c := keyChecker{b: b}
-	end, err := c.value(skipWS(b, 0), t, "", 0)
+	var stack [8]pathStep // one allocation: deep enough for every body the gateway reads
+	c := keyChecker{b: b, path: stack[:0]}
+	end, err := c.value(skipWS(b, 0), t, 0)
 	if err != nil {
 		return err
 	}
 	return trailing(b, end)
 }
 
-type keyChecker struct{ b []byte }
+// keyChecker walks one document; path is the way to the value being walked, written out only
+// for an error, so the walk allocates nothing for it.
+type keyChecker struct {
+	b    []byte
+	path []pathStep
+}
+
+// pathStep is a key, or an index in an array (key nil).
+type pathStep struct {
+	key   []byte
+	index int
+}
+
+func (c *keyChecker) where() string {
+	var sb strings.Builder
+	for i, st := range c.path {
+		switch {
+		case st.key == nil:
+			sb.WriteString("[" + strconv.Itoa(st.index) + "]")
+		case i > 0:
+			sb.WriteString("." + string(st.key))
+		default:
+			sb.Write(st.key)
+		}
+	}
+	return sb.String()
+}
 
 var (
 	unmarshaler = reflect.TypeFor[json.Unmarshaler]()
@@ -66,17 +95,14 @@ func plain(t reflect.Type) reflect.Type {
 	return t
 }
 
-func (c *keyChecker) value(i int, t reflect.Type, path string, depth int) (int, error) {
-	if depth >= maxDepth {
-		return 0, errScan
-	}
-	if i >= len(c.b) {
+func (c *keyChecker) value(i int, t reflect.Type, depth int) (int, error) {
+	if depth >= maxDepth || i >= len(c.b) {
 		return 0, errScan
 	}
 	t = plain(t)
 	switch c.b[i] {
 	case '{':
-		return c.object(i, t, path, depth)
+		return c.object(i, t, depth)
 	case '[':
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
@@ -87,10 +113,12 @@ func (c *keyChecker) value(i int, t reflect.Type, path string, depth int) (int, 
 			return i + 1, nil
 		}
 		for n := 0; ; n++ {
-			end, err := c.value(i, elem, fmt.Sprintf("%s[%d]", path, n), depth+1)
+			c.path = append(c.path, pathStep{index: n})
+			end, err := c.value(i, elem, depth+1)
 			if err != nil {
 				return 0, err
 			}
+			c.path = c.path[:len(c.path)-1]
 			i = skipWS(c.b, end)
 			if i >= len(c.b) {
 				return 0, errScan
@@ -108,7 +136,33 @@ func (c *keyChecker) value(i int, t reflect.Type, path string, depth int) (int, 
 	return scanPrimitive(c.b, i)
 }
 
-func (c *keyChecker) object(i int, t reflect.Type, path string, depth int) (int, error) {
+// manyKeys is where the keys met in one object go from a short list (objects have few keys)
+// to a map, so that a hostile object of many keys is still checked in linear time.
+const manyKeys = 16
+
+// addKey records key among those met (list, then set) and reports whether it was there already.
+func addKey(list [][]byte, set map[string]struct{}, key []byte) ([][]byte, map[string]struct{}, bool) {
+	if set == nil {
+		for _, k := range list {
+			if bytes.Equal(k, key) {
+				return list, set, true
+			}
+		}
+		if len(list) < manyKeys {
+			return append(list, key), set, false
+		}
+		set = make(map[string]struct{}, 2*manyKeys)
+		for _, k := range list {
+			set[string(k)] = struct{}{}
+		}
+	} else if _, dup := set[string(key)]; dup {
+		return list, set, true
+	}
+	set[string(key)] = struct{}{}
+	return list, set, false
+}
+
+func (c *keyChecker) object(i int, t reflect.Type, depth int) (int, error) {
 	var fields map[string]reflect.Type
 	var elem reflect.Type
 	if t != nil {
@@ -123,40 +177,43 @@ func (c *keyChecker) object(i int, t reflect.Type, path string, depth int) (int,
 	if i < len(c.b) && c.b[i] == '}' {
 		return i + 1, nil
 	}
-	seen := map[string]bool{}
+	var buf [manyKeys][]byte
+	seen, seenSet := buf[:0], map[string]struct{}(nil)
 	for {
 		ke, vs, err := scanKey(c.b, i)
 		if err != nil {
 			return 0, err
 		}
-		key, ok := UnquoteString(c.b[i:ke])
-		if !ok {
-			return 0, errScan
+		key := c.b[i+1 : ke-1]
+		if needsDecoding(key) {
+			k, ok := UnquoteString(c.b[i:ke])
+			if !ok {
+				return 0, errScan
+			}
+			key = []byte(k)
 		}
-		at := key
-		if path != "" {
-			at = path + "." + key
+		c.path = append(c.path, pathStep{key: key})
+		var dup bool
+		if seen, seenSet, dup = addKey(seen, seenSet, key); dup {
+			return 0, &KeyError{Path: c.where(), Key: string(key)}
 		}
-		if seen[key] {
-			return 0, &KeyError{Path: at, Key: key}
-		}
-		seen[key] = true
 		child := elem
 		if fields != nil {
-			ft, known := fields[key]
+			ft, known := fields[string(key)]
 			if !known {
 				for name := range fields {
-					if strings.EqualFold(name, key) {
-						return 0, &KeyError{Path: at, Key: key, Field: name}
+					if strings.EqualFold(name, string(key)) {
+						return 0, &KeyError{Path: c.where(), Key: string(key), Field: name}
 					}
 				}
 			}
 			child = ft
 		}
-		ve, err := c.value(vs, child, at, depth+1)
+		ve, err := c.value(vs, child, depth+1)
 		if err != nil {
 			return 0, err
 		}
+		c.path = c.path[:len(c.path)-1]
 		i = skipWS(c.b, ve)
 		if i >= len(c.b) {
 			return 0, errScan

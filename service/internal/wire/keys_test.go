@@ -2,8 +2,13 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"aiservice/service/internal/testkit"
 )
 
 func TestCheckKeys(t *testing.T) {
@@ -49,5 +54,22 @@ func TestCheckKeys(t *testing.T) {
 		if err := CheckKeys([]byte(bad), chat); err == nil {
 			t.Errorf("CheckKeys(%q) = nil, want an error", bad)
 		}
+	}
+}
+
+// TestCheckKeysManyKeys: past a few keys the set is a map, so a hostile object of many keys
+// is checked in linear time, and a repeat is still found.
+func TestCheckKeysManyKeys(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(`{"x_vendor":{`)
+	for i := range 50_000 {
+		fmt.Fprintf(&sb, `"k%d":0,`, i)
+	}
+	sb.WriteString(`"k17":1}}`)
+	var err error
+	testkit.Bounded(t, 5*time.Second, func() { err = CheckKeys([]byte(sb.String()), reflect.TypeFor[ChatRequest]()) })
+	var ke *KeyError
+	if !errors.As(err, &ke) || ke.Path != "x_vendor.k17" {
+		t.Fatalf("CheckKeys = %v, want the repeated k17", err)
 	}
 }
