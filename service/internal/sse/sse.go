@@ -165,15 +165,15 @@ func (r *Reader) readLine() ([]byte, error) {
 // dataClock passes a source through and notes when bytes of a `data:` line go by. It follows
 // line starts across reads: only the first five bytes of a line say whether it is data.
 type dataClock struct {
-	r      io.Reader
-	last   atomic.Int64 // unix nanoseconds
+	r    io.Reader
+	last atomic.Int64 // unix nanoseconds
 	// afterData: the last bytes delivered (blank lines aside) were of a data line.
 	afterData atomic.Bool
-	head   [5]byte      // the start of the current line, until it tells its field
-	n      int          // bytes in head
-	inLine bool         // inside a line (past its first byte)
-	isData bool         // the current line is a data line (valid once n == len(head) or decided)
-	known  bool         // the current line's kind is decided
+	head      [5]byte // the start of the current line, until it tells its field
+	n         int     // bytes in head
+	inLine    bool    // inside a line (past its first byte)
+	isData    bool    // the current line is a data line (valid once n == len(head) or decided)
+	known     bool    // the current line's kind is decided
 }
 
 var dataField = []byte("data:")
