@@ -40,9 +40,10 @@ type Stream interface {
 	// Ready reports whether the next event's bytes are already received (no wait for it).
 	Ready() bool
 	Close() error
-	// LastRead is when bytes last arrived on the stream's connection (zero when unknown, e.g.
-	// a shared HTTP/2 connection). Events can sit in the HTTP/1.1 chunked decoder while bytes
-	// trickle in, so stream time limits use this to tell a slow link from a silent upstream.
+	// LastRead is when bytes of a data line last arrived (zero before any): the stream time
+	// limits use it to tell a slow link from a silent upstream. Comments (keep-alives) do not
+	// count. Events can sit in the HTTP/1.1 chunked decoder while bytes trickle in, so bytes on
+	// the connection count too while the last line delivered was data.
 	LastRead() time.Time
 }
 
