@@ -42,7 +42,8 @@ Feature: Cost tracking
     Then the response status is 200
     And the cost is $0.15 per million input tokens and $0.60 per million output tokens
     And the X-Cost-USD header equals the usage cost
-    And the metric cost_request_cost_usd_count{route="/v1/agents/:id/runs",model="gpt-4o-mini"} increased by 2
+    # One client request is one observation, with the total of its model calls.
+    And the metric cost_request_cost_usd_count{route="/v1/agents/:id/runs",model="gpt-4o-mini"} increased by 1
 
   Scenario Outline: Images are priced per image, size and quality
     When I ask for <count> images of "a priced painting" at size <size> in <quality> quality

@@ -31,8 +31,7 @@ Feature: Metrics for dashboards and alerts
       | cost_request_cost_usd                   | histogram |
       | cost_provider_api_calls_total           | counter   |
       | cost_provider_tokens_total              | counter   |
-      | cost_cpu_usage_cores                    | gauge     |
-      | cost_memory_usage_bytes                 | gauge     |
+      | process_cpu_seconds_total               | counter   |
       | slo_events_total                        | counter   |
       | slo_objective_ratio                     | gauge     |
       | slo_latency_threshold_seconds           | gauge     |

@@ -181,9 +181,9 @@ func newDashboard(uid, title, description string) *dashboard.DashboardBuilder {
 		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").
 			Label("Data source").
 			Type("prometheus")).
-		// cost_cpu_usage_cores has no labels of its own and is always exported: every job and
-		// instance running aiservice has it.
-		WithVariable(queryVariable("job", "Job", `label_values(cost_cpu_usage_cores, job)`)).
-		WithVariable(queryVariable("instance", "Instance", `label_values(cost_cpu_usage_cores{job=~"$job"}, instance)`)).
+		// slo_objective_ratio is exported by every aiservice process from its start, and by
+		// nothing else: every job and instance running aiservice has it.
+		WithVariable(queryVariable("job", "Job", `label_values(slo_objective_ratio, job)`)).
+		WithVariable(queryVariable("instance", "Instance", `label_values(slo_objective_ratio{job=~"$job"}, instance)`)).
 		WithVariable(queryVariable("route", "Route", `label_values(http_requests_total{job=~"$job", instance=~"$instance"}, route)`))
 }

@@ -86,15 +86,15 @@ func cost(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 		WithRow(dashboard.NewRowBuilder("Resources")).
 		WithPanel(timeseriesPanel(panel{
 			title:       "CPU (cores)",
-			description: "Process CPU use of each instance, in cores, as sampled by the service.",
+			description: "Process CPU use of each instance, in cores: the rate of client_golang's process_cpu_seconds_total, so it is the same for every scraper.",
 			unit:        "none",
-			queries:     targets{query(sumBy(sel("cost_cpu_usage_cores", byJob), "instance"), "{{instance}}")},
+			queries:     targets{query(sumBy(rate("process_cpu_seconds_total", byJob), "instance"), "{{instance}}")},
 		}).Span(12)).
 		WithPanel(timeseriesPanel(panel{
 			title:       "Memory",
-			description: "Process resident memory of each instance, as sampled by the service.",
+			description: "Process resident memory of each instance (process_resident_memory_bytes).",
 			unit:        "bytes",
-			queries:     targets{query(sumBy(sel("cost_memory_usage_bytes", byJob), "instance"), "{{instance}}")},
+			queries:     targets{query(sumBy(sel("process_resident_memory_bytes", byJob), "instance"), "{{instance}}")},
 		}).Span(12))
 	return b, "cost.json", nil
 }

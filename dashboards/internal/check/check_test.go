@@ -51,7 +51,7 @@ func TestReadContract(t *testing.T) {
 	}
 	for name, typ := range map[string]string{
 		"http_requests_total": "counter", "http_request_duration_seconds": "histogram",
-		"cost_request_cost_usd": "histogram", "slo_events_total": "counter", "cost_memory_usage_bytes": "gauge",
+		"cost_request_cost_usd": "histogram", "slo_events_total": "counter", "process_resident_memory_bytes": "gauge", "process_cpu_seconds_total": "counter",
 	} {
 		if c[name] != typ {
 			t.Errorf("contract %s = %q, want %q", name, c[name], typ)

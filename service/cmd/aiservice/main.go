@@ -20,6 +20,7 @@ import (
 	"time"
 	_ "time/tzdata" // the clock tool's time zones, also in a distroless image
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -36,6 +37,8 @@ import (
 var version = "dev"
 
 func main() {
+	// Gin's debug mode lists routes and warnings on stdout, which holds the JSON logs.
+	gin.SetMode(gin.ReleaseMode)
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "aiservice:", err)
 		os.Exit(1)

@@ -20,7 +20,7 @@ import (
 
 // Chatter is the part of the gateway an agent needs.
 type Chatter interface {
-	Chat(ctx context.Context, route string, req *wire.ChatRequest) (*wire.ChatResponse, gateway.Result, error)
+	Chat(ctx context.Context, req *wire.ChatRequest) (*wire.ChatResponse, *gateway.Call, error)
 }
 
 // Runner runs agents.
@@ -89,6 +89,8 @@ type Run struct {
 	Steps   []Step     `json:"steps"`
 	Usage   wire.Usage `json:"usage"`
 	Created int64      `json:"created"`
+	// Call is the run's model calls folded into one: what the API layer records for the request.
+	Call gateway.Call `json:"-"`
 }
 
 // Step is one tool call the agent made.
@@ -101,8 +103,9 @@ type Step struct {
 }
 
 // Run executes an agent on an input: it asks the model, executes the tools it calls and feeds
-// the results back, until the model answers in text or max_steps model calls were made.
-func (r *Runner) Run(ctx context.Context, route, id, input string) (*Run, error) {
+// the results back, until the model answers in text or max_steps model calls were made. A run
+// that failed after it began is returned with its error: its Call says what it consumed.
+func (r *Runner) Run(ctx context.Context, id, input string) (*Run, error) {
 	a, ok := r.agents[id]
 	if !ok {
 		return nil, notFound(id)
@@ -126,25 +129,22 @@ func (r *Runner) Run(ctx context.Context, route, id, input string) (*Run, error)
 	}
 	run := &Run{ID: fmt.Sprintf("run_%x", r.now().UnixNano()), Object: "agent.run", AgentID: a.ID, Model: a.Model,
 		Status: "max_steps_exceeded", Steps: []Step{}, Created: r.now().Unix()}
-	var total float64
-	priced := true
 	for step := 0; step < a.MaxSteps; step++ {
-		resp, res, err := r.chat.Chat(ctx, route, &wire.ChatRequest{Model: a.Model, Messages: msgs, Tools: tools})
+		resp, call, err := r.chat.Chat(ctx, &wire.ChatRequest{Model: a.Model, Messages: msgs, Tools: tools})
+		run.Call.Add(call)
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
-			span.SetAttributes(attribute.String("error.type", apperr.KindOf(err).String()))
-			return nil, err
+			span.SetAttributes(attribute.String("error.type", apperr.From(err).Kind.String()))
+			return run, err
 		}
-		run.Model = res.Model
+		run.Model = call.Model
 		if u := resp.Usage; u != nil {
 			run.Usage.PromptTokens += u.PromptTokens
 			run.Usage.CompletionTokens += u.CompletionTokens
 			run.Usage.TotalTokens += u.TotalTokens
 		}
-		total += res.CostUSD
-		priced = priced && res.Priced
 		if len(resp.Choices) == 0 {
-			return nil, apperr.New(apperr.Upstream, "the model returned no choices")
+			return run, apperr.New(apperr.Upstream, "the model returned no choices")
 		}
 		msg := resp.Choices[0].Message
 		if len(msg.ToolCalls) == 0 {
@@ -157,7 +157,7 @@ func (r *Runner) Run(ctx context.Context, route, id, input string) (*Run, error)
 				Message: fmt.Sprintf("The model asked for %d tool calls in one step; agent %q executes at most %d (agents[].max_tool_calls).", len(msg.ToolCalls), a.ID, limit)}
 			span.SetStatus(codes.Error, err.Message)
 			span.SetAttributes(attribute.String("error.type", "too_many_tool_calls"))
-			return nil, err
+			return run, err // with its calls: what the model calls cost is still recorded
 		}
 		msgs = append(msgs, wire.Message{Role: "assistant", Content: wire.Content{Null: true}, ToolCalls: msg.ToolCalls})
 		for _, tc := range msg.ToolCalls {
@@ -170,7 +170,8 @@ func (r *Runner) Run(ctx context.Context, route, id, input string) (*Run, error)
 			msgs = append(msgs, wire.Message{Role: "tool", ToolCallID: tc.ID, Content: wire.TextContent(content)})
 		}
 	}
-	if priced {
+	if run.Call.Priced {
+		total := run.Call.CostUSD
 		run.Usage.CostUSD = &total
 	}
 	span.SetAttributes(attribute.Int("gen_ai.usage.input_tokens", run.Usage.PromptTokens),

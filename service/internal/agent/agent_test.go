@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/config"
+	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/wire"
 )
@@ -22,18 +24,19 @@ type scripted struct {
 	calls   []*wire.ChatRequest
 }
 
-func (s *scripted) Chat(_ context.Context, _ string, req *wire.ChatRequest) (*wire.ChatResponse, gateway.Result, error) {
+func (s *scripted) Chat(_ context.Context, req *wire.ChatRequest) (*wire.ChatResponse, *gateway.Call, error) {
 	// Keep a copy: the runner appends to the message list between calls.
 	cp := *req
 	cp.Messages = append([]wire.Message(nil), req.Messages...)
 	s.calls = append(s.calls, &cp)
 	if s.err != nil {
-		return nil, gateway.Result{}, s.err
+		return nil, &gateway.Call{}, s.err
 	}
 	msg := s.replies[min(len(s.calls)-1, len(s.replies)-1)]
 	return &wire.ChatResponse{Choices: []wire.Choice{{Message: msg}},
 			Usage: &wire.Usage{PromptTokens: 10, CompletionTokens: 2, TotalTokens: 12}},
-		gateway.Result{Model: req.Model, CostUSD: 0.001, Priced: true}, nil
+		&gateway.Call{Served: true, Spend: cost.Spend{Model: req.Model, Usage: &wire.Usage{PromptTokens: 10, CompletionTokens: 2, TotalTokens: 12},
+			CostUSD: 0.001, Priced: true}}, nil
 }
 
 func toolCall(id, name, args string) wire.Message {
@@ -73,7 +76,7 @@ func TestRunWithTool(t *testing.T) {
 		text("The result is 20."),
 	}}
 	r := NewRunner(agents, chat, noop.NewTracerProvider().Tracer(""), fixedNow)
-	run, err := r.Run(context.Background(), "/v1/agents/:id/runs", "calculator", "What is (2+3)*4?")
+	run, err := r.Run(context.Background(), "calculator", "What is (2+3)*4?")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +88,9 @@ func TestRunWithTool(t *testing.T) {
 	}
 	if run.Usage.TotalTokens != 24 || run.Usage.CostUSD == nil || *run.Usage.CostUSD != 0.002 {
 		t.Errorf("usage = %+v, want both calls summed and priced", run.Usage)
+	}
+	if c := run.Call; c.Usage == nil || c.Usage.TotalTokens != 24 || !c.Priced || math.Abs(c.CostUSD-0.002) > 1e-12 || c.Model != "gpt-4o-mini" {
+		t.Errorf("run call = %+v, want the two model calls folded into one", c)
 	}
 	if run.Created != fixedNow().Unix() {
 		t.Errorf("created = %d", run.Created)
@@ -119,7 +125,7 @@ func TestRunToolErrorsGoToTheModel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			chat := &scripted{replies: []wire.Message{toolCall("c1", tc.tool, tc.args), text("sorry")}}
 			r := NewRunner(agents, chat, noop.NewTracerProvider().Tracer(""), fixedNow)
-			run, err := r.Run(context.Background(), "r", "calculator", "x")
+			run, err := r.Run(context.Background(), "calculator", "x")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +142,7 @@ func TestRunToolErrorsGoToTheModel(t *testing.T) {
 func TestRunMaxSteps(t *testing.T) {
 	chat := &scripted{replies: []wire.Message{toolCall("c", "calculator", `{"expression":"1+1"}`)}}
 	r := NewRunner(agents, chat, noop.NewTracerProvider().Tracer(""), fixedNow)
-	run, err := r.Run(context.Background(), "r", "calculator", "loop forever")
+	run, err := r.Run(context.Background(), "calculator", "loop forever")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,23 +153,23 @@ func TestRunMaxSteps(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	r := NewRunner(agents, &scripted{err: apperr.New(apperr.Timeout, "slow")}, noop.NewTracerProvider().Tracer(""), fixedNow)
-	if _, err := r.Run(context.Background(), "r", "plain", "x"); apperr.KindOf(err) != apperr.Timeout {
+	if _, err := r.Run(context.Background(), "plain", "x"); apperr.From(err).Kind != apperr.Timeout {
 		t.Errorf("error %v, want the model's Timeout passed through", err)
 	}
-	if _, err := r.Run(context.Background(), "r", "nope", "x"); apperr.KindOf(err) != apperr.NotFound {
+	if _, err := r.Run(context.Background(), "nope", "x"); apperr.From(err).Kind != apperr.NotFound {
 		t.Errorf("error %v, want NotFound", err)
 	}
 	empty := &emptyChoices{}
 	r = NewRunner(agents, empty, noop.NewTracerProvider().Tracer(""), fixedNow)
-	if _, err := r.Run(context.Background(), "r", "plain", "x"); apperr.KindOf(err) != apperr.Upstream {
+	if _, err := r.Run(context.Background(), "plain", "x"); apperr.From(err).Kind != apperr.Upstream {
 		t.Errorf("error %v, want Upstream for a response without choices", err)
 	}
 }
 
 type emptyChoices struct{}
 
-func (emptyChoices) Chat(context.Context, string, *wire.ChatRequest) (*wire.ChatResponse, gateway.Result, error) {
-	return &wire.ChatResponse{}, gateway.Result{}, nil
+func (emptyChoices) Chat(context.Context, *wire.ChatRequest) (*wire.ChatResponse, *gateway.Call, error) {
+	return &wire.ChatResponse{}, &gateway.Call{}, nil
 }
 
 func TestClockTool(t *testing.T) {
@@ -219,7 +225,7 @@ func TestToolCallsPerStepAreCapped(t *testing.T) {
 			a.MaxToolCalls = tc.limit
 			chat := &scripted{replies: []wire.Message{calls(tc.calls), text("done")}}
 			r := NewRunner([]config.Agent{a}, chat, noop.NewTracerProvider().Tracer(""), fixedNow)
-			run, err := r.Run(context.Background(), "/v1/agents/:id/runs", a.ID, "go")
+			run, err := r.Run(context.Background(), a.ID, "go")
 			if tc.ok {
 				if err != nil || len(run.Steps) != tc.calls {
 					t.Fatalf("run %+v, %v; want %d steps", run, err, tc.calls)

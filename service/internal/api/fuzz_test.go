@@ -47,7 +47,7 @@ func clientError(t *testing.T, err error) {
 	default:
 		t.Fatalf("error kind %v (%v), want invalid_request / payload too large / unsupported media type", e.Kind, err)
 	}
-	if s := e.Kind.Status(); s < 400 || s > 499 {
+	if s := statusOf(e.Kind); s < 400 || s > 499 {
 		t.Fatalf("status %d for a client error", s)
 	}
 	if e.Message == "" {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/sse"
 	"aiservice/service/internal/wire"
 )
@@ -36,17 +38,21 @@ func (s *server) chatStream(c *gin.Context) {
 }
 
 // completions is OpenAI's route: streaming or not by `stream`, usage in the stream only when
-// stream_options.include_usage asks for it.
+// stream_options.include_usage asks for it. The route's deadline is the stream one; the body is
+// read under the chat deadline either way, and a completion that does not stream keeps it.
 func (s *server) completions(c *gin.Context) {
+	wide := c.Request
+	cancel := narrow(c, s.cfg.Timeouts.Chat.D())
+	defer cancel()
 	req, ok := s.decodeChat(c)
 	if !ok {
 		return
 	}
 	if req.Stream {
+		c.Request = wide
 		s.stream(c, req, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 		return
 	}
-	defer narrow(c, s.cfg.Timeouts.Chat.D())()
 	s.complete(c, req)
 }
 
@@ -66,15 +72,21 @@ func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 }
 
 func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
-	body, res, err := s.gw.ChatRaw(c.Request.Context(), info(c).route, req)
+	body, call, err := s.gw.ChatRaw(c.Request.Context(), req)
+	exchangeOf(c).call = call
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if res.Priced {
-		c.Header("X-Cost-USD", strconv.FormatFloat(res.CostUSD, 'f', -1, 64))
-	}
+	costHeader(c, call.Priced, call.CostUSD)
 	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+}
+
+// costHeader sends X-Cost-USD when the request was priced.
+func costHeader(c *gin.Context, priced bool, usd float64) {
+	if priced {
+		c.Header("X-Cost-USD", strconv.FormatFloat(usd, 'f', -1, 64))
+	}
 }
 
 // stream relays a chat stream as SSE, flushing each chunk as it arrives. The response is held
@@ -83,10 +95,9 @@ func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
 // first byte, an `event: error` carrying the same error object ends the stream, so a client
 // never mistakes a cut stream for a finished one.
 func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool) {
-	ri := info(c)
-	start := time.Now()
-	ctx := c.Request.Context()
-	st, err := s.gw.ChatStream(ctx, ri.route, req)
+	ex, start := exchangeOf(c), time.Now()
+	st, call, err := s.gw.ChatStream(c.Request.Context(), req)
+	ex.call = call
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -97,56 +108,77 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 		s.fail(c, err)
 		return
 	}
-
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	c.Status(http.StatusOK)
-	ri.streamed = true
+	ex.streamed = true
+	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, ex: ex, start: start,
+		ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
+	if err := r.run(first); err != nil {
+		s.endStream(c, r.out, err)
+	}
+}
 
-	ttft := s.m.ttft.WithLabelValues(ri.route, st.Result.Model)
-	gap := s.m.route(ri.route).interChunk.Get()
-	out := sse.NewWriter(c.Writer)
-	var last time.Time
-	for ev := first; ; {
-		if !ev.UsageOnly || includeUsage {
-			write := out.Data
-			if st.Ready() {
-				write = out.DataLater // the next chunk is here: one write for both
+// endStream closes a stream cut by an error with an `event: error` carrying the error object
+// (nothing when the client is gone).
+func (s *server) endStream(c *gin.Context, out *sse.Writer, err error) {
+	e := gateway.Classify(c.Request.Context(), err).Err
+	exchangeOf(c).failure = e
+	if e.Kind == apperr.Canceled {
+		return
+	}
+	s.log.WarnContext(c.Request.Context(), "stream ended with an error", "error_type", e.Kind.String(), "error", e.Error())
+	data, _ := json.Marshal(body(e))
+	_ = out.Last("error", data)
+}
+
+// relay writes a stream's chunks as they come, timing the first and the gaps between them.
+type relay struct {
+	out          *sse.Writer
+	st           *gateway.Stream
+	includeUsage bool
+	ex           *exchange
+	ttft, gap    prometheus.Observer
+	start, last  time.Time // start: when the handler began, which time to first token counts from
+}
+
+// run relays from the first chunk to the end: nil after [DONE] or when the client left (Close
+// records what was produced), else the upstream's failure.
+func (r *relay) run(ev gateway.Event) error {
+	for {
+		if !ev.UsageOnly || r.includeUsage {
+			write := r.out.Data
+			if r.st.Ready() {
+				write = r.out.DataLater // the next chunk is here: one write for both
 			}
 			if err := write(ev.Data); err != nil {
-				return // the client is gone; Close records what was produced
+				return nil
 			}
-			now := time.Now()
-			if last.IsZero() {
-				ri.firstByte = now.Sub(start)
-				ttft.Observe(ri.firstByte.Seconds())
-			} else {
-				gap.Observe(now.Sub(last).Seconds())
-			}
-			last = now
+			r.sent(time.Now())
 		}
-		ev, err = st.Next()
-		// The final event goes out unflushed, once the request has been fully recorded.
-		if errors.Is(err, io.EOF) {
-			_ = out.Last("", sse.Done)
-			return
-		}
-		if err != nil {
-			e := resolve(ctx, err)
-			if e.Kind == apperr.Canceled {
-				return
-			}
-			s.m.count(ri.route, e)
-			ri.endedWith = e.Kind.Status()
-			s.log.WarnContext(ctx, "stream ended with an error", "error_type", e.Kind.Type(), "error", e.Error())
-			data, _ := json.Marshal(body(e))
-			_ = out.Last("error", data)
-			return
+		var err error
+		if ev, err = r.st.Next(); errors.Is(err, io.EOF) {
+			// The final event goes out unflushed, once the request has been fully recorded.
+			_ = r.out.Last("", sse.Done)
+			return nil
+		} else if err != nil {
+			return err
 		}
 	}
+}
+
+// sent times a chunk that went out.
+func (r *relay) sent(now time.Time) {
+	if r.last.IsZero() {
+		r.ex.firstByte = now.Sub(r.start)
+		r.ttft.Observe(r.ex.firstByte.Seconds())
+	} else {
+		r.gap.Observe(now.Sub(r.last).Seconds())
+	}
+	r.last = now
 }
 
 func (s *server) images(c *gin.Context) {
@@ -159,14 +191,13 @@ func (s *server) images(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	resp, res, err := s.gw.Images(c.Request.Context(), info(c).route, &req)
+	resp, call, err := s.gw.Images(c.Request.Context(), &req)
+	exchangeOf(c).call = call
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if res.Priced {
-		c.Header("X-Cost-USD", strconv.FormatFloat(res.CostUSD, 'f', -1, 64))
-	}
+	costHeader(c, call.Priced, call.CostUSD)
 	c.JSON(http.StatusOK, resp)
 }
 
@@ -198,14 +229,15 @@ func (s *server) runAgent(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	run, err := s.agents.Run(c.Request.Context(), info(c).route, id, *req.Input)
+	run, err := s.agents.Run(c.Request.Context(), id, *req.Input)
+	if run != nil {
+		exchangeOf(c).call = &run.Call
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if run.Usage.CostUSD != nil {
-		c.Header("X-Cost-USD", strconv.FormatFloat(*run.Usage.CostUSD, 'f', -1, 64))
-	}
+	costHeader(c, run.Call.Priced, run.Call.CostUSD)
 	c.JSON(http.StatusOK, run)
 }
 

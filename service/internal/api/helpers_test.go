@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"aiservice/service/internal/app"
 	"aiservice/service/internal/config"
@@ -184,3 +187,8 @@ func (b *syncBuf) String() string {
 }
 
 const userHi = `{"messages":[{"role":"user","content":"hello there"}]}`
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode) // as cmd/aiservice does: no route listing in the test output
+	os.Exit(m.Run())
+}

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -18,92 +17,11 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/config"
-	"aiservice/service/internal/gateway"
 )
-
-// reqInfo is per-request state the handlers fill and the observe middleware reads.
-type reqInfo struct {
-	timing    gateway.Timing
-	route     string
-	firstByte time.Duration // streams: time to the first byte of the body
-	streamed  bool
-	// endedWith is the status a stream's closing `event: error` stands for (502 for an
-	// upstream failure, 504 for a time limit, 503 at shutdown): the response said 200, but the
-	// SLO must count what the client got.
-	endedWith int
-}
-
-type infoKey struct{}
-
-func info(c *gin.Context) *reqInfo {
-	if ri, ok := c.Request.Context().Value(infoKey{}).(*reqInfo); ok {
-		return ri
-	}
-	return &reqInfo{}
-}
-
-// observe is the outermost middleware: request id, the SERVER span (continuing an inbound W3C
-// trace), in-flight gauge, then after the handler the request metrics, SLI events, and one
-// access-log line.
-func (s *server) observe(c *gin.Context) {
-	start := time.Now()
-	route := c.FullPath()
-	if route == "" {
-		route = "unmatched"
-	}
-	id := c.GetHeader("X-Request-Id")
-	if !validRequestID(id) {
-		id = newRequestID()
-	}
-	c.Header("X-Request-Id", id)
-
-	ri := &reqInfo{route: route}
-	rm := s.m.route(route)
-	ctx := s.propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
-	name, opts := rm.span(c.Request.Method, route)
-	ctx, span := s.tracer.Start(ctx, name, opts...)
-	ctx = context.WithValue(gateway.WithTiming(ctx, &ri.timing), infoKey{}, ri)
-	c.Request = c.Request.WithContext(ctx)
-
-	rm.inflight.Inc()
-	c.Next()
-	rm.inflight.Dec()
-
-	status := c.Writer.Status()
-	elapsed := time.Since(start)
-	s.m.record(rm, c.Request.Method, route, status, elapsed)
-	if route != "unmatched" {
-		rm.overhead.Get().Observe(max(elapsed-ri.timing.Upstream(), 0).Seconds())
-	}
-	latency, sloStatus := elapsed, status
-	if ri.streamed {
-		latency = ri.firstByte
-		if ri.endedWith != 0 {
-			sloStatus = ri.endedWith
-		}
-	}
-	s.slo.Observe(route, sloStatus, latency)
-
-	span.SetAttributes(attribute.Int("http.response.status_code", status))
-	if status >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(status))
-	}
-	span.End()
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelWarn
-	}
-	s.log.LogAttrs(ctx, level, "request",
-		slog.String("method", c.Request.Method), slog.String("route", route), slog.Int("status", status),
-		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.String("request_id", id),
-		slog.Int("bytes", c.Writer.Size()))
-}
 
 // validRequestID accepts a client's id only if it is short and plain, so it is safe to echo in
 // a header and a log line.
@@ -175,10 +93,17 @@ func (s *server) deadline(d time.Duration) gin.HandlerFunc {
 // writeMargin is how long after the route deadline a response may still be written.
 const writeMargin = time.Second
 
-// authenticate requires `Authorization: Bearer KEY` when API keys are configured. Keys are
+// authenticate requires `Authorization: Bearer KEY` when API keys are configured, and one
+// Authorization header at most in any case. Keys are
 // compared as SHA-256 digests in constant time, over every key, so neither the key nor its
 // length leaks through timing.
 func (s *server) authenticate(c *gin.Context) {
+	if len(c.Request.Header.Values("Authorization")) > 1 {
+		// Which one would count is a guess that a proxy in front may make differently.
+		s.fail(c, &apperr.Error{Kind: apperr.InvalidRequest, Code: "duplicate_authorization",
+			Message: "Send one Authorization header, not several."})
+		return
+	}
 	if len(s.keys) == 0 {
 		c.Next()
 		return
@@ -265,7 +190,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inflightV, m.timeouts, m.ttft, m.interChunk, m.overhead, m.shed)
-	m.preload("", "unmatched")
+	m.preload("", unmatched)
 	return m
 }
 
@@ -326,12 +251,12 @@ func serverSpan(method, route string) (string, []trace.SpanStartOption) {
 		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("http.route", route))}
 }
 
-// route returns a route's children; unknown routes share "unmatched".
+// route returns a route's children; unknown routes share the unmatched ones.
 func (m *httpMetrics) route(route string) *routeMetrics {
 	if rm, ok := m.routes[route]; ok {
 		return rm
 	}
-	return m.routes["unmatched"]
+	return m.routes[unmatched]
 }
 
 // record counts a finished request.
@@ -346,12 +271,13 @@ func (m *httpMetrics) record(rm *routeMetrics, method, route string, status int,
 	m.duration.WithLabelValues(method, route, code).Observe(elapsed.Seconds())
 }
 
-// count records what an error means for the route's counters.
-func (m *httpMetrics) count(route string, e *apperr.Error) {
+// count records what the error a request ended with means for the route's counters.
+func (m *httpMetrics) count(rm *routeMetrics, e *apperr.Error) {
 	switch {
+	case e == nil:
 	case e.Kind == apperr.Timeout:
-		m.route(route).timeouts.Inc()
+		rm.timeouts.Inc()
 	case e.Kind == apperr.RateLimit && e.Code == "overloaded":
-		m.route(route).shedding.Inc()
+		rm.shedding.Inc()
 	}
 }

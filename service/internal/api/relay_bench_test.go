@@ -14,10 +14,9 @@ import (
 	"aiservice/service/internal/config"
 )
 
-// BenchmarkStreamRelay is one whole streaming request through the gateway (in-process
-// simulator over loopback HTTP, 8 content chunks, usage, [DONE]): the SSE relay's cost per
-// stream, allocations included.
-func BenchmarkStreamRelay(b *testing.B) {
+// benchRequests sends body to /v1/chat/completions b.N times through the whole gateway
+// (in-process simulator over loopback HTTP) and checks each answer ends with suffix.
+func benchRequests(b *testing.B, body, suffix string) {
 	cfg, err := config.Parse([]byte("log_level: error"))
 	if err != nil {
 		b.Fatal(err)
@@ -36,7 +35,6 @@ func BenchmarkStreamRelay(b *testing.B) {
 		_ = a.Close(ctx)
 	}()
 	client := srv.Client()
-	body := `{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hello there"}]}`
 	b.ReportAllocs()
 	for b.Loop() {
 		resp, err := client.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
@@ -45,8 +43,20 @@ func BenchmarkStreamRelay(b *testing.B) {
 		}
 		out, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.HasSuffix(string(out), "data: [DONE]\n\n") {
+		if resp.StatusCode != http.StatusOK || !strings.HasSuffix(strings.TrimSpace(string(out)), suffix) {
 			b.Fatalf("status %d: %.200s", resp.StatusCode, out)
 		}
 	}
+}
+
+// BenchmarkStreamRelay is one whole streaming request (8 content chunks, usage, [DONE]): the
+// SSE relay's cost per stream, allocations included.
+func BenchmarkStreamRelay(b *testing.B) {
+	benchRequests(b, `{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hello there"}]}`,
+		"data: [DONE]")
+}
+
+// BenchmarkChatRelay is one whole non-streaming chat completion: the pass-through path.
+func BenchmarkChatRelay(b *testing.B) {
+	benchRequests(b, `{"messages":[{"role":"user","content":"Hello there"}]}`, "}")
 }

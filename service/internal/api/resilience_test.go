@@ -290,23 +290,29 @@ func TestTrailingSlashIsNotRedirected(t *testing.T) {
 	}
 }
 
+// A body that trickles in gets a 408 at the chat deadline — also on /v1/chat/completions, whose
+// route deadline is the (long) stream one (issue 16 item 9).
 func TestSlowBodyIsARequestTimeout(t *testing.T) {
-	f := newFixture(t, "timeouts: {chat: 300ms}")
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/chat", pr)
-	req.Header.Set("Content-Type", "application/json")
-	req.ContentLength = 100
-	go func() { _, _ = pw.Write([]byte(`{"messa`)) }() // and nothing more
-	start := time.Now()
-	resp, err := f.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
+	f := newFixture(t, "timeouts: {chat: 300ms, stream: 30s}")
+	for _, path := range []string{"/v1/chat", "/v1/chat/completions"} {
+		t.Run(path, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			req, _ := http.NewRequest("POST", f.srv.URL+path, pr)
+			req.Header.Set("Content-Type", "application/json")
+			req.ContentLength = 100
+			go func() { _, _ = pw.Write([]byte(`{"messa`)) }() // and nothing more
+			start := time.Now()
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "request_body_timeout") {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			within(t, "slow body", time.Since(start), 300*time.Millisecond, time.Second)
+		})
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "request_body_timeout") {
-		t.Fatalf("status %d: %s", resp.StatusCode, b)
-	}
-	within(t, "slow body", time.Since(start), 300*time.Millisecond, time.Second)
 }

@@ -21,6 +21,7 @@ import (
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/config"
+	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/slo"
 )
@@ -28,32 +29,29 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
-// OpenAPI is the embedded OpenAPI 3 document served at /openapi.json.
-func OpenAPI() []byte { return openAPI }
-
 // Deps are what the HTTP layer needs.
 type Deps struct {
 	Config     *config.Config
 	Gateway    *gateway.Gateway
 	Agents     *agent.Runner
+	Cost       *cost.Tracker // records each request's spend
 	Registry   *prometheus.Registry
 	Tracer     trace.Tracer
 	Propagator propagation.TextMapPropagator
 	Log        *slog.Logger
 	// Ready reports readiness; /readyz answers 503 when it is false (e.g. while draining).
 	Ready *atomic.Bool
-	Now   func() time.Time
 }
 
 type server struct {
 	cfg        *config.Config
 	gw         *gateway.Gateway
 	agents     *agent.Runner
+	cost       *cost.Tracker
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 	log        *slog.Logger
 	ready      *atomic.Bool
-	now        func() time.Time
 	m          *httpMetrics
 	slo        *slo.Recorder
 	keys       [][32]byte
@@ -70,12 +68,12 @@ const (
 	groupDefault = "default"
 )
 
-// NewServer builds the HTTP handler with every route.
+// NewServer builds the HTTP handler with every route. Gin's debug mode (route listing and
+// warnings on stdout) is the caller's to switch off, once per process: gin.SetMode is global.
 func NewServer(d Deps) http.Handler {
-	gin.SetMode(gin.ReleaseMode)
 	s := &server{
-		cfg: d.Config, gw: d.Gateway, agents: d.Agents, tracer: d.Tracer, propagator: d.Propagator,
-		log: d.Log, ready: d.Ready, now: d.Now,
+		cfg: d.Config, gw: d.Gateway, agents: d.Agents, cost: d.Cost, tracer: d.Tracer, propagator: d.Propagator,
+		log: d.Log, ready: d.Ready,
 		m: newHTTPMetrics(d.Registry),
 		slo: slo.NewRecorder(d.Registry, slo.Objectives{
 			Availability: d.Config.SLO.AvailabilityObjective, Latency: d.Config.SLO.LatencyObjective,
@@ -99,27 +97,8 @@ func NewServer(d Deps) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.Use(s.observe, s.recovery, s.limits)
 
-	type route struct {
-		method, path, group string
-		auth                bool
-		h                   gin.HandlerFunc
-	}
 	metrics := promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelError)})
-	routes := []route{
-		{"POST", "/v1/chat", groupChat, true, s.chat},
-		{"POST", "/v1/chat/stream", groupStream, true, s.chatStream},
-		{"POST", "/v1/chat/completions", groupStream, true, s.completions}, // narrowed to chat when not streaming
-		{"POST", "/v1/images", groupImages, true, s.images},
-		{"POST", "/v1/images/generations", groupImages, true, s.images},
-		{"GET", "/v1/agents", groupDefault, true, s.listAgents},
-		{"GET", "/v1/agents/:id", groupDefault, true, s.getAgent},
-		{"POST", "/v1/agents/:id/runs", groupAgents, true, s.runAgent},
-		{"GET", "/v1/models", groupDefault, true, s.models},
-		{"GET", "/healthz", groupHealthz, false, s.healthz},
-		{"GET", "/readyz", groupHealthz, false, s.readyz},
-		{"GET", "/metrics", groupHealthz, false, gin.WrapH(metrics)},
-		{"GET", "/openapi.json", groupDefault, false, s.openapi},
-	}
+	routes := s.routes(gin.WrapH(metrics))
 	if d.Config.MetricsAddr != "" { // /metrics is then served on its own listener only (cmd/aiservice)
 		routes = slices.DeleteFunc(routes, func(rt route) bool { return rt.path == "/metrics" })
 	}
@@ -134,13 +113,39 @@ func NewServer(d Deps) http.Handler {
 	}
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, &apperr.Error{Kind: apperr.NotFound, Code: "unknown_route",
-			Message: "Unknown route " + c.Request.Method + " " + safePath(c.Request.URL.Path) + "."})
+			Message: "Unknown route " + apperr.Excerpt(c.Request.Method) + " " + safePath(c.Request.URL.Path) + "."})
 	})
 	r.NoMethod(func(c *gin.Context) {
 		s.fail(c, &apperr.Error{Kind: apperr.MethodNotAllowed, Code: "method_not_allowed",
-			Message: "Method " + c.Request.Method + " is not allowed on " + safePath(c.Request.URL.Path) + "."})
+			Message: "Method " + apperr.Excerpt(c.Request.Method) + " is not allowed on " + safePath(c.Request.URL.Path) + "."})
 	})
 	return r
+}
+
+// route is one entry of the route table: its deadline group and whether it needs a key.
+type route struct {
+	method, path, group string
+	auth                bool
+	h                   gin.HandlerFunc
+}
+
+// routes is the route table: every route the service answers, in one place.
+func (s *server) routes(metrics gin.HandlerFunc) []route {
+	return []route{
+		{"POST", "/v1/chat", groupChat, true, s.chat},
+		{"POST", "/v1/chat/stream", groupStream, true, s.chatStream},
+		{"POST", "/v1/chat/completions", groupStream, true, s.completions}, // the body and a non-stream answer: chat
+		{"POST", "/v1/images", groupImages, true, s.images},
+		{"POST", "/v1/images/generations", groupImages, true, s.images},
+		{"GET", "/v1/agents", groupAgents, true, s.listAgents},
+		{"GET", "/v1/agents/:id", groupAgents, true, s.getAgent},
+		{"POST", "/v1/agents/:id/runs", groupAgents, true, s.runAgent},
+		{"GET", "/v1/models", groupDefault, true, s.models},
+		{"GET", "/healthz", groupHealthz, false, s.healthz},
+		{"GET", "/readyz", groupHealthz, false, s.readyz},
+		{"GET", "/metrics", groupHealthz, false, metrics},
+		{"GET", "/openapi.json", groupDefault, false, s.openapi},
+	}
 }
 
 func thresholds(in map[string]config.Duration) map[string]time.Duration {

@@ -125,7 +125,7 @@ func TestRoutesHappyPath(t *testing.T) {
 			}
 		}},
 		{"metrics", "GET", "/metrics", "", func(t *testing.T, r result) {
-			for _, name := range []string{"http_requests_total", "slo_objective_ratio", "cost_memory_usage_bytes", "circuit_breaker_state", "go_goroutines"} {
+			for _, name := range []string{"http_requests_total", "slo_objective_ratio", "process_resident_memory_bytes", "circuit_breaker_state", "go_goroutines"} {
 				if !strings.Contains(string(r.body), name) {
 					t.Errorf("/metrics lacks %s", name)
 				}

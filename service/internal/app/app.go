@@ -38,6 +38,7 @@ type App struct {
 	SimURL string
 
 	simServer *http.Server
+	upstreams []*provider.OpenAI // their idle pooled connections are dropped at Close
 }
 
 // Options carry what is not in the configuration.
@@ -80,20 +81,22 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			}
 			pc.System, pc.BaseURL = "sim", a.SimURL+"/v1"
 		}
-		providers[p.Name] = provider.NewOpenAI(pc)
+		up := provider.NewOpenAI(pc)
+		providers[p.Name], a.upstreams = up, append(a.upstreams, up)
 	}
 
 	models := make([]string, 0, len(cfg.Models))
 	for _, m := range cfg.Models {
 		models = append(models, m.Name)
 	}
-	gw, err := gateway.New(gateway.Deps{Config: cfg, Providers: providers, Prices: cost.NewTable(cfg.Prices),
-		Cost: cost.NewTracker(a.Registry, models, log), Registry: a.Registry, Tracer: tracing.Tracer(), Log: log})
+	spend := cost.NewTracker(a.Registry, models, log)
+	gw, err := gateway.New(gateway.Deps{Options: gateway.OptionsFrom(cfg), Providers: providers, Prices: cost.NewTable(cfg.Prices),
+		Cost: spend, Registry: a.Registry, Tracer: tracing.Tracer(), Log: log})
 	if err != nil {
 		return nil, errors.Join(err, a.Close(ctx))
 	}
 	a.Handler = api.NewServer(api.Deps{
-		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now),
+		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
 	})
 	return a, nil
@@ -125,8 +128,12 @@ func SimBehaviour(s config.Simulator) sim.Behaviour {
 	}
 }
 
-// Close stops the in-process simulator and flushes telemetry.
+// Close drops the upstreams' idle connections, stops the in-process simulator and flushes
+// telemetry.
 func (a *App) Close(ctx context.Context) error {
+	for _, up := range a.upstreams {
+		up.CloseIdle()
+	}
 	var errs []error
 	if a.simServer != nil {
 		// By now the gateway has drained, so nothing needs the simulator; Shutdown would wait

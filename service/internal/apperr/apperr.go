@@ -1,20 +1,20 @@
 // Package apperr is the gateway's one error type. Every layer returns *Error (or wraps one) with
-// a Kind; the API layer maps the Kind to an HTTP status and OpenAI's error envelope in one place,
-// so nothing below it knows about status codes.
+// a Kind that says who caused the failure and what the client should do; the API layer's status
+// table per surface (api/status.go) turns a Kind into an HTTP status and error body, so nothing
+// below it knows about status codes.
 package apperr
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 )
 
 // Kind classifies an error by who caused it and what the client should do.
 type Kind uint8
 
-// The kinds, from the client's point of view.
+// The kinds, from the client's point of view (with the status OpenAI's surface gives each).
 const (
 	Internal             Kind = iota // a bug: 500
 	InvalidRequest                   // malformed or invalid input: 400
@@ -24,42 +24,25 @@ const (
 	PayloadTooLarge                  // body over the cap: 413
 	UnsupportedMediaType             // not JSON: 415
 	RateLimit                        // shed or upstream 429: 429
-	Upstream                         // the provider failed: 502
+	Upstream                         // the provider failed or sent garbage: 502
 	Unavailable                      // circuit open, draining: 503
-	Timeout                          // the route deadline passed: 504
+	Timeout                          // the route deadline or a stream limit passed: 504
 	Shutdown                         // stream ended by graceful shutdown (SSE only)
 	Canceled                         // the client went away; nothing is written
 	RequestTimeout                   // the client did not send its body within the deadline: 408
 )
 
-var kindInfo = [...]struct {
-	status int
-	typ    string
-}{
-	Internal:             {http.StatusInternalServerError, "internal_error"},
-	InvalidRequest:       {http.StatusBadRequest, "invalid_request_error"},
-	Authentication:       {http.StatusUnauthorized, "authentication_error"},
-	NotFound:             {http.StatusNotFound, "not_found_error"},
-	MethodNotAllowed:     {http.StatusMethodNotAllowed, "invalid_request_error"},
-	PayloadTooLarge:      {http.StatusRequestEntityTooLarge, "invalid_request_error"},
-	UnsupportedMediaType: {http.StatusUnsupportedMediaType, "invalid_request_error"},
-	RateLimit:            {http.StatusTooManyRequests, "rate_limit_error"},
-	Upstream:             {http.StatusBadGateway, "upstream_error"},
-	Unavailable:          {http.StatusServiceUnavailable, "service_unavailable"},
-	Timeout:              {http.StatusGatewayTimeout, "timeout"},
-	Shutdown:             {http.StatusServiceUnavailable, "shutdown"},
-	Canceled:             {499, "canceled"},
-	RequestTimeout:       {http.StatusRequestTimeout, "timeout"},
+// names are the kinds' low-cardinality names (the `error.type` span attribute and log field).
+var names = [...]string{
+	Internal: "internal_error", InvalidRequest: "invalid_request_error", Authentication: "authentication_error",
+	NotFound: "not_found_error", MethodNotAllowed: "invalid_request_error", PayloadTooLarge: "invalid_request_error",
+	UnsupportedMediaType: "invalid_request_error", RateLimit: "rate_limit_error", Upstream: "upstream_error",
+	Unavailable: "service_unavailable", Timeout: "timeout", Shutdown: "shutdown", Canceled: "canceled",
+	RequestTimeout: "timeout",
 }
 
-// Status is the HTTP status for the kind.
-func (k Kind) Status() int { return kindInfo[k].status }
-
-// Type is the `error.type` string for the kind.
-func (k Kind) Type() string { return kindInfo[k].typ }
-
-// String names the kind (used as the `error.type` span attribute).
-func (k Kind) String() string { return kindInfo[k].typ }
+// String names the kind (the `error.type` span attribute).
+func (k Kind) String() string { return names[k] }
 
 // Error is an error with a kind and a message safe to show the client. Cause holds the internal
 // detail, which goes to logs only.
@@ -74,9 +57,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Cause != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Kind.Type(), e.Message, e.Cause)
+		return fmt.Sprintf("%s: %s: %v", e.Kind, e.Message, e.Cause)
 	}
-	return e.Kind.Type() + ": " + e.Message
+	return e.Kind.String() + ": " + e.Message
 }
 
 func (e *Error) Unwrap() error { return e.Cause }
@@ -96,9 +79,9 @@ func Wrap(k Kind, cause error, format string, args ...any) *Error {
 	return &Error{Kind: k, Message: fmt.Sprintf(format, args...), Cause: cause}
 }
 
-// From returns the *Error inside err, classifying context errors and anything unknown.
-// A context deadline becomes Timeout and a cancellation Canceled, so a deadline that fires in any
-// layer surfaces as a 504 rather than a 500.
+// From returns the *Error inside err, classifying context errors and anything unknown, or nil
+// for nil. A context deadline becomes Timeout and a cancellation Canceled, so a deadline that
+// fires in any layer surfaces as a 504 rather than a 500.
 func From(err error) *Error {
 	if err == nil {
 		return nil
@@ -123,12 +106,4 @@ func Excerpt(s string) string {
 		return s
 	}
 	return s[:limit] + "…"
-}
-
-// KindOf is From(err).Kind, or Internal for nil-safe callers.
-func KindOf(err error) Kind {
-	if e := From(err); e != nil {
-		return e.Kind
-	}
-	return Internal
 }

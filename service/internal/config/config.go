@@ -494,7 +494,8 @@ func set(cfg *Config, field, v, source string) error {
 	return nil
 }
 
-// Validate checks every field and names the first bad one.
+// Validate checks every field and names every bad one (joined), so one run shows them all. It
+// also sets an empty model kind to chat: the fallback checks compare kinds.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {

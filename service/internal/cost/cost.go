@@ -5,12 +5,7 @@ package cost
 import (
 	"log/slog"
 	"math"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -90,7 +85,7 @@ type Tracker struct {
 	unpriced    *prometheus.CounterVec
 	estimated   *prometheus.CounterVec
 
-	unpricedSeen sync.Map // model → struct{}: log an unpriced model once
+	unpricedSeen sync.Map // model label → struct{}: log an unpriced model once (unknown ones once in all)
 }
 
 // NewTracker registers the cost metrics. models are the configured model names; any other value
@@ -121,7 +116,7 @@ func NewTracker(reg prometheus.Registerer, models []string, log *slog.Logger) *T
 		Name: "cost_estimated_usage_total",
 		Help: "Requests whose token usage was estimated (the upstream reported none, or a stream was cut).",
 	}, []string{"provider", "model"})
-	reg.MustRegister(t.requestCost, t.apiCalls, t.tokens, t.unpriced, t.estimated, newProcessCollector())
+	reg.MustRegister(t.requestCost, t.apiCalls, t.tokens, t.unpriced, t.estimated)
 	return t
 }
 
@@ -138,9 +133,8 @@ func (t *Tracker) RecordAPICall(provider, model, outcome string) {
 	t.apiCalls.WithLabelValues(provider, t.Model(model), outcome).Inc()
 }
 
-// RecordTokens counts tokens (the seed's record_tokens).
-func (t *Tracker) RecordTokens(provider, model string, input, output int) {
-	m := t.Model(model)
+// recordTokens counts tokens of a normalised model label.
+func (t *Tracker) recordTokens(provider, m string, input, output int) {
 	if input > 0 {
 		t.tokens.WithLabelValues(provider, m, "input").Add(float64(input))
 	}
@@ -149,77 +143,34 @@ func (t *Tracker) RecordTokens(provider, model string, input, output int) {
 	}
 }
 
-// RecordRequest records a request's cost (the seed's record_request). An unpriced request is
-// counted and logged once per model instead of being recorded as $0.
-func (t *Tracker) RecordRequest(route, provider, model string, usd float64, priced bool) {
-	m := t.Model(model)
-	if !priced {
-		t.unpriced.WithLabelValues(provider, m).Inc()
-		if _, seen := t.unpricedSeen.LoadOrStore(model, struct{}{}); !seen {
-			t.log.Warn("model has no price; its requests are counted in cost_unpriced_requests_total", "model", model, "provider", provider)
+// Spend is what one client request consumed: the model and provider that served it, its token
+// usage (nil when no upstream answered; images carry none) and its cost.
+type Spend struct {
+	Provider string      // configured provider name
+	Model    string      // public model name
+	Usage    *wire.Usage // exact, or estimated (Usage.Estimated)
+	CostUSD  float64     // valid when Priced
+	Priced   bool
+}
+
+// RecordRequest records one client request's spend (the seed's record_request and
+// record_tokens): its tokens, whether they were estimated, and its cost, once per request — an
+// agent run of several model calls counts once, with its total. An unpriced request is counted
+// and logged once per model instead of being recorded as $0.
+func (t *Tracker) RecordRequest(route string, s Spend) {
+	m := t.Model(s.Model)
+	if u := s.Usage; u != nil {
+		t.recordTokens(s.Provider, m, u.PromptTokens, u.CompletionTokens)
+		if u.Estimated {
+			t.estimated.WithLabelValues(s.Provider, m).Inc()
+		}
+	}
+	if !s.Priced {
+		t.unpriced.WithLabelValues(s.Provider, m).Inc()
+		if _, seen := t.unpricedSeen.LoadOrStore(m, struct{}{}); !seen {
+			t.log.Warn("model has no price; its requests are counted in cost_unpriced_requests_total", "model", s.Model, "provider", s.Provider)
 		}
 		return
 	}
-	t.requestCost.WithLabelValues(route, provider, m).Observe(usd)
-}
-
-// RecordEstimated counts a stream whose usage was estimated.
-func (t *Tracker) RecordEstimated(provider, model string) {
-	t.estimated.WithLabelValues(provider, t.Model(model)).Inc()
-}
-
-// processCollector publishes cost_cpu_usage_cores (CPU used since the previous scrape, in cores)
-// and cost_memory_usage_bytes (resident set size), read at scrape time.
-type processCollector struct {
-	cpu, mem *prometheus.Desc
-
-	mu       sync.Mutex
-	lastCPU  time.Duration
-	lastWall time.Time
-}
-
-func newProcessCollector() *processCollector {
-	return &processCollector{
-		cpu:      prometheus.NewDesc("cost_cpu_usage_cores", "Process CPU use in cores, averaged since the previous scrape.", nil, nil),
-		mem:      prometheus.NewDesc("cost_memory_usage_bytes", "Process resident memory in bytes.", nil, nil),
-		lastCPU:  cpuTime(),
-		lastWall: time.Now(),
-	}
-}
-
-func (c *processCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.cpu; ch <- c.mem }
-
-func (c *processCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	now, cpu := time.Now(), cpuTime()
-	cores := 0.0
-	if wall := now.Sub(c.lastWall); wall > 0 {
-		cores = float64(cpu-c.lastCPU) / float64(wall)
-	}
-	c.lastCPU, c.lastWall = cpu, now
-	c.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.GaugeValue, cores)
-	ch <- prometheus.MustNewConstMetric(c.mem, prometheus.GaugeValue, float64(RSS()))
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// RSS is the process's resident set size in bytes (0 where /proc is missing).
-func RSS() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
+	t.requestCost.WithLabelValues(route, s.Provider, m).Observe(s.CostUSD)
 }

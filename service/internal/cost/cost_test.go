@@ -151,11 +151,12 @@ func TestTrackerCounters(t *testing.T) {
 	tr.RecordAPICall("sim", "gpt-4o", OutcomeRateLimited)
 	tr.RecordAPICall("sim", "made-up-1", OutcomeError)
 	tr.RecordAPICall("sim", "made-up-2", OutcomeError)
-	tr.RecordTokens("sim", "gpt-4o-mini", 100, 20)
-	tr.RecordTokens("sim", "gpt-4o-mini", 0, 5) // zero input adds no sample
-	tr.RecordRequest("/v1/chat", "sim", "gpt-4o", 0.002, true)
-	tr.RecordRequest("/v1/chat", "sim", "gpt-4o", 0.003, true)
-	tr.RecordEstimated("sim", "unknown-model")
+	tr.RecordRequest("/v1/chat", Spend{Provider: "sim", Model: "gpt-4o-mini", Usage: &wire.Usage{PromptTokens: 100, CompletionTokens: 20}})
+	// Zero input adds no sample.
+	tr.RecordRequest("/v1/chat", Spend{Provider: "sim", Model: "gpt-4o-mini", Usage: &wire.Usage{CompletionTokens: 5}})
+	tr.RecordRequest("/v1/chat", Spend{Provider: "sim", Model: "gpt-4o", CostUSD: 0.002, Priced: true})
+	tr.RecordRequest("/v1/chat", Spend{Provider: "sim", Model: "gpt-4o", CostUSD: 0.003, Priced: true})
+	tr.RecordRequest("/v1/chat", Spend{Provider: "sim", Model: "unknown-model", Usage: &wire.Usage{Estimated: true}})
 
 	for _, tc := range []struct {
 		name string
@@ -207,11 +208,11 @@ func TestTrackerUnpriced(t *testing.T) {
 	tr, _, logs := newTracker(t)
 	var wg sync.WaitGroup
 	for range 5 {
-		wg.Go(func() { tr.RecordRequest("/v1/chat", "sim", "gpt-4o", 0, false) })
+		wg.Go(func() { tr.RecordRequest("/v1/chat", Spend{Provider: "sim", Model: "gpt-4o"}) })
 	}
 	wg.Wait()
-	tr.RecordRequest("/v1/chat", "sim", "mystery", 0, false)
-	tr.RecordRequest("/v1/chat", "sim", "mystery", 0, false)
+	tr.RecordRequest("/v1/chat", Spend{Provider: "sim", Model: "mystery"})
+	tr.RecordRequest("/v1/chat", Spend{Provider: "sim", Model: "mystery"})
 
 	if got := testutil.ToFloat64(tr.unpriced.WithLabelValues("sim", "gpt-4o")); got != 5 {
 		t.Errorf("unpriced gpt-4o = %v, want 5", got)
@@ -232,25 +233,5 @@ func TestTrackerUnpriced(t *testing.T) {
 	}
 	if !strings.Contains(out, "cost_unpriced_requests_total") {
 		t.Errorf("the warning should name the metric to watch:\n%s", out)
-	}
-}
-
-func TestProcessMetrics(t *testing.T) {
-	_, reg, _ := newTracker(t)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		if len(mf.GetMetric()) > 0 && mf.GetMetric()[0].GetGauge() != nil {
-			got[mf.GetName()] = mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	if got["cost_memory_usage_bytes"] <= 0 {
-		t.Errorf("cost_memory_usage_bytes = %v, want the RSS (> 0)", got["cost_memory_usage_bytes"])
-	}
-	if v, ok := got["cost_cpu_usage_cores"]; !ok || v < 0 {
-		t.Errorf("cost_cpu_usage_cores = %v (present %v), want a non-negative value", v, ok)
 	}
 }

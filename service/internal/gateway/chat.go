@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"aiservice/service/internal/apperr"
@@ -22,79 +21,66 @@ import (
 	"aiservice/service/internal/wire"
 )
 
-// Result describes who served a request and what it cost.
-type Result struct {
-	Provider string  // configured provider name
-	Model    string  // public model that served it (the primary or a fallback)
-	CostUSD  float64 // valid when Priced
-	Priced   bool
-}
-
 // Chat runs a non-streaming chat completion and decodes it (for agents, which read tool calls).
-func (g *Gateway) Chat(ctx context.Context, apiRoute string, req *wire.ChatRequest) (*wire.ChatResponse, Result, error) {
-	b, res, err := g.ChatRaw(ctx, apiRoute, req)
+func (g *Gateway) Chat(ctx context.Context, req *wire.ChatRequest) (*wire.ChatResponse, *Call, error) {
+	b, call, err := g.ChatRaw(ctx, req)
 	if err != nil {
-		return nil, res, err
+		return nil, call, err
 	}
 	var resp wire.ChatResponse
 	if err := json.Unmarshal(b, &resp); err != nil {
-		return nil, res, apperr.Wrap(apperr.Upstream, err, "The upstream sent an invalid chat completion.")
+		return nil, call, call.fail(Classify(ctx, &provider.InvalidError{What: "chat completion"}))
 	}
-	return &resp, res, nil
+	return &resp, call, nil
+}
+
+// rawAnswer is an upstream's chat completion as bytes, with the spans of the fields the
+// gateway reads (model, usage, choices) and the usage when it had one.
+type rawAnswer struct {
+	body   []byte
+	fields []wire.Span
+	usage  *wire.Usage
 }
 
 // ChatRaw runs a non-streaming chat completion and returns the response body as bytes: the
 // upstream's answer passed through, with `model` set to the public name and usage.cost_usd
 // added. Only `model`, `usage` and the finish reasons are read; the rest is never decoded.
-// route is the API route template (a metric label).
-func (g *Gateway) ChatRaw(ctx context.Context, apiRoute string, req *wire.ChatRequest) ([]byte, Result, error) {
-	primary, err := g.resolve(req.Model, "chat")
+func (g *Gateway) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, *Call, error) {
+	primary, call, err := g.resolve(req.Model, "chat")
 	if err != nil {
-		return nil, Result{}, err
+		return nil, call, err
 	}
-	type out struct {
-		body []byte
-		res  Result
-	}
-	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
+	ans, a, err := send(ctx, g, call, primary, "chat", false, func(ctx context.Context, r *route, span trace.Span) (rawAnswer, error) {
 		up := *req
 		up.Model = r.model.Upstream()
-		var fields []wire.Span
-		var usage *wire.Usage
-		body, _, err := attempt(ctx, g, r, "chat", false, func(ctx context.Context, span trace.Span) ([]byte, error) {
-			b, err := r.provider.ChatRaw(ctx, &up)
-			if err != nil {
-				return nil, err
-			}
-			if fields, err = wire.ObjectFields(b, "model", "usage", "choices"); err != nil {
-				return nil, &provider.StatusError{StatusCode: 502, Detail: wire.ErrorDetail{Message: "upstream sent an invalid chat completion", Type: "upstream_error"}}
-			}
-			usage = readUsage(b, fields[1])
-			if span.IsRecording() {
-				model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
-				g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
-				if g.record && fields[2].Found() {
-					g.recordContent(span, &up, b[fields[2].Start:fields[2].End])
-				}
-			}
-			return b, nil
-		})
+		b, err := r.provider.ChatRaw(ctx, &up)
 		if err != nil {
-			return out{}, err
+			return rawAnswer{}, err
 		}
-		res := Result{Provider: r.provider.Name(), Model: r.model.Name}
-		if usage == nil {
-			if usage, body, err = estimateRaw(body, fields, req); err != nil {
-				return out{}, err
+		fields, err := wire.ObjectFields(b, "model", "usage", "choices")
+		if err != nil {
+			return rawAnswer{}, &provider.InvalidError{What: "chat completion"}
+		}
+		usage := readUsage(b, fields[1])
+		if span.IsRecording() {
+			model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
+			g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
+			if g.record && fields[2].Found() {
+				g.recordContent(span, &up, b[fields[2].Start:fields[2].End])
 			}
-			g.cost.RecordEstimated(res.Provider, res.Model)
 		}
-		g.cost.RecordTokens(res.Provider, res.Model, usage.PromptTokens, usage.CompletionTokens)
-		res.CostUSD, res.Priced = g.prices.Chat(r.model.Name, *usage)
-		g.cost.RecordRequest(apiRoute, res.Provider, res.Model, res.CostUSD, res.Priced)
-		return out{patch(body, fields[0], fields[1], r.quotedName, res), res}, nil
+		return rawAnswer{body: b, fields: fields, usage: usage}, nil
 	})
-	return o.body, o.res, err
+	if err != nil {
+		return nil, call, err
+	}
+	if ans.usage == nil {
+		if ans.usage, ans.body, err = estimateRaw(ans.body, ans.fields, req); err != nil {
+			return nil, call, call.fail(Classify(ctx, err))
+		}
+	}
+	call.price(g.prices, ans.usage)
+	return patch(ans.body, ans.fields[0], ans.fields[1], a.r.quotedName, call.CostUSD, call.Priced), call, nil
 }
 
 // readUsage decodes the usage object of a raw answer; nil when absent or not an object.
@@ -111,7 +97,7 @@ func readUsage(body []byte, u wire.Span) *wire.Usage {
 func estimateRaw(body []byte, f []wire.Span, req *wire.ChatRequest) (*wire.Usage, []byte, error) {
 	var resp wire.ChatResponse
 	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, nil, apperr.Wrap(apperr.Upstream, err, "The upstream sent an invalid chat completion.")
+		return nil, nil, &provider.InvalidError{What: "chat completion"}
 	}
 	resp.Usage = estimated(promptTokens(req), outputRunes(&resp))
 	b, err := json.Marshal(&resp)
@@ -127,14 +113,14 @@ func estimateRaw(body []byte, f []wire.Span, req *wire.ChatRequest) (*wire.Usage
 }
 
 // patch writes the public model name (quoted JSON) and usage.cost_usd into a raw answer.
-func patch(body []byte, m, u wire.Span, quoted []byte, res Result) []byte {
+func patch(body []byte, m, u wire.Span, quoted []byte, usd float64, priced bool) []byte {
 	var buf [2]wire.Edit
 	edits := buf[:0]
 	if m.Found() && !bytes.Equal(body[m.Start:m.End], quoted) {
 		edits = append(edits, wire.Edit{At: m.Start, End: m.End, With: quoted})
 	}
-	if res.Priced && u.Found() && body[u.Start] == '{' {
-		num, _ := json.Marshal(res.CostUSD) // the same number format as every other JSON body
+	if priced && u.Found() && body[u.Start] == '{' {
+		num, _ := json.Marshal(usd) // the same number format as every other JSON body
 		field := append([]byte(`"cost_usd":`), num...)
 		if inner := bytes.TrimSpace(body[u.Start+1 : u.End-1]); len(inner) > 0 {
 			field = append(field, ',')
@@ -219,59 +205,50 @@ func (g *Gateway) annotate(span trace.Span, model string, u *wire.Usage, finish 
 }
 
 // Images generates images.
-func (g *Gateway) Images(ctx context.Context, apiRoute string, req *wire.ImageRequest) (*wire.ImageResponse, Result, error) {
-	primary, err := g.resolve(req.Model, "image")
+func (g *Gateway) Images(ctx context.Context, req *wire.ImageRequest) (*wire.ImageResponse, *Call, error) {
+	primary, call, err := g.resolve(req.Model, "image")
 	if err != nil {
-		return nil, Result{}, err
+		return nil, call, err
 	}
-	type out struct {
-		resp *wire.ImageResponse
-		res  Result
-	}
-	o, err := withFallback(ctx, g, primary, func(ctx context.Context, r *route) (out, error) {
+	resp, _, err := send(ctx, g, call, primary, "generate_content", false, func(ctx context.Context, r *route, span trace.Span) (*wire.ImageResponse, error) {
+		span.SetAttributes(attribute.String("gen_ai.output.type", "image"))
 		up := *req
 		up.Model = r.model.Upstream()
-		resp, _, err := attempt(ctx, g, r, "generate_content", false, func(ctx context.Context, span trace.Span) (*wire.ImageResponse, error) {
-			span.SetAttributes(attribute.String("gen_ai.output.type", "image"))
-			resp, err := r.provider.Images(ctx, &up)
-			if err == nil {
-				span.SetAttributes(attribute.String("gen_ai.response.model", r.model.Upstream()))
-			}
-			return resp, err
-		})
-		if err != nil {
-			return out{}, err
+		resp, err := r.provider.Images(ctx, &up)
+		if err == nil {
+			span.SetAttributes(attribute.String("gen_ai.response.model", r.model.Upstream()))
 		}
-		res := Result{Provider: r.provider.Name(), Model: r.model.Name}
-		res.CostUSD, res.Priced = g.prices.Image(r.model.Name, req.Size, req.Quality, len(resp.Data))
-		resp.Usage = &wire.ImageUsage{Images: len(resp.Data)}
-		if res.Priced {
-			resp.Usage.CostUSD = &res.CostUSD
-		}
-		resp.Model = ""
-		g.cost.RecordRequest(apiRoute, res.Provider, res.Model, res.CostUSD, res.Priced)
-		return out{resp, res}, nil
+		return resp, err
 	})
-	return o.resp, o.res, err
+	if err != nil {
+		return nil, call, err
+	}
+	call.CostUSD, call.Priced = g.prices.Image(call.Model, req.Size, req.Quality, len(resp.Data))
+	resp.Usage = &wire.ImageUsage{Images: len(resp.Data)}
+	if call.Priced {
+		usd := call.CostUSD
+		resp.Usage.CostUSD = &usd
+	}
+	resp.Model = ""
+	return resp, call, nil
 }
 
-// Stream is an open chat stream. Next returns chunks with the public model name; when the
-// upstream sends its usage chunk, the chunk carries usage.cost_usd; when the upstream ends
-// without usage, Next returns an estimated usage chunk before io.EOF. Close records tokens and
-// cost — also for a stream cut short — and must always be called.
+// Stream is an open chat stream: an iterator of chunks. Next returns chunks with the public
+// model name; when the upstream sends its usage chunk, the chunk carries usage.cost_usd; when
+// the upstream ends without usage, Next returns an estimated usage chunk before io.EOF. Close
+// ends the attempt and completes the Call — usage estimated for a stream cut short — and must
+// always be called.
 type Stream struct {
-	g        *Gateway
-	route    string
-	r        *route
-	inner    provider.Stream
-	span     trace.Span
-	actx     context.Context // the attempt's context; its cause says which limit ended it
-	cancel   context.CancelCauseFunc
-	timer    *time.Timer
-	idle     time.Duration
-	release  func()
-	Result   Result
-	prompt   int // estimated prompt tokens
+	g      *Gateway
+	a      attempt // the open attempt: its route, span and slot are the stream's until Close
+	inner  provider.Stream
+	ctx    context.Context // the attempt's; its cause says which limit ended it
+	cancel context.CancelCauseFunc
+	call   *Call
+	timer  *time.Timer
+	idle   time.Duration
+	// prompt is the estimated prompt tokens, outRunes the characters produced so far.
+	prompt   int
 	outRunes int
 	usage    *wire.Usage
 	finish   []string
@@ -295,38 +272,46 @@ var (
 	errIdle       = &apperr.Error{Kind: apperr.Timeout, Code: "stream_idle_timeout", Message: "The upstream stream went idle for longer than the inter-chunk limit."}
 )
 
+// opened is an upstream stream that answered with headers, under the attempt's own
+// cancellable context: the first-token and idle limits end it with a cause that Classify can
+// tell apart from the route deadline.
+type opened struct {
+	inner  provider.Stream
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
 // ChatStream opens a streaming chat completion, with retries and fallback until the upstream
 // answered with headers. After that nothing is retried: bytes may have reached the client.
-func (g *Gateway) ChatStream(ctx context.Context, apiRoute string, req *wire.ChatRequest) (*Stream, error) {
-	primary, err := g.resolve(req.Model, "chat")
+// The Call is the stream's: complete once the stream is closed (or now, when it failed to open).
+func (g *Gateway) ChatStream(ctx context.Context, req *wire.ChatRequest) (*Stream, *Call, error) {
+	primary, call, err := g.resolve(req.Model, "chat")
 	if err != nil {
-		return nil, err
+		return nil, call, err
 	}
-	prompt := promptTokens(req)
-	return withFallback(ctx, g, primary, func(ctx context.Context, r *route) (*Stream, error) {
+	o, a, err := send(ctx, g, call, primary, "chat", true, func(ctx context.Context, r *route, _ trace.Span) (opened, error) {
 		up := *req
 		up.Model = r.model.Upstream()
-		// The attempt gets its own cancellable context so the first-token and idle limits can
-		// end it with a cause the caller can tell apart from the route deadline.
 		sctx, cancel := context.WithCancelCause(ctx)
-		var span trace.Span
-		inner, release, err := attempt(sctx, g, r, "chat", true, func(ctx context.Context, sp trace.Span) (provider.Stream, error) {
-			span = sp
-			return r.provider.ChatStream(ctx, &up)
-		})
+		inner, err := r.provider.ChatStream(sctx, &up)
 		if err != nil {
 			cancel(nil)
-			return nil, err
+			return opened{}, err
 		}
-		// The attempt's span stays open over the body; Close annotates and ends it.
-		s := &Stream{g: g, route: apiRoute, opened: time.Now(), r: r, inner: inner, span: span, actx: sctx, cancel: cancel, release: release,
-			idle: g.timeouts.StreamIdle.D(), firstToken: g.timeouts.StreamFirstToken.D(), prompt: prompt,
-			Result: Result{Provider: r.provider.Name(), Model: r.model.Name}}
-		s.waitSince.Store(s.opened.UnixNano()) // the first-token limit runs from the moment the upstream answered
-		s.timer = time.AfterFunc(s.firstToken, s.expire)
-		return s, nil
+		return opened{inner: inner, ctx: sctx, cancel: cancel}, nil
 	})
+	if err != nil {
+		return nil, call, err
+	}
+	s := &Stream{g: g, a: a, inner: o.inner, ctx: o.ctx, cancel: o.cancel, call: call, opened: time.Now(),
+		idle: g.idle, firstToken: g.firstToken, prompt: promptTokens(req)}
+	s.waitSince.Store(s.opened.UnixNano()) // the first-token limit runs from the moment the upstream answered
+	s.timer = time.AfterFunc(s.firstToken, s.expire)
+	return s, call, nil
 }
+
+// Call is what the stream produced so far; complete once the stream is closed.
+func (s *Stream) Call() *Call { return s.call }
 
 // expire ends the attempt when the first-token or idle limit passed while waiting on the
 // upstream with no bytes from it; otherwise it looks again when the limit could next pass.
@@ -389,10 +374,15 @@ func (s *Stream) Next() (Event, error) {
 		// The timer was set for the first-token limit; from now on the idle limit rules.
 		s.timer.Reset(s.idle)
 	}
-	// The scan also validates the chunk: what is relayed is valid JSON.
+	return s.relay(raw)
+}
+
+// relay scans one chunk — which also validates it: what is relayed is valid JSON — counts what
+// it produced, and patches in the public model name and, on the usage chunk, the cost.
+func (s *Stream) relay(raw []byte) (Event, error) {
 	var f [5]wire.Span
 	if err := wire.ObjectFieldsInto(f[:], raw, "id", "created", "model", "choices", "usage"); err != nil {
-		return Event{}, s.fail(&provider.StatusError{StatusCode: 502, Detail: wire.ErrorDetail{Message: "upstream sent an invalid stream chunk", Type: "upstream_error"}})
+		return Event{}, s.fail(&provider.InvalidError{What: "stream chunk"})
 	}
 	if s.chunkID == "" && f[0].Found() {
 		s.chunkID, _ = wire.UnquoteString(raw[f[0].Start:f[0].End])
@@ -409,18 +399,16 @@ func (s *Stream) Next() (Event, error) {
 			s.scanChoice(raw[ch.Start+e.Start : ch.Start+e.End])
 		}
 	}
-	res := Result{Priced: false}
-	usageOnly := false
+	usd, priced, usageOnly := 0.0, false, false
 	if u := f[4]; u.Found() && raw[u.Start] == '{' {
 		usage := readUsage(raw, u)
 		if usage != nil {
 			s.usage = usage
 			s.price(usage)
-			res = s.Result
-			usageOnly = empty
+			usd, priced, usageOnly = s.call.CostUSD, s.call.Priced, empty
 		}
 	}
-	out := patch(raw, f[2], f[4], s.r.quotedName, res)
+	out := patch(raw, f[2], f[4], s.a.r.quotedName, usd, priced)
 	return Event{Data: out, UsageOnly: usageOnly}, nil
 }
 
@@ -465,65 +453,49 @@ func (s *Stream) scanChoice(el []byte) {
 	}
 }
 
-// fail turns a mid-stream failure into the error the client sees, and marks the span.
+// fail classifies a mid-stream failure — under the attempt's context, whose cause names the
+// limit or shutdown that ended it — records it on the Call and marks the span.
 func (s *Stream) fail(err error) error {
 	s.ended = true
-	out := toAppErr(err)
-	var ae *apperr.Error
-	if cause := context.Cause(s.actx); cause != nil && errors.As(cause, &ae) {
-		out = ae // a stream limit or the shutdown
-	} else if e := apperr.From(err); e.Kind == apperr.Timeout || e.Kind == apperr.Canceled {
-		out = e
-	}
-	s.span.SetAttributes(attribute.String("error.type", errorType(out)))
-	s.span.SetStatus(codes.Error, out.Error())
-	return out
+	f := Classify(s.ctx, err)
+	s.call.Failure = f
+	markFailed(s.a.span, f)
+	return f.Err
 }
 
 func (s *Stream) price(u *wire.Usage) {
-	s.Result.CostUSD, s.Result.Priced = s.g.prices.Chat(s.r.model.Name, *u)
-	if s.Result.Priced {
-		cost := s.Result.CostUSD
-		u.CostUSD = &cost
+	s.call.price(s.g.prices, u)
+	if s.call.Priced {
+		usd := s.call.CostUSD
+		u.CostUSD = &usd
 	}
 }
 
 // estimatedUsage builds the usage chunk for a stream whose upstream reported none.
 func (s *Stream) estimatedUsage() Event {
-	s.usage = s.estimate()
+	s.usage = estimated(s.prompt, s.outRunes)
 	s.price(s.usage)
-	b, _ := json.Marshal(&wire.Chunk{ID: s.chunkID, Object: "chat.completion.chunk", Created: s.created, Model: s.Result.Model,
+	b, _ := json.Marshal(&wire.Chunk{ID: s.chunkID, Object: "chat.completion.chunk", Created: s.created, Model: s.call.Model,
 		Choices: []wire.ChunkChoice{}, Usage: s.usage})
 	return Event{Data: b, UsageOnly: true}
 }
 
-func (s *Stream) estimate() *wire.Usage { return estimated(s.prompt, s.outRunes) }
-
-// Usage is the final usage (exact or estimated); valid after the stream ended.
-func (s *Stream) Usage() *wire.Usage { return s.usage }
-
-// Close ends the upstream call and records tokens and cost, estimating them when the stream
-// was cut before the upstream reported usage.
+// Close ends the upstream call and completes the Call, estimating the usage when the stream
+// was cut before the upstream reported it.
 func (s *Stream) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
 	s.timer.Stop()
 	// The body's time is upstream time too: the overhead metric must not count it.
-	addUpstream(s.actx, time.Since(s.opened))
+	s.call.Upstream += time.Since(s.opened)
 	err := s.inner.Close()
 	s.cancel(nil)
-	s.release()
 	if s.usage == nil {
-		s.usage = s.estimate()
+		s.usage = estimated(s.prompt, s.outRunes)
 		s.price(s.usage)
 	}
-	if s.usage.Estimated {
-		s.g.cost.RecordEstimated(s.Result.Provider, s.Result.Model)
-	}
-	s.g.cost.RecordTokens(s.Result.Provider, s.Result.Model, s.usage.PromptTokens, s.usage.CompletionTokens)
-	s.g.cost.RecordRequest(s.route, s.Result.Provider, s.Result.Model, s.Result.CostUSD, s.Result.Priced)
-	s.g.annotate(s.span, s.Result.Model, s.usage, s.finish)
-	s.span.End()
+	s.g.annotate(s.a.span, s.call.Model, s.usage, s.finish)
+	s.a.end()
 	return err
 }

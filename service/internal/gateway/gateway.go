@@ -1,19 +1,18 @@
 // Package gateway holds the use cases — chat, streaming chat, images — and everything between a
 // validated request and the provider: model routing, load shedding, the circuit breaker, retries
-// within a budget, fallback models, tracing of each upstream attempt and cost accounting.
-// It knows nothing of HTTP status codes: failures are *apperr.Error kinds.
+// within a budget, fallback models, tracing of each upstream attempt and pricing. Every call
+// returns a *Call saying what it produced; failures get their meaning once, in Classify.
+// It knows nothing of HTTP: the API layer turns a Call and its Failure into a response.
 package gateway
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"sync"
-	"sync/atomic"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,15 +21,29 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"aiservice/service/internal/apperr"
-	"aiservice/service/internal/breaker"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/provider"
 )
 
+// Options are the settings the gateway obeys.
+type Options struct {
+	Models     []config.Model
+	Resilience config.Resilience
+	// StreamFirstToken and StreamIdle are a stream's time-to-first-token and inter-chunk limits.
+	StreamFirstToken, StreamIdle time.Duration
+	RecordContent                bool // record prompt and completion text on spans
+}
+
+// OptionsFrom picks the gateway's settings out of a configuration.
+func OptionsFrom(c *config.Config) Options {
+	return Options{Models: c.Models, Resilience: c.Resilience, StreamFirstToken: c.Timeouts.StreamFirstToken.D(),
+		StreamIdle: c.Timeouts.StreamIdle.D(), RecordContent: c.Telemetry.RecordContent}
+}
+
 // Deps are the gateway's collaborators.
 type Deps struct {
-	Config    *config.Config
+	Options   Options
 	Providers map[string]provider.Provider // by configured provider name
 	Prices    *cost.Table
 	Cost      *cost.Tracker
@@ -41,21 +54,21 @@ type Deps struct {
 
 // Gateway routes requests to providers.
 type Gateway struct {
-	cfg        config.Resilience
-	timeouts   config.Timeouts
-	record     bool // record prompt/completion text on spans
-	prices     *cost.Table
-	cost       *cost.Tracker
-	tracer     trace.Tracer
-	log        *slog.Logger
-	routes     map[string]*route
-	slots      chan struct{}
-	m          *metrics
-	jitter     func() float64
-	sleepTimer func(time.Duration) *time.Timer
+	cfg config.Resilience
+	// firstToken and idle are a stream's time-to-first-token and inter-chunk limits.
+	firstToken, idle time.Duration
+	record           bool // record prompt/completion text on spans
+	prices           *cost.Table
+	cost             *cost.Tracker
+	tracer           trace.Tracer
+	log              *slog.Logger
+	routes           map[string]*route
+	m                *metrics
+	jitter           func() float64
+	sleep            func(context.Context, time.Duration) bool // false when ctx ended first
 }
 
-// route is one configured model with its provider, breaker and pre-resolved metric children.
+// route is one configured model with its provider, guard and pre-resolved metric children.
 type route struct {
 	model      config.Model
 	quotedName []byte // the model name as a JSON string, patched into raw answers
@@ -63,10 +76,10 @@ type route struct {
 		op, name string
 		opts     []trace.SpanStartOption
 	}
-	provider  provider.Provider
-	fallbacks []*route
-	breaker   *breaker.Breaker
-	budget    *budget
+	provider provider.Provider
+	server   []attribute.KeyValue // server.address, server.port and url.full of the upstream
+	chain    []*route             // this route, then its fallbacks in order
+	guard    *guard
 
 	upstreamDur prometheus.Observer
 	retries     prometheus.Counter
@@ -82,8 +95,8 @@ type metrics struct {
 	transitions *prometheus.CounterVec
 }
 
-// New builds the gateway and registers its metrics.
-func New(d Deps) (*Gateway, error) {
+// newMetrics registers the gateway's metrics.
+func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		upstreamDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "upstream_request_duration_seconds",
@@ -106,187 +119,193 @@ func New(d Deps) (*Gateway, error) {
 			Name: "circuit_breaker_transitions_total", Help: "Circuit breaker state changes.",
 		}, []string{"provider", "model", "to"}),
 	}
-	d.Registry.MustRegister(m.upstreamDur, m.retries, m.exhausted, m.fallbacks, m.state, m.transitions)
+	reg.MustRegister(m.upstreamDur, m.retries, m.exhausted, m.fallbacks, m.state, m.transitions)
+	return m
+}
 
-	cfg := d.Config
+// New builds the gateway and registers its metrics.
+func New(d Deps) (*Gateway, error) {
+	m := newMetrics(d.Registry)
+
+	o := d.Options
 	g := &Gateway{
-		cfg: cfg.Resilience, timeouts: cfg.Timeouts, record: cfg.Telemetry.RecordContent,
+		cfg: o.Resilience, record: o.RecordContent,
 		prices: d.Prices, cost: d.Cost, tracer: d.Tracer, log: d.Log,
-		routes: map[string]*route{}, slots: make(chan struct{}, cfg.Resilience.MaxInFlight), m: m,
-		jitter: rand.Float64, sleepTimer: time.NewTimer,
+		routes: map[string]*route{}, m: m, jitter: rand.Float64, sleep: sleep,
 	}
-	for _, mc := range cfg.Models {
+	g.firstToken, g.idle = o.StreamFirstToken, o.StreamIdle
+	slots := make(chan struct{}, o.Resilience.MaxInFlight)
+	for _, mc := range o.Models {
 		p, ok := d.Providers[mc.Provider]
 		if !ok {
 			return nil, fmt.Errorf("model %q: provider %q is not available", mc.Name, mc.Provider)
 		}
-		quoted, _ := json.Marshal(mc.Name)
-		r := &route{
-			model: mc, provider: p, quotedName: quoted,
-			budget:      newBudget(cfg.Resilience.RetryBudgetRatio, cfg.Resilience.RetryBudgetMin),
-			upstreamDur: m.upstreamDur.WithLabelValues(p.Name(), mc.Name),
-			retries:     m.retries.WithLabelValues(p.Name(), mc.Name),
-			exhausted:   m.exhausted.WithLabelValues(p.Name(), mc.Name),
-		}
-		op := "chat"
-		if mc.Kind == "image" {
-			op = "generate_content"
-		}
-		r.firstSpan.name, r.firstSpan.opts = r.spanStart(op, 1)
-		r.firstSpan.op = op // from here on spanStart returns the cached pair
-		state := m.state.WithLabelValues(p.Name(), mc.Name)
-		state.Set(float64(breaker.Closed))
-		name, prov := mc.Name, p.Name()
-		r.breaker = breaker.New(cfg.Resilience.BreakerFailures, cfg.Resilience.BreakerCooldown.D(), func(from, to breaker.State) {
-			state.Set(float64(to))
-			m.transitions.WithLabelValues(prov, name, to.String()).Inc()
-			d.Log.Warn("circuit breaker changed state", "provider", prov, "model", name, "from", from.String(), "to", to.String())
-		})
-		g.routes[mc.Name] = r
+		g.routes[mc.Name] = newRoute(mc, p, o.Resilience, slots, m, d.Log)
 	}
 	for _, r := range g.routes {
+		r.chain = []*route{r}
 		for _, fb := range r.model.Fallbacks {
-			r.fallbacks = append(r.fallbacks, g.routes[fb])
+			r.chain = append(r.chain, g.routes[fb])
 		}
 	}
 	return g, nil
 }
 
-// resolve finds the route of a public model name of the wanted kind.
-func (g *Gateway) resolve(model, kind string) (*route, error) {
+// newRoute builds one model's route: its guard, its first attempt span and its metric children.
+func newRoute(mc config.Model, p provider.Provider, rc config.Resilience, slots chan struct{}, m *metrics, log *slog.Logger) *route {
+	quoted, _ := json.Marshal(mc.Name)
+	r := &route{
+		model: mc, provider: p, quotedName: quoted,
+		upstreamDur: m.upstreamDur.WithLabelValues(p.Name(), mc.Name),
+		retries:     m.retries.WithLabelValues(p.Name(), mc.Name),
+		exhausted:   m.exhausted.WithLabelValues(p.Name(), mc.Name),
+		guard: newGuard(guardOpts{
+			failures: rc.BreakerFailures, cooldown: rc.BreakerCooldown.D(), slots: slots,
+			budgetRatio: rc.RetryBudgetRatio, budget: rc.RetryBudgetMin,
+			state: m.state.WithLabelValues(p.Name(), mc.Name), transitions: m.transitions, log: log,
+			provider: p.Name(), model: mc.Name,
+		}),
+	}
+	op, upstreamOp := "chat", "chat"
+	if mc.Kind == "image" {
+		op, upstreamOp = "generate_content", "images"
+	}
+	r.server = serverAttrs(p.URL(upstreamOp))
+	r.firstSpan.name, r.firstSpan.opts = r.spanStart(op, 1)
+	r.firstSpan.op = op // from here on spanStart returns the cached pair
+	return r
+}
+
+// resolve finds the route of a public model name of the wanted kind, and starts its Call.
+func (g *Gateway) resolve(model, kind string) (*route, *Call, error) {
+	call := &Call{Spend: cost.Spend{Model: model}}
 	r, ok := g.routes[model]
 	if !ok {
-		return nil, &apperr.Error{Kind: apperr.NotFound, Code: "model_not_found", Param: "model",
+		err := &apperr.Error{Kind: apperr.NotFound, Code: "model_not_found", Param: "model",
 			Message: fmt.Sprintf("The model %q does not exist or you do not have access to it.", apperr.Excerpt(model))}
+		return nil, call, call.fail(ofKind(err, NoVerdict))
 	}
 	if r.model.Kind != kind {
-		return nil, &apperr.Error{Kind: apperr.InvalidRequest, Code: "model_not_supported", Param: "model",
+		err := &apperr.Error{Kind: apperr.InvalidRequest, Code: "model_not_supported", Param: "model",
 			Message: fmt.Sprintf("The model %q is a %s model and cannot serve this request.", apperr.Excerpt(model), r.model.Kind)}
+		return nil, call, call.fail(ofKind(err, NoVerdict))
 	}
-	return r, nil
+	call.Provider = r.provider.Name()
+	return r, call, nil
 }
 
-// HasModel reports whether a model of the kind is configured.
-func (g *Gateway) HasModel(model, kind string) bool {
-	r, ok := g.routes[model]
-	return ok && r.model.Kind == kind
+// fail records the failure on the call and returns the client's error.
+func (c *Call) fail(f Failure) error {
+	c.Failure = f
+	if f.Err == nil {
+		return nil
+	}
+	return f.Err
 }
 
-// chain is the route followed by its fallbacks, in order.
-func (r *route) chain() []*route { return append([]*route{r}, r.fallbacks...) }
+// attempt is one admitted try of one route: its CLIENT span, its permit and when it began.
+type attempt struct {
+	ctx    context.Context // carries the span
+	r      *route
+	span   trace.Span
+	permit permit
+	start  time.Time
+}
 
-// withFallback runs op on each model of the chain until one succeeds. It moves to the next
-// model only when the failure is the upstream's (not the caller's, not a shed, not a deadline).
-func withFallback[T any](ctx context.Context, g *Gateway, primary *route, op func(context.Context, *route) (T, error)) (T, error) {
+// send is how every request is tried: for each route of the chain (the primary, then its
+// fallbacks), acquire a permit (breaker, in-flight slot), try, classify the outcome, then
+// retry the route, move to the next one, or stop. try gets the attempt's context and span.
+// When keep is set, a successful attempt keeps its slot and open span: the caller (a stream)
+// owns them from then on and hands them back with end.
+func send[T any](ctx context.Context, g *Gateway, call *Call, primary *route, op string, keep bool,
+	try func(context.Context, *route, trace.Span) (T, error)) (T, attempt, error) {
 	var zero T
+	var f Failure
 	var last error
-	for i, r := range primary.chain() {
+	for i, r := range primary.chain {
 		if i > 0 {
 			g.m.fallbacks.WithLabelValues(primary.model.Name, r.model.Name).Inc()
 			g.log.InfoContext(ctx, "falling back to another model", "model", primary.model.Name, "fallback", r.model.Name, "error", last)
 		}
-		v, err := op(ctx, r)
-		if err == nil {
-			return v, nil
+		call.Provider, call.Model, call.UpstreamModel = r.provider.Name(), r.model.Name, r.model.Upstream()
+		r.guard.budget.deposit()
+		for n := 0; ; n++ {
+			p, err := r.guard.acquire(r.model.Name)
+			if err != nil {
+				last, f = err, Classify(ctx, err)
+				break
+			}
+			a := g.begin(ctx, r, op, n+1, p)
+			v, err := try(a.ctx, r, a.span)
+			last, f = err, Classify(ctx, err)
+			g.finish(call, a, f, keep)
+			if err == nil {
+				call.Served = true
+				return v, a, nil
+			}
+			if !g.again(ctx, r, n, f) {
+				break
+			}
 		}
-		last = err
-		if !fallbackable(ctx, err) {
+		if ctx.Err() != nil {
+			f = Classify(ctx, last) // the wait for a retry ended with the request
+		}
+		if !f.Fallback {
 			break
 		}
 	}
-	return zero, toAppErr(last)
+	return zero, attempt{}, call.fail(f)
 }
 
-// errCircuitOpen marks a call refused by an open breaker.
-var errCircuitOpen = errors.New("circuit open")
+// begin opens an admitted attempt's span.
+func (g *Gateway) begin(ctx context.Context, r *route, op string, n int, p permit) attempt {
+	name, opts := r.spanStart(op, n)
+	ctx, span := g.tracer.Start(ctx, name, opts...)
+	return attempt{ctx: ctx, r: r, span: span, permit: p, start: time.Now()}
+}
 
-func fallbackable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
+// finish records a tried attempt: its duration, its outcome, the breaker's verdict, and (unless
+// a successful one is kept open) its slot and span.
+func (g *Gateway) finish(call *Call, a attempt, f Failure, keep bool) {
+	elapsed := time.Since(a.start)
+	a.r.upstreamDur.Observe(elapsed.Seconds())
+	call.Upstream += elapsed
+	call.Attempts++
+	g.cost.RecordAPICall(a.r.provider.Name(), a.r.model.Name, f.Outcome)
+	a.permit.judge(f.Verdict)
+	if f.Err != nil {
+		markFailed(a.span, f)
+		a.end()
+		return
+	}
+	if !keep {
+		a.end()
+	}
+}
+
+// end frees the attempt's slot and ends its span.
+func (a attempt) end() {
+	a.permit.release()
+	a.span.End()
+}
+
+// again decides whether to try the same route once more, and waits the backoff when so: the
+// failure must be retryable, retries left, the budget not spent and the deadline far enough.
+func (g *Gateway) again(ctx context.Context, r *route, n int, f Failure) bool {
+	if !f.Retry || n >= g.cfg.MaxRetries {
 		return false
 	}
-	return provider.Retryable(err) || errors.Is(err, errCircuitOpen)
-}
-
-// spanStart is the name and start options of an attempt's CLIENT span. The first attempt's are
-// built once per route: they are the same for every request.
-func (r *route) spanStart(op string, attempt int) (string, []trace.SpanStartOption) {
-	if attempt == 1 && op == r.firstSpan.op {
-		return r.firstSpan.name, r.firstSpan.opts
+	delay := g.backoff(n, f.RetryAfter)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
+		return false
 	}
-	return op + " " + r.model.Name, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			attribute.String("gen_ai.operation.name", op),
-			attribute.String("gen_ai.provider.name", r.provider.System()),
-			attribute.String("gen_ai.request.model", r.model.Name),
-			attribute.Int("aiservice.attempt", attempt),
-		)}
-}
-
-// attempt calls the upstream with retries: breaker check, in-flight slot, a CLIENT span, and on a
-// retryable failure a backoff (honouring Retry-After) if the budget and the deadline allow.
-// The in-flight slot is released and the span ended when the call returns, unless hold is
-// set: a stream holds both until it is closed — release frees the slot, and the caller ends
-// the span it was given — so one CLIENT span covers the whole attempt, body included.
-func attempt[T any](ctx context.Context, g *Gateway, r *route, op string, hold bool, call func(context.Context, trace.Span) (T, error)) (T, func(), error) {
-	var zero T
-	r.budget.deposit()
-	for n := 0; ; n++ {
-		if !r.breaker.Allow() {
-			return zero, nil, &apperr.Error{Kind: apperr.Unavailable, Code: "circuit_open", RetryAfter: r.breaker.RetryIn(),
-				Message: fmt.Sprintf("The upstream for %q is failing; try again later.", r.model.Name), Cause: errCircuitOpen}
-		}
-		select {
-		case g.slots <- struct{}{}:
-		default:
-			r.breaker.Release()
-			return zero, nil, &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second,
-				Message: "The gateway is at its in-flight limit; retry shortly."}
-		}
-		release := sync.OnceFunc(func() { <-g.slots })
-
-		name, opts := r.spanStart(op, n+1)
-		spanCtx, span := g.tracer.Start(ctx, name, opts...)
-		start := time.Now()
-		v, err := call(spanCtx, span)
-		elapsed := time.Since(start)
-		r.upstreamDur.Observe(elapsed.Seconds())
-		addUpstream(ctx, elapsed)
-		outcome := outcomeOf(ctx, err)
-		g.cost.RecordAPICall(r.provider.Name(), r.model.Name, outcome)
-		switch {
-		case outcome == cost.OutcomeCanceled, outcome == cost.OutcomeRateLimited:
-			// Neither says the upstream is broken: a 429 is it working as designed.
-			r.breaker.Release()
-		default:
-			// Only the upstream's own failures count against it; its 4xx mean it is healthy.
-			r.breaker.Done(err == nil || !provider.Retryable(err) && !errors.Is(err, context.DeadlineExceeded))
-		}
-		if err == nil {
-			if !hold {
-				span.End()
-				release()
-			}
-			return v, release, nil
-		}
-		release()
-		endWithError(span, err)
-		if !provider.Retryable(err) || ctx.Err() != nil || n >= g.cfg.MaxRetries {
-			return zero, nil, err
-		}
-		delay := g.backoff(n, provider.RetryAfter(err))
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
-			return zero, nil, err
-		}
-		if !r.budget.withdraw() {
-			r.exhausted.Inc()
-			return zero, nil, err
-		}
-		r.retries.Inc()
-		g.log.DebugContext(ctx, "retrying upstream", "model", r.model.Name, "attempt", n+2, "delay", delay, "error", err)
-		if !g.sleep(ctx, delay) {
-			return zero, nil, err
-		}
+	if !r.guard.budget.withdraw() {
+		r.exhausted.Inc()
+		return false
 	}
+	r.retries.Inc()
+	g.log.DebugContext(ctx, "retrying upstream", "model", r.model.Name, "attempt", n+2, "delay", delay, "error", f.Err)
+	return g.sleep(ctx, delay)
 }
 
 // backoff is exponential with jitter in [d/2, d], at least what the upstream asked for.
@@ -299,8 +318,9 @@ func (g *Gateway) backoff(n int, retryAfter time.Duration) time.Duration {
 	return max(d, retryAfter)
 }
 
-func (g *Gateway) sleep(ctx context.Context, d time.Duration) bool {
-	t := g.sleepTimer(d)
+// sleep waits d, or less when ctx ends first (then false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -310,120 +330,42 @@ func (g *Gateway) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func outcomeOf(ctx context.Context, err error) string {
-	var se *provider.StatusError
-	switch {
-	case err == nil:
-		return cost.OutcomeSuccess
-	case errors.As(err, &se) && se.StatusCode == 429:
-		return cost.OutcomeRateLimited
-	case errors.Is(err, context.DeadlineExceeded), apperr.KindOf(err) == apperr.Timeout:
-		return cost.OutcomeTimeout
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
-		return cost.OutcomeCanceled
+// spanStart is the name and start options of an attempt's CLIENT span. The first attempt's are
+// built once per route: they are the same for every request.
+func (r *route) spanStart(op string, attempt int) (string, []trace.SpanStartOption) {
+	if attempt == 1 && op == r.firstSpan.op {
+		return r.firstSpan.name, r.firstSpan.opts
 	}
-	return cost.OutcomeError
+	attrs := append([]attribute.KeyValue{
+		attribute.String("gen_ai.operation.name", op),
+		attribute.String("gen_ai.provider.name", r.provider.System()),
+		attribute.String("gen_ai.request.model", r.model.Name),
+		attribute.Int("aiservice.attempt", attempt),
+	}, r.server...) // one option, so the span copies its attributes once
+	return op + " " + r.model.Name, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
 }
 
-func endWithError(span trace.Span, err error) {
-	span.SetAttributes(attribute.String("error.type", errorType(err)))
-	span.SetStatus(codes.Error, err.Error())
-	span.End()
-}
-
-// errorType is the low-cardinality error.type attribute.
-func errorType(err error) string {
-	var se *provider.StatusError
-	var ce *provider.ConnError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("%d", se.StatusCode)
-	case errors.As(err, &ce):
-		return "connection"
+// serverAttrs are the upstream's address attributes of a CLIENT span. url.full never carries
+// credentials or the query: a base URL may hold a key in either.
+func serverAttrs(raw string) []attribute.KeyValue {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil
 	}
-	return apperr.KindOf(err).String()
-}
-
-// toAppErr maps the last upstream failure to the error the client sees. Upstream 4xx other than
-// 429 carry the upstream's message; the upstream's credentials problems are the gateway's, so
-// they become a 502 rather than telling the client its own key is wrong.
-func toAppErr(err error) error {
-	var se *provider.StatusError
-	if errors.As(err, &se) {
-		switch {
-		case se.StatusCode == 429:
-			return &apperr.Error{Kind: apperr.RateLimit, Code: "upstream_rate_limited", RetryAfter: se.RetryAfter,
-				Message: "The upstream is rate limiting requests: " + se.Detail.Message, Cause: err}
-		case se.StatusCode == 401 || se.StatusCode == 403:
-			return apperr.Wrap(apperr.Upstream, err, "The upstream rejected the gateway's credentials.")
-		case se.StatusCode == 404:
-			return &apperr.Error{Kind: apperr.NotFound, Message: se.Detail.Message, Cause: err}
-		case se.StatusCode == 413:
-			return &apperr.Error{Kind: apperr.PayloadTooLarge, Message: se.Detail.Message, Cause: err}
-		case se.StatusCode >= 400 && se.StatusCode < 500:
-			return &apperr.Error{Kind: apperr.InvalidRequest, Message: se.Detail.Message, Cause: err}
-		case se.StatusCode == 503:
-			return &apperr.Error{Kind: apperr.Unavailable, RetryAfter: se.RetryAfter, Message: "The upstream is unavailable: " + se.Detail.Message, Cause: err}
-		case se.StatusCode == 504:
-			return apperr.Wrap(apperr.Timeout, err, "The upstream timed out.")
-		}
-		return apperr.Wrap(apperr.Upstream, err, "The upstream failed: %s", se.Detail.Message)
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
 	}
-	var ce *provider.ConnError
-	if errors.As(err, &ce) {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return apperr.Wrap(apperr.Timeout, err, "The upstream did not answer in time.")
-		}
-		return apperr.Wrap(apperr.Upstream, err, "The upstream could not be reached.")
+	attrs := []attribute.KeyValue{attribute.String("server.address", u.Hostname()), attribute.String("url.full", u.String())}
+	if n, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, attribute.Int("server.port", n))
 	}
-	return err
+	return attrs
 }
 
-// budget limits retries to a fraction of requests (plus a small reserve), so an outage is not
-// multiplied by the retry count: each request deposits `ratio`, each retry withdraws one.
-type budget struct {
-	mu      sync.Mutex
-	balance float64
-	ratio   float64
-	cap     float64
-}
-
-func newBudget(ratio, reserve float64) *budget {
-	return &budget{balance: reserve, ratio: ratio, cap: max(reserve, 1) + 100*ratio}
-}
-
-func (b *budget) deposit() {
-	b.mu.Lock()
-	b.balance = min(b.balance+b.ratio, b.cap)
-	b.mu.Unlock()
-}
-
-func (b *budget) withdraw() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.balance < 1 {
-		return false
-	}
-	b.balance--
-	return true
-}
-
-// Timing accumulates the time a request spent waiting on upstreams, for the overhead metric.
-type Timing struct{ upstream atomic.Int64 }
-
-// Upstream is the accumulated upstream time.
-func (t *Timing) Upstream() time.Duration { return time.Duration(t.upstream.Load()) }
-
-type timingKey struct{}
-
-// WithTiming attaches a Timing to the request context.
-func WithTiming(ctx context.Context, t *Timing) context.Context {
-	return context.WithValue(ctx, timingKey{}, t)
-}
-
-func addUpstream(ctx context.Context, d time.Duration) {
-	if t, ok := ctx.Value(timingKey{}).(*Timing); ok {
-		t.upstream.Add(int64(d))
-	}
+// markFailed sets a span's error status and error.type from a classified failure.
+func markFailed(span trace.Span, f Failure) {
+	span.SetAttributes(attribute.String("error.type", f.Type))
+	span.SetStatus(codes.Error, f.Err.Error())
 }

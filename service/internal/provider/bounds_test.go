@@ -14,20 +14,19 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/wire"
 )
 
 const okCompletion = `{"id":"c","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`
 
-// wantRefused checks that err is a final StatusError with the status and reason.
+// wantRefused checks that err is a refusal (a StatusError with Err set, which the gateway's
+// classifier never retries) with the status and reason.
 func wantRefused(t *testing.T, err error, status int, reason error) {
 	t.Helper()
 	var se *StatusError
-	if !errors.As(err, &se) || se.StatusCode != status || !errors.Is(err, reason) {
-		t.Fatalf("error %v, want a %d StatusError wrapping %v", err, status, reason)
-	}
-	if Retryable(err) {
-		t.Fatalf("%v must not be retried", err)
+	if !errors.As(err, &se) || se.StatusCode != status || se.Err == nil || !errors.Is(err, reason) {
+		t.Fatalf("error %v, want a %d StatusError refusing with %v", err, status, reason)
 	}
 }
 
@@ -94,7 +93,10 @@ func TestSharedBuffers(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.wantErr != nil {
-				wantRefused(t, err, http.StatusServiceUnavailable, tc.wantErr)
+				// The gateway's own overload, as its in-flight limit answers: 429 overloaded.
+				if e := apperr.From(err); e.Kind != apperr.RateLimit || e.Code != "overloaded" || !errors.Is(err, tc.wantErr) {
+					t.Fatalf("error %v, want a 429 overloaded wrapping %v", err, tc.wantErr)
+				}
 			}
 			if !buffers.TryAcquire(size) {
 				t.Fatal("the read did not give back what it reserved")
@@ -168,7 +170,9 @@ func TestMalformedSuccess(t *testing.T) {
 				}
 				return
 			}
-			wantRefused(t, err, http.StatusBadGateway, ErrMalformed)
+			if ie := (*InvalidError)(nil); !errors.As(err, &ie) {
+				t.Fatalf("error %v, want an InvalidError", err)
+			}
 		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/semaphore"
 
+	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/sse"
 	"aiservice/service/internal/wire"
 )
@@ -127,6 +128,14 @@ func (p *OpenAI) Name() string { return p.cfg.Name }
 
 // System implements Provider.
 func (p *OpenAI) System() string { return p.cfg.System }
+
+// URL implements Provider.
+func (p *OpenAI) URL(op string) string {
+	if op == "images" {
+		return p.imagesURL
+	}
+	return p.chatURL
+}
 
 // CloseIdle drops pooled connections (used at shutdown).
 func (p *OpenAI) CloseIdle() { p.client.CloseIdleConnections() }
@@ -287,9 +296,9 @@ func (p *OpenAI) Images(ctx context.Context, req *wire.ImageRequest) (*wire.Imag
 	return &out, nil
 }
 
-func invalid(what string) error {
-	return refused(ErrMalformed, http.StatusBadGateway, "upstream sent an invalid "+what)
-}
+// invalid is an answer that is not what the dialect promises: not retried on this upstream
+// (the gateway's classifier), a 502.
+func invalid(what string) error { return &InvalidError{What: what} }
 
 // post sends a JSON request and reads the whole 2xx answer, within MaxResponseBytes and the
 // shared Buffers.
@@ -330,7 +339,9 @@ func readBounded(ctx context.Context, r io.Reader, length, limit int64, buffers 
 			return nil
 		}
 		if !buffers.TryAcquire(n) {
-			return refused(ErrBuffersFull, http.StatusServiceUnavailable, "the gateway is holding as many upstream answers as its memory bound allows; retry shortly")
+			// The gateway's own overload, like its in-flight limit: says nothing of the upstream.
+			return &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second, Cause: ErrBuffersFull,
+				Message: "The gateway is holding as many upstream answers as upstream.max_buffered_bytes allows; retry shortly."}
 		}
 		held += n
 		return nil
@@ -371,7 +382,7 @@ func readBounded(ctx context.Context, r io.Reader, length, limit int64, buffers 
 // maxTokens is far above any context window: a count beyond it is not a real usage.
 const maxTokens = 100_000_000
 
-// CheckCompletion reports (as ErrMalformed) a body that is valid JSON but not a chat
+// CheckCompletion reports (as an *InvalidError) a body that is valid JSON but not a chat
 // completion: another object, no choices, a choice that is not an object, or a usage with
 // negative or absurd counts. Such an answer must not reach the client as a success.
 func CheckCompletion(b []byte) error {
@@ -420,7 +431,7 @@ func plausible(u *wire.Usage) bool {
 	return true
 }
 
-// checkImages reports (as ErrMalformed) an images answer without images, or with an image
+// checkImages reports (as an *InvalidError) an images answer without images, or with an image
 // that has neither data nor a URL.
 func checkImages(r *wire.ImageResponse) error {
 	if len(r.Data) == 0 {
@@ -584,7 +595,7 @@ func DecodeChunk(name string, data []byte) (*wire.Chunk, error) {
 	}
 	var c wire.Chunk
 	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: wire.ErrorDetail{Message: "upstream sent an invalid stream chunk", Type: "upstream_error"}}
+		return nil, invalid("stream chunk")
 	}
 	return &c, nil
 }

@@ -27,6 +27,9 @@ type Provider interface {
 	// before the first byte (status, connection) are returned here and can be retried.
 	ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error)
 	Images(ctx context.Context, req *wire.ImageRequest) (*wire.ImageResponse, error)
+	// URL is where an operation ("chat" or "images") is sent, as configured: the gateway puts
+	// it on the attempt's span without credentials or query.
+	URL(op string) string
 }
 
 // Stream yields chunks until io.EOF (the upstream's [DONE]). A stream that stops without
@@ -53,7 +56,7 @@ type StatusError struct {
 	Detail     wire.ErrorDetail
 	RetryAfter time.Duration
 	// Err, when set, says the provider itself refused the answer (ErrResponseTooLarge,
-	// ErrRedirect, ErrMalformed, ErrBuffersFull): such a failure is final, never retried.
+	// ErrRedirect): such a failure is final, neither retried nor sent to a fallback.
 	Err error
 }
 
@@ -64,18 +67,16 @@ func (e *StatusError) Error() string {
 // Unwrap exposes the reason the provider refused the answer, if it did.
 func (e *StatusError) Unwrap() error { return e.Err }
 
-// Reasons for refusing an upstream answer; test with errors.Is. Each comes wrapped in a
-// *StatusError whose status the gateway answers with (502, or 503 for ErrBuffersFull).
+// Reasons for refusing an upstream answer; test with errors.Is.
 var (
-	// ErrResponseTooLarge: the answer (or one stream event) is larger than its bound. Reading
-	// it again would cost the same memory again, so it is not retried.
+	// ErrResponseTooLarge: the answer (or one stream event) is larger than its bound, a 502.
+	// Reading it again would cost the same memory again, so it is final.
 	ErrResponseTooLarge = errors.New("upstream response too large")
-	// ErrRedirect: the upstream answered 3xx. Redirects are not followed, so the API key never
-	// goes to another address.
+	// ErrRedirect: the upstream answered 3xx, a 502. Redirects are not followed, so the API key
+	// never goes to another address.
 	ErrRedirect = errors.New("upstream redirected")
-	// ErrMalformed: a 2xx whose body is valid JSON but not the object asked for.
-	ErrMalformed = errors.New("upstream answer malformed")
 	// ErrBuffersFull: the answers being received already hold all the memory they may share.
+	// It comes as the gateway's own overload answer (429 overloaded), as its in-flight limit does.
 	ErrBuffersFull = errors.New("upstream answer buffers full")
 )
 
@@ -85,33 +86,11 @@ type ConnError struct{ Err error }
 func (e *ConnError) Error() string { return "upstream connection: " + e.Err.Error() }
 func (e *ConnError) Unwrap() error { return e.Err }
 
-// Retryable reports whether a failed attempt may be tried again: connection failures and the
-// statuses that mean "not now" (429, 500, 502, 503, 504). Other 4xx are the caller's fault.
-func Retryable(err error) bool {
-	var se *StatusError
-	if errors.As(err, &se) {
-		if se.Err != nil {
-			return false
-		}
-		switch se.StatusCode {
-		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
-	}
-	var ce *ConnError
-	return errors.As(err, &ce)
-}
+// InvalidError is an upstream answer that is not what the dialect promises (not JSON, or not
+// the expected object): the upstream sent garbage. It is not an HTTP status the upstream sent.
+type InvalidError struct{ What string }
 
-// RetryAfter is the upstream's requested delay, if any.
-func RetryAfter(err error) time.Duration {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.RetryAfter
-	}
-	return 0
-}
+func (e *InvalidError) Error() string { return "upstream sent an invalid " + e.What }
 
 // maxRetryAfterSecs keeps the conversion to a Duration from overflowing (about 272 years).
 const maxRetryAfterSecs = 1 << 33

@@ -91,9 +91,6 @@ func TestAuthorization(t *testing.T) {
 			if !errors.As(err, &se) || se.StatusCode != 401 || se.Detail.Message != "the upstream answered 401 Unauthorized" {
 				t.Fatalf("error %v, want a 401 StatusError with our own message", err)
 			}
-			if Retryable(err) {
-				t.Error("a 401 must not be retried")
-			}
 		})
 	}
 	// Exactly the header the upstream expects.
@@ -229,9 +226,8 @@ func TestStreamErrorEvents(t *testing.T) {
 			}
 			defer st.Close()
 			_, err = st.Next()
-			var se *StatusError
-			if !errors.As(err, &se) || se.StatusCode != http.StatusBadGateway || se.Detail.Message != tc.wantMsg {
-				t.Fatalf("error %v, want a 502 StatusError %q", err, tc.wantMsg)
+			if msg, ok := badAnswer(err); !ok || msg != tc.wantMsg {
+				t.Fatalf("error %v, want an upstream error event or invalid answer %q", err, tc.wantMsg)
 			}
 		})
 	}
@@ -267,20 +263,19 @@ func TestStatusErrors(t *testing.T) {
 		wantMsg    string
 		wantType   string
 		wantRA     func(time.Duration) bool
-		retryable  bool
 	}{
 		{"503 with seconds", 503, "3", `{"error":{"message":"busy","type":"server_error"}}`, "the upstream answered 503 Service Unavailable", "server_error",
-			func(d time.Duration) bool { return d == 3*time.Second }, true},
+			func(d time.Duration) bool { return d == 3*time.Second }},
 		{"429 with an HTTP date, clamped", 429, date, `{"error":{"message":"slow down","type":"rate_limit_error"}}`, "the upstream answered 429 Too Many Requests", "rate_limit_error",
-			func(d time.Duration) bool { return d == DefaultMaxRetryAfter }, true},
+			func(d time.Duration) bool { return d == DefaultMaxRetryAfter }},
 		{"500 with a non-JSON body", 500, "", "<html>oops</html>", "the upstream answered 500 Internal Server Error", "upstream_error",
-			func(d time.Duration) bool { return d == 0 }, true},
+			func(d time.Duration) bool { return d == 0 }},
 		{"400 keeps code and param, not the message", 400, "", `{"error":{"message":"bad model","type":"invalid_request_error","code":"model_not_found","param":"model"}}`,
 			"the upstream answered 400 Bad Request (code model_not_found, param model)", "invalid_request_error",
-			func(d time.Duration) bool { return d == 0 }, false},
+			func(d time.Duration) bool { return d == 0 }},
 		{"a type that is not an identifier", 400, "", `{"error":{"message":"m","type":"<script>","code":"a b"}}`, "the upstream answered 400 Bad Request", "upstream_error",
-			func(d time.Duration) bool { return d == 0 }, false},
-		{"404", 404, "", `{}`, "the upstream answered 404 Not Found", "upstream_error", func(d time.Duration) bool { return d == 0 }, false},
+			func(d time.Duration) bool { return d == 0 }},
+		{"404", 404, "", `{}`, "the upstream answered 404 Not Found", "upstream_error", func(d time.Duration) bool { return d == 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -305,11 +300,8 @@ func TestStatusErrors(t *testing.T) {
 				if se.StatusCode != tc.status || se.Detail.Message != tc.wantMsg || se.Detail.Type != tc.wantType {
 					t.Errorf("%s: %+v", name, se)
 				}
-				if !tc.wantRA(RetryAfter(err)) {
-					t.Errorf("%s: RetryAfter = %v", name, RetryAfter(err))
-				}
-				if Retryable(err) != tc.retryable {
-					t.Errorf("%s: Retryable = %v, want %v", name, Retryable(err), tc.retryable)
+				if !tc.wantRA(se.RetryAfter) {
+					t.Errorf("%s: RetryAfter = %v", name, se.RetryAfter)
 				}
 				if !strings.Contains(err.Error(), fmt.Sprint(tc.status)) {
 					t.Errorf("%s: message %q lacks the status", name, err.Error())
@@ -346,43 +338,6 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestRetryable(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"nil", nil, false},
-		{"connection error", &ConnError{Err: errors.New("refused")}, true},
-		{"wrapped connection error", fmt.Errorf("attempt 1: %w", &ConnError{Err: io.ErrUnexpectedEOF}), true},
-		{"429", &StatusError{StatusCode: 429}, true},
-		{"500", &StatusError{StatusCode: 500}, true},
-		{"502", &StatusError{StatusCode: 502}, true},
-		{"503", &StatusError{StatusCode: 503}, true},
-		{"504", &StatusError{StatusCode: 504}, true},
-		{"wrapped 503", fmt.Errorf("x: %w", &StatusError{StatusCode: 503}), true},
-		{"400", &StatusError{StatusCode: 400}, false},
-		{"401", &StatusError{StatusCode: 401}, false},
-		{"404", &StatusError{StatusCode: 404}, false},
-		{"413", &StatusError{StatusCode: 413}, false},
-		{"501", &StatusError{StatusCode: 501}, false},
-		{"too large", refused(ErrResponseTooLarge, 502, "x"), false},
-		{"redirect", refused(ErrRedirect, 502, "x"), false},
-		{"malformed", fmt.Errorf("x: %w", refused(ErrMalformed, 502, "x")), false},
-		{"buffers full", refused(ErrBuffersFull, 503, "x"), false},
-		{"context canceled", context.Canceled, false},
-		{"deadline", context.DeadlineExceeded, false},
-		{"other", errors.New("boom"), false},
-	} {
-		if got := Retryable(tc.err); got != tc.want {
-			t.Errorf("%s: Retryable = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-	if RetryAfter(errors.New("x")) != 0 || RetryAfter(&StatusError{RetryAfter: time.Second}) != time.Second {
-		t.Error("RetryAfter")
-	}
-}
-
 func TestConnErrorOnClosedPort(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -393,8 +348,8 @@ func TestConnErrorOnClosedPort(t *testing.T) {
 	p := newClient("http://"+addr+"/v1", "")
 	_, err = p.Chat(ctxT(t), chatReq("x"))
 	var ce *ConnError
-	if !errors.As(err, &ce) || !Retryable(err) {
-		t.Fatalf("error %v, want a retryable ConnError", err)
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v, want a ConnError", err)
 	}
 	if !strings.HasPrefix(err.Error(), "upstream connection: ") || errors.Unwrap(ce) == nil {
 		t.Errorf("message %q", err.Error())
@@ -419,8 +374,8 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	_, err := p.Chat(ctxT(t), chatReq("x"))
 	took := time.Since(start)
 	var ce *ConnError
-	if !errors.As(err, &ce) || !Retryable(err) {
-		t.Fatalf("error %v, want a retryable ConnError", err)
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v, want a ConnError", err)
 	}
 	if took < 150*time.Millisecond || took > 3*time.Second {
 		t.Fatalf("gave up after %v, want about 150ms", took)
@@ -442,7 +397,7 @@ func TestContextEnds(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		time.AfterFunc(50*time.Millisecond, func() { cancel(cause) })
 		_, err := p.ChatStream(ctx, chatReq("x"))
-		if !errors.Is(err, cause) || Retryable(err) {
+		if !errors.Is(err, cause) || errors.As(err, new(*ConnError)) {
 			t.Fatalf("error %v, want the cancel cause", err)
 		}
 	})
@@ -470,7 +425,7 @@ func TestInvalidUpstreamBodies(t *testing.T) {
 		name    string
 		body    string
 		length  string // a Content-Length longer than the body makes a truncated read
-		wantBad bool   // a 502 StatusError (invalid), else a ConnError (truncated)
+		wantBad bool   // an InvalidError, else a ConnError (truncated)
 	}{
 		{"not JSON", "<html>", "", true},
 		{"wrong shape", `{"choices":"many","data":5}`, "", true},
@@ -490,10 +445,10 @@ func TestInvalidUpstreamBodies(t *testing.T) {
 				"images": func() error { _, err := p.Images(ctxT(t), &wire.ImageRequest{Prompt: "x"}); return err },
 			} {
 				err := call()
-				var se *StatusError
+				var ie *InvalidError
 				var ce *ConnError
-				if tc.wantBad && (!errors.As(err, &se) || se.StatusCode != http.StatusBadGateway) {
-					t.Errorf("%s: error %v, want a 502 StatusError", name, err)
+				if tc.wantBad && !errors.As(err, &ie) {
+					t.Errorf("%s: error %v, want an InvalidError", name, err)
 				}
 				if !tc.wantBad && (!errors.As(err, &ce) || !errors.Is(err, io.ErrUnexpectedEOF)) {
 					t.Errorf("%s: error %v, want a ConnError wrapping io.ErrUnexpectedEOF", name, err)
@@ -547,10 +502,23 @@ func TestDecodeChunk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeChunk(tc.event, []byte(tc.data))
-			var se *StatusError
-			if !errors.As(err, &se) || se.StatusCode != 502 || se.Detail.Message != tc.wantMsg {
-				t.Fatalf("error %v, want a 502 %q", err, tc.wantMsg)
+			if msg, ok := badAnswer(err); !ok || msg != tc.wantMsg {
+				t.Fatalf("error %v, want an upstream error event or invalid answer %q", err, tc.wantMsg)
 			}
 		})
 	}
+}
+
+// badAnswer is the message of an upstream error event (a 502 StatusError) or of an answer that
+// is not what the dialect promises (an InvalidError).
+func badAnswer(err error) (string, bool) {
+	var se *StatusError
+	var ie *InvalidError
+	switch {
+	case errors.As(err, &se) && se.StatusCode == http.StatusBadGateway:
+		return se.Detail.Message, true
+	case errors.As(err, &ie):
+		return ie.Error(), true
+	}
+	return "", false
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,32 +51,49 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep := answer(&req, b)
-	prompt := promptTokens(&req)
-	id := fmt.Sprintf("chatcmpl-sim%016x", seed(req.Model, rep.text))
-	created := time.Now().Unix()
-	if req.Stream {
-		c.completed = s.stream(w, r, &req, rep, b, id, created, prompt)
+	n := 1
+	if req.N != nil {
+		n = *req.N
+	}
+	if n < 1 || n > 128 {
+		badRequest(w, "n must be between 1 and 128")
 		return
 	}
-	msg := wire.Message{Role: "assistant", Content: wire.TextContent(rep.text)}
-	if rep.toolCall != nil {
-		msg.Content = wire.Content{Null: true}
-		msg.ToolCalls = []wire.ToolCall{*rep.toolCall}
+	reps := make([]reply, n)
+	for i := range reps {
+		var err error
+		if reps[i], err = answer(&req, b, i); err != nil {
+			badRequest(w, err.Error())
+			return
+		}
+	}
+	prompt := promptTokens(&req)
+	id := fmt.Sprintf("chatcmpl-sim%016x", seed(req.Model, reps[0].text))
+	created := time.Now().Unix()
+	if req.Stream {
+		c.completed = s.stream(w, r, &req, reps, b, id, created, prompt)
+		return
 	}
 	resp := wire.ChatResponse{
 		ID: id, Object: "chat.completion", Created: created, Model: req.Model,
-		Choices:           []wire.Choice{{Index: 0, Message: msg, FinishReason: rep.finishReason}},
 		SystemFingerprint: "fp_aiservice_sim",
 	}
+	for i, rep := range reps {
+		msg := wire.Message{Role: "assistant", Content: wire.TextContent(rep.text)}
+		if rep.toolCall != nil {
+			msg.Content = wire.Content{Null: true}
+			msg.ToolCalls = []wire.ToolCall{*rep.toolCall}
+		}
+		resp.Choices = append(resp.Choices, wire.Choice{Index: i, Message: msg, FinishReason: rep.finishReason})
+	}
 	if !b.OmitUsage {
-		resp.Usage = usage(prompt, completionTokens(rep))
+		resp.Usage = usage(prompt, completionTokens(reps))
 	}
 	writeJSON(w, http.StatusOK, resp)
 	c.completed = true
 }
 
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRequest, rep reply, b Behaviour, id string, created int64, prompt int) bool {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRequest, reps []reply, b Behaviour, id string, created int64, prompt int) bool {
 	flusher, _ := w.(http.Flusher)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -88,53 +106,88 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRe
 	if !wait(r, b.TimeToFirstToken) {
 		return false
 	}
-	chunk := func(d wire.Delta, finish *string) wire.Chunk {
+	chunk := func(index int, d wire.Delta, finish *string) wire.Chunk {
 		return wire.Chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			Choices: []wire.ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}}
+			Choices: []wire.ChunkChoice{{Index: index, Delta: d, FinishReason: finish}}}
 	}
 	send := func(c wire.Chunk) bool {
 		data, _ := json.Marshal(c)
 		return sse.WriteData(w, data) == nil
 	}
-	var deltas []wire.Delta
-	if rep.toolCall != nil {
-		tc := *rep.toolCall
-		zero := 0
-		tc.Index = &zero
-		deltas = []wire.Delta{{Role: "assistant", ToolCalls: []wire.ToolCall{tc}}}
-	} else {
-		for i, p := range split(rep.text, b.Chunks) {
-			d := wire.Delta{Content: p}
-			if i == 0 {
-				d.Role = "assistant"
+	// With n > 1 the choices' chunks interleave, one step of each choice in turn, as OpenAI's do.
+	perChoice := make([][]wire.Delta, len(reps))
+	steps := 0
+	for i, rep := range reps {
+		perChoice[i] = deltas(rep, b.Chunks)
+		steps = max(steps, len(perChoice[i]))
+	}
+	sent := 0
+	for step := range steps {
+		if step > 0 && !wait(r, b.InterTokenDelay) {
+			return false
+		}
+		for i, ds := range perChoice {
+			if step >= len(ds) {
+				continue
 			}
-			deltas = append(deltas, d)
+			if b.CutStreamAfter > 0 && sent >= b.CutStreamAfter {
+				dropConnection(w)
+				return false
+			}
+			if !send(chunk(i, ds[step], nil)) {
+				return false
+			}
+			sent++
 		}
 	}
-	for i, d := range deltas {
-		if i > 0 && !wait(r, b.InterTokenDelay) {
+	for i, rep := range reps {
+		finish := rep.finishReason
+		if !send(chunk(i, wire.Delta{}, &finish)) {
 			return false
 		}
-		if b.CutStreamAfter > 0 && i >= b.CutStreamAfter {
-			dropConnection(w)
-			return false
-		}
-		if !send(chunk(d, nil)) {
-			return false
-		}
-	}
-	finish := rep.finishReason
-	if !send(chunk(wire.Delta{}, &finish)) {
-		return false
 	}
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage && !b.OmitUsage {
 		u := wire.Chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			Choices: []wire.ChunkChoice{}, Usage: usage(prompt, completionTokens(rep))}
+			Choices: []wire.ChunkChoice{}, Usage: usage(prompt, completionTokens(reps))}
 		if !send(u) {
 			return false
 		}
 	}
 	return sse.WriteDone(w) == nil
+}
+
+// deltas is one choice's stream: text in n pieces, or a tool call as OpenAI streams it — id,
+// type and name first with empty arguments, then the arguments in pieces.
+func deltas(rep reply, n int) []wire.Delta {
+	if rep.toolCall == nil {
+		var out []wire.Delta
+		for i, p := range split(rep.text, n) {
+			d := wire.Delta{Content: p}
+			if i == 0 {
+				d.Role = "assistant"
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	zero := 0
+	head := wire.ToolCall{Index: &zero, ID: rep.toolCall.ID, Type: "function", Function: wire.FunctionCall{Name: rep.toolCall.Function.Name}}
+	out := []wire.Delta{{Role: "assistant", ToolCalls: []wire.ToolCall{head}}}
+	for _, piece := range splitBytes(rep.toolCall.Function.Arguments, n) {
+		out = append(out, wire.Delta{ToolCalls: []wire.ToolCall{{Index: &zero, Function: wire.FunctionCall{Arguments: piece}}}})
+	}
+	return out
+}
+
+// splitBytes cuts s into at most n pieces of about equal length, on rune boundaries.
+func splitBytes(s string, n int) []string {
+	r := []rune(s)
+	n = max(1, min(n, len(r)))
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, string(r[i*len(r)/n:(i+1)*len(r)/n]))
+	}
+	return out
 }
 
 // split cuts text into n pieces on word boundaries (fewer when there are fewer words).
@@ -168,11 +221,16 @@ func promptTokens(req *wire.ChatRequest) int {
 	return tokens.Prompt(texts)
 }
 
-func completionTokens(rep reply) int {
-	if rep.toolCall != nil {
-		return tokens.Count(rep.toolCall.Function.Name + rep.toolCall.Function.Arguments)
+func completionTokens(reps []reply) int {
+	n := 0
+	for _, rep := range reps {
+		if rep.toolCall != nil {
+			n += tokens.Count(rep.toolCall.Function.Name + rep.toolCall.Function.Arguments)
+		} else {
+			n += tokens.Count(rep.text)
+		}
 	}
-	return tokens.Count(rep.text)
+	return n
 }
 
 // expression finds arithmetic in a question: numbers joined by operators, with parentheses.
@@ -180,42 +238,38 @@ var expression = regexp.MustCompile(`[-(]*\s*\d+(?:\.\d+)?(?:\s*[-+*/%^]\s*[-(]*
 
 var timeWords = regexp.MustCompile(`(?i)\b(time|clock|date|today|now)\b`)
 
-// answer decides the reply. With tools offered it behaves like a tool-using model: it calls the
-// calculator for arithmetic and the clock for time questions, and after a tool result it
-// states that result, so agents work end to end offline.
-func answer(req *wire.ChatRequest, b Behaviour) reply {
+// answer decides the reply, as a model would: after a tool result it states that result; with
+// tools offered it may call one (callTool); with a response format it answers JSON that
+// follows the schema; otherwise prose. A request the model could not honour (a schema nothing
+// satisfies, a tool_choice naming no offered tool) is a requestError.
+func answer(req *wire.ChatRequest, b Behaviour, index int) (reply, error) {
 	last := req.Messages[len(req.Messages)-1]
 	if last.Role == "tool" {
-		return reply{text: "The result is " + strings.TrimSpace(last.Content.Text) + ".", finishReason: "stop"}
+		return reply{text: "The result is " + strings.TrimSpace(last.Content.Text) + ".", finishReason: "stop"}, nil
 	}
-	if len(req.Tools) > 0 && string(req.ToolChoice) != `"none"` {
-		has := func(name string) bool {
-			for _, t := range req.Tools {
-				if t.Function.Name == name {
-					return true
-				}
-			}
-			return false
+	if call, err := callTool(req, last.Content.Text); err != nil || call != nil {
+		return reply{toolCall: call, finishReason: "tool_calls"}, err
+	}
+	if schema, ok, err := structured(req.ResponseFormat); err != nil || ok {
+		if err != nil {
+			return reply{}, err
 		}
-		text := last.Content.Text
-		id := fmt.Sprintf("call_%012x", seed(text)&0xffffffffffff)
-		if expr := strings.TrimSpace(expression.FindString(text)); expr != "" && has("calculator") {
-			args, _ := json.Marshal(map[string]string{"expression": expr})
-			return reply{toolCall: &wire.ToolCall{ID: id, Type: "function",
-				Function: wire.FunctionCall{Name: "calculator", Arguments: string(args)}}, finishReason: "tool_calls"}
+		out, err := Instance(schema, last.Content.Text+strings.Repeat(" ", index))
+		if err != nil {
+			return reply{}, badRequestf("response_format.json_schema.schema: %v", err)
 		}
-		if timeWords.MatchString(text) && has("clock") {
-			return reply{toolCall: &wire.ToolCall{ID: id, Type: "function",
-				Function: wire.FunctionCall{Name: "clock", Arguments: "{}"}}, finishReason: "tool_calls"}
-		}
+		return reply{text: string(out), finishReason: "stop"}, nil
 	}
 	n := b.OutputTokens
 	if n <= 0 {
 		n = 24
 	}
 	limit := req.MaxOutputTokens()
-	texts := make([]string, 0, len(req.Messages)+1)
+	texts := make([]string, 0, len(req.Messages)+2)
 	texts = append(texts, req.Model)
+	if index > 0 {
+		texts = append(texts, strconv.Itoa(index)) // each of n choices is its own
+	}
 	for _, m := range req.Messages {
 		texts = append(texts, m.Role, m.Content.Text)
 	}
@@ -240,5 +294,5 @@ func answer(req *wire.ChatRequest, b Behaviour) reply {
 	if finish == "stop" {
 		sb.WriteString(".")
 	}
-	return reply{text: sb.String(), finishReason: finish}
+	return reply{text: sb.String(), finishReason: finish}, nil
 }

@@ -102,6 +102,9 @@ func New(b Behaviour, apiKey string, log *slog.Logger) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	mux.HandleFunc("POST /v1/images/generations", s.imagesHandler)
+	mux.HandleFunc("POST /v1/embeddings", s.embeddings)
+	mux.HandleFunc("POST /v1/messages", s.messages)
+	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
 	mux.HandleFunc("GET /v1/models", s.models)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -233,13 +236,22 @@ func (c *call) end() { c.finish(c.completed) }
 // tracking, the configured latency, then the injected failure if any. It reports false when
 // the handler must stop: the failure was answered, or the client left during the latency.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, model string) (*call, Behaviour, bool) {
+	return s.beginIn(w, r, model, writeError)
+}
+
+// errorWriter writes an error in one dialect's shape (OpenAI's writeError, Anthropic's
+// writeAnthropicError).
+type errorWriter func(w http.ResponseWriter, status int, typ, msg string, retryAfter Duration)
+
+// beginIn is begin for a dialect whose injected failures have their own error shape.
+func (s *Server) beginIn(w http.ResponseWriter, r *http.Request, model string, writeErr errorWriter) (*call, Behaviour, bool) {
 	b, fail := s.admit(r, model)
 	c := &call{finish: s.track(r)}
 	if !wait(r, b.Latency) {
 		return c, b, false
 	}
 	if fail {
-		s.inject(w, b)
+		s.inject(w, b, writeErr)
 		c.completed = true
 		return c, b, false
 	}
@@ -247,7 +259,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, model string) (*c
 }
 
 // inject answers with the configured failure: a dropped connection or an error status.
-func (s *Server) inject(w http.ResponseWriter, b Behaviour) {
+func (s *Server) inject(w http.ResponseWriter, b Behaviour, writeErr errorWriter) {
 	s.injected.Add(1)
 	if b.DropConnection {
 		dropConnection(w)
@@ -261,7 +273,7 @@ func (s *Server) inject(w http.ResponseWriter, b Behaviour) {
 	if status == http.StatusTooManyRequests {
 		typ = "rate_limit_error"
 	}
-	writeError(w, status, typ, fmt.Sprintf("simulated upstream failure (%d)", status), b.RetryAfter)
+	writeErr(w, status, typ, fmt.Sprintf("simulated upstream failure (%d)", status), b.RetryAfter)
 }
 
 // dropConnection closes the TCP connection without an answer, as a crashed upstream would.
@@ -292,9 +304,11 @@ func wait(r *http.Request, d Duration) bool {
 	}
 }
 
-// keyOK reports whether the request carries the simulator's key (or none is required).
+// keyOK reports whether the request carries the simulator's key (or none is required): as a
+// Bearer token, or in Anthropic's x-api-key header.
 func (s *Server) keyOK(r *http.Request) bool {
-	return s.apiKey == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.apiKey)) == 1
+	return s.apiKey == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.apiKey)) == 1 ||
+		subtle.ConstantTimeCompare([]byte(r.Header.Get("X-Api-Key")), []byte(s.apiKey)) == 1
 }
 
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {

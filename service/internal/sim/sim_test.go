@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"log/slog"
@@ -357,17 +358,113 @@ func TestToolCalls(t *testing.T) {
 	t.Run("streamed tool call", func(t *testing.T) {
 		body := `{"model":"gpt-4o-mini","stream":true,` + calcTools + `,"messages":[{"role":"user","content":"3*7"}]}`
 		chunks, done, err := readStream(t, post(t, srv.URL+"/v1/chat/completions", body).Body)
-		if !errors.Is(err, io.EOF) || !done || len(chunks) != 2 {
+		if !errors.Is(err, io.EOF) || !done || len(chunks) < 3 {
 			t.Fatalf("%d chunks, done %v, err %v", len(chunks), done, err)
 		}
-		tcs := chunks[0].Choices[0].Delta.ToolCalls
-		if len(tcs) != 1 || tcs[0].Index == nil || *tcs[0].Index != 0 || tcs[0].Function.Name != "calculator" || tcs[0].Function.Arguments != `{"expression":"3*7"}` {
-			t.Fatalf("tool call delta = %+v", tcs)
+		head := chunks[0].Choices[0].Delta.ToolCalls
+		if len(head) != 1 || head[0].Index == nil || *head[0].Index != 0 || head[0].Function.Name != "calculator" || head[0].Function.Arguments != "" || !strings.HasPrefix(head[0].ID, "call_") {
+			t.Fatalf("first tool call delta = %+v, want id, type and name with empty arguments", head)
 		}
-		if f := chunks[1].Choices[0].FinishReason; f == nil || *f != "tool_calls" {
+		var args strings.Builder
+		for _, c := range chunks[1 : len(chunks)-1] {
+			tcs := c.Choices[0].Delta.ToolCalls
+			if len(tcs) != 1 || tcs[0].Index == nil || *tcs[0].Index != 0 || tcs[0].Function.Name != "" || tcs[0].ID != "" {
+				t.Fatalf("argument delta = %+v", tcs)
+			}
+			args.WriteString(tcs[0].Function.Arguments)
+		}
+		if args.String() != `{"expression":"3*7"}` {
+			t.Errorf("streamed arguments = %s", args.String())
+		}
+		if f := chunks[len(chunks)-1].Choices[0].FinishReason; f == nil || *f != "tool_calls" {
 			t.Fatalf("finish = %v", f)
 		}
 	})
+}
+
+const weatherTools = `"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather for a city","parameters":{"type":"object","properties":{"city":{"type":"string"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["city","unit"],"additionalProperties":false}}},` +
+	`{"type":"function","function":{"name":"searchFlights","description":"Find flights between airports","parameters":{"type":"object","properties":{"from":{"type":"string","pattern":"^[A-Z]{3}$"},"to":{"type":"string","pattern":"^[A-Z]{3}$"},"passengers":{"type":"integer","minimum":1,"maximum":9}},"required":["from","to","passengers"]}}}]`
+
+func TestAnyToolIsCalledWithArgumentsThatFitItsSchema(t *testing.T) {
+	_, srv := newSim(t, sim.Behaviour{}, "")
+	schemas := map[string]string{
+		"get_weather":   `{"type":"object","properties":{"city":{"type":"string"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["city","unit"],"additionalProperties":false}`,
+		"searchFlights": `{"type":"object","properties":{"from":{"type":"string","pattern":"^[A-Z]{3}$"},"to":{"type":"string","pattern":"^[A-Z]{3}$"},"passengers":{"type":"integer","minimum":1,"maximum":9}},"required":["from","to","passengers"]}`,
+	}
+	for _, tc := range []struct{ name, question, choice, want string }{
+		{"the tool matching the prompt", "What is the weather in Paris?", "", "get_weather"},
+		{"camelCase names match too", "Find me flights from LIS to SFO", "", "searchFlights"},
+		{"a named tool_choice wins", "What is the weather in Paris?", `,"tool_choice":{"type":"function","function":{"name":"searchFlights"}}`, "searchFlights"},
+		{"required calls a tool even without a match", "Tell me a story", `,"tool_choice":"required"`, "get_weather"},
+		{"auto without a match answers in text", "Tell me a story", `,"tool_choice":"auto"`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"model":"m",` + weatherTools + tc.choice + `,"messages":[{"role":"user","content":"` + tc.question + `"}]}`
+			got := decode[wire.ChatResponse](t, post(t, srv.URL+"/v1/chat/completions", body))
+			calls := got.Choices[0].Message.ToolCalls
+			if tc.want == "" {
+				if len(calls) != 0 {
+					t.Fatalf("called %+v, want a text answer", calls)
+				}
+				return
+			}
+			if len(calls) != 1 || calls[0].Function.Name != tc.want || got.Choices[0].FinishReason != "tool_calls" {
+				t.Fatalf("calls = %+v, want one call of %s", calls, tc.want)
+			}
+			if err := validate(t, []byte(schemas[tc.want]), []byte(calls[0].Function.Arguments)); err != nil {
+				t.Errorf("arguments %s do not fit %s's schema: %v", calls[0].Function.Arguments, tc.want, err)
+			}
+		})
+	}
+}
+
+func TestStructuredOutputs(t *testing.T) {
+	_, srv := newSim(t, sim.Behaviour{}, "")
+	schema := `{"type":"object","properties":{"name":{"type":"string"},"date":{"type":"string","format":"date"},"participants":{"type":"array","items":{"type":"string"},"minItems":1}},"required":["name","date","participants"],"additionalProperties":false}`
+	for _, tc := range []struct{ name, format, schema string }{
+		{"json_schema", `{"type":"json_schema","json_schema":{"name":"event","strict":true,"schema":` + schema + `}}`, schema},
+		{"json_object", `{"type":"json_object"}`, `{"type":"object"}`},
+	} {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s stream=%v", tc.name, stream), func(t *testing.T) {
+				body := fmt.Sprintf(`{"model":"m","stream":%v,"response_format":%s,"messages":[{"role":"user","content":"Alice and Bob are going to a science fair on Friday."}]}`, stream, tc.format)
+				resp := post(t, srv.URL+"/v1/chat/completions", body)
+				var content string
+				if stream {
+					chunks, _, _ := readStream(t, resp.Body)
+					for _, c := range chunks {
+						if len(c.Choices) > 0 {
+							content += c.Choices[0].Delta.Content
+						}
+					}
+				} else {
+					content = decode[wire.ChatResponse](t, resp).Choices[0].Message.Content.Text
+				}
+				if err := validate(t, []byte(tc.schema), []byte(content)); err != nil {
+					t.Errorf("content %s does not fit the schema: %v", content, err)
+				}
+			})
+		}
+	}
+}
+
+func TestRequestsTheModelCannotHonourAre400(t *testing.T) {
+	_, srv := newSim(t, sim.Behaviour{}, "")
+	for _, tc := range []struct{ name, extra, want string }{
+		{"unsatisfiable schema", `"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"integer","minimum":3,"maximum":1}}}`, "between the minimum and the maximum"},
+		{"json_schema without a schema", `"response_format":{"type":"json_schema","json_schema":{"name":"x"}}`, "schema is required"},
+		{"unknown format type", `"response_format":{"type":"yaml"}`, "not one of text"},
+		{"tool_choice names no offered tool", weatherTools + `,"tool_choice":{"type":"function","function":{"name":"nope"}}`, `nope`},
+		{"tool parameters nothing satisfies", `"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","required":["a"],"additionalProperties":false}}}],"tool_choice":"required"`, "parameters"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := post(t, srv.URL+"/v1/chat/completions", `{"model":"m",`+tc.extra+`,"messages":[{"role":"user","content":"hi"}]}`)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), tc.want) {
+				t.Errorf("status %d, body %s; want 400 naming %q", resp.StatusCode, b, tc.want)
+			}
+		})
+	}
 }
 
 func TestImages(t *testing.T) {
@@ -814,5 +911,51 @@ func TestWithoutControl(t *testing.T) {
 				t.Fatalf("chat: %d", resp.StatusCode)
 			}
 		})
+	}
+}
+
+func TestNChoices(t *testing.T) {
+	_, srv := newSim(t, sim.Behaviour{Chunks: 4}, "")
+	body := `{"model":"m","n":3,"messages":[{"role":"user","content":"Tell me something"}]}`
+	one := decode[wire.ChatResponse](t, post(t, srv.URL+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"Tell me something"}]}`))
+	got := decode[wire.ChatResponse](t, post(t, srv.URL+"/v1/chat/completions", body))
+	if len(got.Choices) != 3 {
+		t.Fatalf("%d choices, want 3", len(got.Choices))
+	}
+	seen := map[string]bool{}
+	for i, c := range got.Choices {
+		if c.Index != i || c.Message.Content.Text == "" || seen[c.Message.Content.Text] {
+			t.Errorf("choice %d: index %d, text %q (want distinct texts)", i, c.Index, c.Message.Content.Text)
+		}
+		seen[c.Message.Content.Text] = true
+	}
+	if got.Choices[0].Message.Content.Text != one.Choices[0].Message.Content.Text {
+		t.Errorf("the first of n choices should be the single answer")
+	}
+	if got.Usage.CompletionTokens <= one.Usage.CompletionTokens*2 {
+		t.Errorf("usage counts %d completion tokens for 3 choices, one alone has %d", got.Usage.CompletionTokens, one.Usage.CompletionTokens)
+	}
+
+	chunks, done, _ := readStream(t, post(t, srv.URL+"/v1/chat/completions", `{"model":"m","n":3,"stream":true,"messages":[{"role":"user","content":"Tell me something"}]}`).Body)
+	texts := map[int]string{}
+	finished := map[int]bool{}
+	for _, c := range chunks {
+		for _, ch := range c.Choices {
+			texts[ch.Index] += ch.Delta.Content
+			if ch.FinishReason != nil {
+				finished[ch.Index] = true
+			}
+		}
+	}
+	if !done || len(texts) != 3 || len(finished) != 3 {
+		t.Fatalf("stream: done %v, %d choices, %d finished", done, len(texts), len(finished))
+	}
+	for i, c := range got.Choices {
+		if texts[i] != c.Message.Content.Text {
+			t.Errorf("streamed choice %d = %q, want %q", i, texts[i], c.Message.Content.Text)
+		}
+	}
+	if resp := post(t, srv.URL+"/v1/chat/completions", `{"model":"m","n":0,"messages":[{"role":"user","content":"x"}]}`); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("n=0: status %d, want 400", resp.StatusCode)
 	}
 }
