@@ -152,7 +152,7 @@ func (s *suite) sharedService() (*launch.Process, launch.SimControl, error) {
 		s.started = true
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // includes the first build
 		defer cancel()
-		p, err := launch.StartService(ctx, launch.Options{})
+		p, err := launch.StartService(ctx, launch.Options{Args: []string{"--sim-fault-injection", "true"}}) // scenarios drive its simulator
 		if err != nil {
 			s.sharedErr = err
 		} else {

@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -100,7 +101,11 @@ func NewServer(d Deps) http.Handler {
 	r.Use(s.observe, s.recovery, s.shedOnMemoryPressure(d.Pressure), s.limits)
 
 	metrics := promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelError)})
-	for _, rt := range s.routes(gin.WrapH(metrics)) {
+	routes := s.routes(gin.WrapH(metrics))
+	if d.Config.MetricsAddr != "" { // /metrics is then served on its own listener only (cmd/aiservice)
+		routes = slices.DeleteFunc(routes, func(rt route) bool { return rt.path == "/metrics" })
+	}
+	for _, rt := range routes {
 		chain := []gin.HandlerFunc{s.deadline(d.Config.Timeouts.For(rt.group))}
 		if rt.auth {
 			chain = append(chain, s.authenticate)
