@@ -1,0 +1,78 @@
+package clients
+
+import (
+	"testing"
+
+	"aiservice/harness/launch"
+)
+
+const serviceKey = "sk-test-clients"
+
+// TestNPMClientsAgainstTheGateway: the npm clients people call OpenAI with — `openai`, the Vercel
+// AI SDK with openai.chat(model), LangChain.js ChatOpenAI — work against the real binary (on its
+// built-in simulator) with only the base URL and key changed.
+func TestNPMClientsAgainstTheGateway(t *testing.T) {
+	svc := launch.MustStartService(t, launch.Options{Args: []string{"--api-keys", serviceKey}})
+	env := []string{"AISERVICE_BASE_URL=" + svc.URL, "AISERVICE_API_KEY=" + serviceKey, "AISERVICE_MODEL=gpt-4o-mini"}
+	weatherCall := map[string]want{"args.city": text, "args.unit": oneOf("celsius", "fahrenheit")}
+
+	for _, tc := range []struct {
+		script string
+		cases  map[string]map[string]want
+	}{
+		{"openai.mjs", map[string]map[string]want{
+			"chat": {"object": eq("chat.completion"), "model": eq("gpt-4o-mini"), "content": text, "finish": eq("stop"),
+				"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive},
+			"stream": {"chunks": many, "content": text, "finish": eq("stop"),
+				"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive},
+			"tools": merge(weatherCall, map[string]want{"finish": eq("tool_calls"), "tool": eq("get_weather"),
+				"finalFinish": eq("stop"), "final": contains("19 C, clear")}),
+			"structured": merge(recipe("parsed"), map[string]want{"finish": eq("stop")}),
+			"unknownModel": {"error.status": eqInt(404), "error.class": eq("NotFoundError"), "error.isAPIError": isTrue, "error.isNotFound": isTrue,
+				"error.message": contains("no-such-model")},
+			"badInput": {"error.status": eqInt(400), "error.class": eq("BadRequestError"), "error.isAPIError": isTrue, "error.isBadRequest": isTrue,
+				"error.message": contains("messages")},
+			"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAuthentication": isTrue},
+		}},
+		{"aisdk.mjs", map[string]map[string]want{
+			"generateText":   {"text": text, "finish": eq("stop"), "usage.inputTokens": positive, "usage.outputTokens": positive},
+			"streamText":     {"parts": many, "text": text, "finish": eq("stop"), "usage.inputTokens": positive, "usage.outputTokens": positive},
+			"generateObject": merge(recipe("object"), map[string]want{"finish": eq("stop")}),
+			"outputObject":   merge(recipe("object"), map[string]want{"finish": eq("stop")}),
+			"multiStepTools": {"steps": eqInt(2), "stepFinishes.0": eq("tool-calls"), "stepFinishes.1": eq("stop"),
+				"calls.#": eqInt(1), "calls.0.city": text, "calls.0.unit": oneOf("celsius", "fahrenheit"),
+				"text": contains("19 C, clear"), "finish": eq("stop")},
+		}},
+		{"langchain.mjs", map[string]map[string]want{
+			"invoke": {"content": text, "finish": eq("stop"), "usage.input_tokens": positive, "usage.output_tokens": positive},
+			"stream": {"chunks": many, "content": text, "usage.input_tokens": positive, "usage.output_tokens": positive},
+			"bindTools": merge(weatherCall, map[string]want{"tool": eq("get_weather"), "final": contains("19 C, clear"),
+				"finalToolCalls": eqInt(0)}),
+			"withStructuredOutput": recipe("object"),
+		}},
+	} {
+		t.Run(tc.script, func(t *testing.T) { check(t, tc.script, env, tc.cases) })
+	}
+}
+
+// TestAnthropicSDKAgainstTheSimulator: `@anthropic-ai/sdk` reads the simulator's Messages
+// dialect without complaint. The gateway does not serve /v1/messages yet, so this checks the
+// simulator's fidelity, the upstream the gateway's Anthropic surface will be tested on.
+func TestAnthropicSDKAgainstTheSimulator(t *testing.T) {
+	const key = "sk-ant-test"
+	sim := launch.MustStartSim(t, launch.Options{Args: []string{"--api-key", key}})
+	env := []string{"AISERVICE_BASE_URL=" + sim.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=claude-haiku-4-5"}
+	message := map[string]want{"stop": eq("end_turn"), "blocks.#": eqInt(1), "blocks.0": eq("text"), "text": text,
+		"usage.input_tokens": positive, "usage.output_tokens": positive}
+
+	check(t, "anthropic.mjs", env, map[string]map[string]want{
+		"create": merge(message, map[string]want{"type": eq("message"), "role": eq("assistant")}),
+		"stream": merge(message, map[string]want{"deltas": many}),
+		"toolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text,
+			"finalStop": eq("end_turn"), "final": contains("19 C, clear")},
+		"streamToolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text},
+		"countTokens":   {"inputTokens": positive},
+		"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAPIError": isTrue,
+			"error.isAuthentication": isTrue, "error.type": eq("authentication_error")},
+	})
+}

@@ -1,0 +1,72 @@
+// The Vercel AI SDK (`ai` + `@ai-sdk/openai`) with `openai.chat(model)`: chat completions, the
+// surface the gateway serves today (the default `openai(model)` calls the Responses API).
+import { createOpenAI } from "@ai-sdk/openai";
+import { generateText, streamText, generateObject, Output, tool, stepCountIs } from "ai";
+import { z } from "zod";
+import { env, run } from "./cases.mjs";
+
+const openai = createOpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey });
+const model = openai.chat(env.model);
+// A fresh deadline per call, so a slow case cannot eat the next one's time.
+const common = () => ({ model, maxRetries: 0, abortSignal: AbortSignal.timeout(20_000) });
+
+const Recipe = z.object({
+  title: z.string(),
+  servings: z.number().int().min(1).max(12),
+  ingredients: z.array(z.string()),
+  vegetarian: z.boolean(),
+});
+
+function usage(u) {
+  return { inputTokens: u?.inputTokens, outputTokens: u?.outputTokens };
+}
+
+await run({
+  async generateText() {
+    const r = await generateText({ ...common(), prompt: "Say hello" });
+    return { text: r.text, finish: r.finishReason, usage: usage(r.usage) };
+  },
+
+  async streamText() {
+    const r = streamText({ ...common(), prompt: "Tell me something" });
+    let parts = 0;
+    for await (const delta of r.textStream) if (delta) parts++;
+    return { parts, text: await r.text, finish: await r.finishReason, usage: usage(await r.usage) };
+  },
+
+  async generateObject() {
+    const r = await generateObject({ ...common(), schema: Recipe, prompt: "A recipe for a quick lunch" });
+    return { object: r.object, valid: Recipe.safeParse(r.object).success, finish: r.finishReason };
+  },
+
+  async outputObject() {
+    const r = await generateText({ ...common(), output: Output.object({ schema: Recipe }), prompt: "A recipe for a quick lunch" });
+    return { object: r.output, valid: Recipe.safeParse(r.output).success, finish: r.finishReason };
+  },
+
+  async multiStepTools() {
+    const calls = [];
+    const r = await generateText({
+      ...common(),
+      prompt: "What is the weather in Lisbon today?",
+      tools: {
+        getWeather: tool({
+          description: "Current weather for a city",
+          inputSchema: z.object({ city: z.string(), unit: z.enum(["celsius", "fahrenheit"]) }),
+          execute: async (input) => {
+            calls.push(input);
+            return "19 C, clear";
+          },
+        }),
+      },
+      stopWhen: stepCountIs(3),
+    });
+    return {
+      steps: r.steps.length,
+      stepFinishes: r.steps.map((s) => s.finishReason),
+      calls,
+      text: r.text,
+      finish: r.finishReason,
+    };
+  },
+});

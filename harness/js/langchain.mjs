@@ -1,0 +1,62 @@
+// LangChain.js `ChatOpenAI` (`@langchain/openai`) against the gateway's chat completions surface.
+import { ChatOpenAI } from "@langchain/openai";
+import { HumanMessage } from "@langchain/core/messages";
+import { tool } from "@langchain/core/tools";
+import { z } from "zod";
+import { env, run } from "./cases.mjs";
+
+const llm = new ChatOpenAI({
+  model: env.model,
+  apiKey: env.apiKey,
+  configuration: { baseURL: env.baseURL + "/v1" },
+  maxRetries: 0,
+  timeout: 20_000,
+});
+
+const getWeather = tool(async ({ city }) => `19 C, clear in ${city}`, {
+  name: "get_weather",
+  description: "Current weather for a city",
+  schema: z.object({ city: z.string(), unit: z.enum(["celsius", "fahrenheit"]) }),
+});
+
+const Recipe = z.object({
+  title: z.string(),
+  servings: z.number().int().min(1).max(12),
+  ingredients: z.array(z.string()),
+  vegetarian: z.boolean(),
+});
+
+await run({
+  async invoke() {
+    const m = await llm.invoke("Say hello");
+    return { content: m.content, finish: m.response_metadata?.finish_reason, usage: m.usage_metadata };
+  },
+
+  async stream() {
+    let chunks = 0, content = "", usage;
+    for await (const c of await llm.stream("Tell me something")) {
+      chunks++;
+      content += typeof c.content === "string" ? c.content : "";
+      usage = c.usage_metadata ?? usage;
+    }
+    return { chunks, content, usage };
+  },
+
+  async bindTools() {
+    const withTools = llm.bindTools([getWeather]);
+    const ask = new HumanMessage("What is the weather in Lisbon today?");
+    const first = await withTools.invoke([ask]);
+    const call = first.tool_calls?.[0];
+    if (!call) return { content: first.content };
+    // Invoked with a tool call, a LangChain tool answers a ToolMessage carrying the call's id.
+    const result = await getWeather.invoke(call);
+    const final = await withTools.invoke([ask, first, result]);
+    return { tool: call.name, args: call.args, final: final.content, finalToolCalls: final.tool_calls?.length ?? 0 };
+  },
+
+  async withStructuredOutput() {
+    const structured = llm.withStructuredOutput(Recipe, { name: "recipe" });
+    const object = await structured.invoke("A recipe for a quick lunch");
+    return { object, valid: Recipe.safeParse(object).success };
+  },
+});

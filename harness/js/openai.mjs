@@ -1,0 +1,112 @@
+// The npm `openai` SDK against the gateway's chat completions surface, base URL swapped only.
+import OpenAI from "openai";
+import { zodResponseFormat } from "openai/helpers/zod";
+import { z } from "zod";
+import { env, run, describeError } from "./cases.mjs";
+
+const client = new OpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey, maxRetries: 0, timeout: 20_000 });
+const model = env.model;
+
+const weatherTool = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Current weather for a city",
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string" }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
+      required: ["city", "unit"],
+      additionalProperties: false,
+    },
+  },
+};
+
+const Recipe = z.object({
+  title: z.string(),
+  servings: z.number().int().min(1).max(12),
+  ingredients: z.array(z.string()),
+  vegetarian: z.boolean(),
+});
+
+async function expectError(call) {
+  try {
+    await call();
+  } catch (err) {
+    return {
+      ...describeError(err),
+      isAPIError: err instanceof OpenAI.APIError,
+      isNotFound: err instanceof OpenAI.NotFoundError,
+      isBadRequest: err instanceof OpenAI.BadRequestError,
+      isAuthentication: err instanceof OpenAI.AuthenticationError,
+    };
+  }
+  throw new Error("the call succeeded; an error was expected");
+}
+
+await run({
+  async chat() {
+    const r = await client.chat.completions.create({
+      model,
+      messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Say hello" }],
+    });
+    return { object: r.object, model: r.model, content: r.choices[0].message.content, finish: r.choices[0].finish_reason, usage: r.usage };
+  },
+
+  async stream() {
+    const stream = await client.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: "Tell me something" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let chunks = 0, content = "", finish = null, usage = null;
+    for await (const c of stream) {
+      chunks++;
+      content += c.choices[0]?.delta?.content ?? "";
+      finish = c.choices[0]?.finish_reason ?? finish;
+      usage = c.usage ?? usage;
+    }
+    return { chunks, content, finish, usage };
+  },
+
+  async tools() {
+    const messages = [{ role: "user", content: "What is the weather in Lisbon today?" }];
+    const first = await client.chat.completions.create({ model, messages, tools: [weatherTool] });
+    const msg = first.choices[0].message;
+    const call = msg.tool_calls?.[0];
+    if (!call) return { finish: first.choices[0].finish_reason, content: msg.content };
+    const args = JSON.parse(call.function.arguments);
+    messages.push(msg, { role: "tool", tool_call_id: call.id, content: "19 C, clear" });
+    const second = await client.chat.completions.create({ model, messages, tools: [weatherTool] });
+    return {
+      finish: first.choices[0].finish_reason,
+      tool: call.function.name,
+      args,
+      finalFinish: second.choices[0].finish_reason,
+      final: second.choices[0].message.content,
+    };
+  },
+
+  async structured() {
+    const r = await client.chat.completions.parse({
+      model,
+      messages: [{ role: "user", content: "A recipe for a quick lunch" }],
+      response_format: zodResponseFormat(Recipe, "recipe"),
+    });
+    const m = r.choices[0].message;
+    return { parsed: m.parsed, valid: Recipe.safeParse(m.parsed).success, finish: r.choices[0].finish_reason };
+  },
+
+  async unknownModel() {
+    return { error: await expectError(() => client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] })) };
+  },
+
+  async badInput() {
+    return { error: await expectError(() => client.chat.completions.create({ model, messages: [] })) };
+  },
+
+  async wrongKey() {
+    const bad = new OpenAI({ baseURL: env.baseURL + "/v1", apiKey: "wrong", maxRetries: 0, timeout: 20_000 });
+    return { error: await expectError(() => bad.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] })) };
+  },
+});
