@@ -68,6 +68,12 @@ func oneOf(vs ...string) want {
 	return want{fmt.Sprintf("one of %q", vs), func(r gjson.Result) bool { return r.Type == gjson.String && slices.Contains(vs, r.String()) }}
 }
 
+func includes(v string) want {
+	return want{fmt.Sprintf("an array including %q", v), func(r gjson.Result) bool {
+		return r.IsArray() && slices.ContainsFunc(r.Array(), func(i gjson.Result) bool { return i.String() == v })
+	}}
+}
+
 func contains(s string) want {
 	return want{fmt.Sprintf("text containing %q", s), func(r gjson.Result) bool { return strings.Contains(r.String(), s) }}
 }

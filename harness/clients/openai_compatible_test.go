@@ -21,13 +21,19 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 		cases  map[string]map[string]want
 	}{
 		{"openai.mjs", map[string]map[string]want{
+			// usage.cost_usd is the gateway's own field: the SDK hands it through untouched.
 			"chat": {"object": eq("chat.completion"), "model": eq("gpt-4o-mini"), "content": text, "finish": eq("stop"),
-				"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive},
+				"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive, "usage.cost_usd": positive},
 			"stream": {"chunks": many, "content": text, "finish": eq("stop"),
 				"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive},
 			"tools": merge(weatherCall, map[string]want{"finish": eq("tool_calls"), "tool": eq("get_weather"),
 				"finalFinish": eq("stop"), "final": contains("19 C, clear")}),
-			"structured": merge(recipe("parsed"), map[string]want{"finish": eq("stop")}),
+			"streamTools": merge(weatherCall, map[string]want{"argDeltas": many, "finish": eq("tool_calls"), "tool": eq("get_weather")}),
+			"runTools": {"calls.#": eqInt(1), "calls.0.city": text, "calls.0.unit": oneOf("celsius", "fahrenheit"),
+				"completions": eqInt(2), "final": contains("19 C, clear")},
+			"structured":       merge(recipe("parsed"), map[string]want{"finish": eq("stop")}),
+			"streamStructured": recipe("parsed"),
+			"models":           {"ids": includes("gpt-4o-mini")},
 			"unknownModel": {"error.status": eqInt(404), "error.class": eq("NotFoundError"), "error.isAPIError": isTrue, "error.isNotFound": isTrue,
 				"error.message": contains("no-such-model")},
 			"badInput": {"error.status": eqInt(400), "error.class": eq("BadRequestError"), "error.isAPIError": isTrue, "error.isBadRequest": isTrue,
@@ -35,12 +41,16 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 			"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAuthentication": isTrue},
 		}},
 		{"aisdk.mjs", map[string]map[string]want{
-			"generateText":   {"text": text, "finish": eq("stop"), "usage.inputTokens": positive, "usage.outputTokens": positive},
-			"streamText":     {"parts": many, "text": text, "finish": eq("stop"), "usage.inputTokens": positive, "usage.outputTokens": positive},
-			"generateObject": merge(recipe("object"), map[string]want{"finish": eq("stop")}),
-			"outputObject":   merge(recipe("object"), map[string]want{"finish": eq("stop")}),
+			"generateText":       {"text": text, "finish": eq("stop"), "usage.inputTokens": positive, "usage.outputTokens": positive},
+			"streamText":         {"parts": many, "text": text, "finish": eq("stop"), "usage.inputTokens": positive, "usage.outputTokens": positive},
+			"generateObject":     merge(recipe("object"), map[string]want{"finish": eq("stop")}),
+			"outputObject":       merge(recipe("object"), map[string]want{"finish": eq("stop")}),
+			"streamOutputObject": merge(recipe("object"), map[string]want{"partials": positive}),
 			"multiStepTools": {"steps": eqInt(2), "stepFinishes.0": eq("tool-calls"), "stepFinishes.1": eq("stop"),
 				"calls.#": eqInt(1), "calls.0.city": text, "calls.0.unit": oneOf("celsius", "fahrenheit"),
+				"text": contains("19 C, clear"), "finish": eq("stop")},
+			"streamMultiStepTools": {"steps": eqInt(2), "parts.tool-input-delta": positive, "parts.tool-call": eqInt(1), "parts.tool-result": eqInt(1),
+				"parts.finish-step": eqInt(2), "parts.text-delta": positive, "calls.#": eqInt(1), "calls.0.city": text,
 				"text": contains("19 C, clear"), "finish": eq("stop")},
 		}},
 		{"langchain.mjs", map[string]map[string]want{
@@ -48,6 +58,7 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 			"stream": {"chunks": many, "content": text, "usage.input_tokens": positive, "usage.output_tokens": positive},
 			"bindTools": merge(weatherCall, map[string]want{"tool": eq("get_weather"), "final": contains("19 C, clear"),
 				"finalToolCalls": eqInt(0)}),
+			"streamTools":          merge(weatherCall, map[string]want{"chunks": many, "tool": eq("get_weather")}),
 			"withStructuredOutput": recipe("object"),
 		}},
 	} {

@@ -17,6 +17,20 @@ const Recipe = z.object({
   vegetarian: z.boolean(),
 });
 
+// weatherTools records each call the SDK executes in calls.
+function weatherTools(calls) {
+  return {
+    getWeather: tool({
+      description: "Current weather for a city",
+      inputSchema: z.object({ city: z.string(), unit: z.enum(["celsius", "fahrenheit"]) }),
+      execute: async (input) => {
+        calls.push(input);
+        return "19 C, clear";
+      },
+    }),
+  };
+}
+
 function usage(u) {
   return { inputTokens: u?.inputTokens, outputTokens: u?.outputTokens };
 }
@@ -44,23 +58,17 @@ await run({
     return { object: r.output, valid: Recipe.safeParse(r.output).success, finish: r.finishReason };
   },
 
+  async streamOutputObject() {
+    const r = streamText({ ...common(), output: Output.object({ schema: Recipe }), prompt: "A recipe for a quick lunch" });
+    let partials = 0;
+    for await (const p of r.partialOutputStream) if (p) partials++;
+    const object = await r.output;
+    return { partials, object, valid: Recipe.safeParse(object).success };
+  },
+
   async multiStepTools() {
     const calls = [];
-    const r = await generateText({
-      ...common(),
-      prompt: "What is the weather in Lisbon today?",
-      tools: {
-        getWeather: tool({
-          description: "Current weather for a city",
-          inputSchema: z.object({ city: z.string(), unit: z.enum(["celsius", "fahrenheit"]) }),
-          execute: async (input) => {
-            calls.push(input);
-            return "19 C, clear";
-          },
-        }),
-      },
-      stopWhen: stepCountIs(3),
-    });
+    const r = await generateText({ ...common(), prompt: "What is the weather in Lisbon today?", tools: weatherTools(calls), stopWhen: stepCountIs(3) });
     return {
       steps: r.steps.length,
       stepFinishes: r.steps.map((s) => s.finishReason),
@@ -68,5 +76,13 @@ await run({
       text: r.text,
       finish: r.finishReason,
     };
+  },
+
+  async streamMultiStepTools() {
+    const calls = [];
+    const r = streamText({ ...common(), prompt: "What is the weather in Lisbon today?", tools: weatherTools(calls), stopWhen: stepCountIs(3) });
+    const parts = {};
+    for await (const p of r.fullStream) parts[p.type] = (parts[p.type] ?? 0) + 1;
+    return { steps: (await r.steps).length, parts, calls, text: await r.text, finish: await r.finishReason };
   },
 });

@@ -54,6 +54,17 @@ await run({
     return { tool: call.name, args: call.args, final: final.content, finalToolCalls: final.tool_calls?.length ?? 0 };
   },
 
+  async streamTools() {
+    // Tool-call chunks concatenate into one message whose tool_calls carry parsed arguments.
+    let msg, chunks = 0;
+    for await (const c of await llm.bindTools([getWeather]).stream("What is the weather in Lisbon today?")) {
+      chunks++;
+      msg = msg ? msg.concat(c) : c;
+    }
+    const call = msg?.tool_calls?.[0];
+    return { chunks, tool: call?.name, args: call?.args };
+  },
+
   async withStructuredOutput() {
     const structured = llm.withStructuredOutput(Recipe, { name: "recipe" });
     const object = await structured.invoke("A recipe for a quick lunch");

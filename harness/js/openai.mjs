@@ -1,6 +1,6 @@
 // The npm `openai` SDK against the gateway's chat completions surface, base URL swapped only.
 import OpenAI from "openai";
-import { zodResponseFormat } from "openai/helpers/zod";
+import { zodFunction, zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
 import { env, run, describeError } from "./cases.mjs";
 
@@ -95,6 +95,51 @@ await run({
     });
     const m = r.choices[0].message;
     return { parsed: m.parsed, valid: Recipe.safeParse(m.parsed).success, finish: r.choices[0].finish_reason };
+  },
+
+  async streamTools() {
+    const s = client.chat.completions.stream({ model, messages: [{ role: "user", content: "What is the weather in Lisbon today?" }], tools: [weatherTool] });
+    let argDeltas = 0;
+    s.on("tool_calls.function.arguments.delta", () => argDeltas++);
+    const done = await s.finalChatCompletion();
+    const call = done.choices[0].message.tool_calls?.[0];
+    return { argDeltas, finish: done.choices[0].finish_reason, tool: call?.function.name, args: call && JSON.parse(call.function.arguments) };
+  },
+
+  async runTools() {
+    const calls = [];
+    const runner = client.chat.completions.runTools({
+      model,
+      messages: [{ role: "user", content: "What is the weather in Lisbon today?" }],
+      tools: [
+        zodFunction({
+          name: "get_weather",
+          description: "Current weather for a city",
+          parameters: z.object({ city: z.string(), unit: z.enum(["celsius", "fahrenheit"]) }),
+          function: (args) => {
+            calls.push(args);
+            return "19 C, clear";
+          },
+        }),
+      ],
+    });
+    return { final: await runner.finalContent(), calls, completions: runner.allChatCompletions().length };
+  },
+
+  async streamStructured() {
+    const s = client.chat.completions.stream({
+      model,
+      messages: [{ role: "user", content: "A recipe for a quick lunch" }],
+      response_format: zodResponseFormat(Recipe, "recipe"),
+    });
+    const m = (await s.finalChatCompletion()).choices[0].message;
+    return { parsed: m.parsed, valid: Recipe.safeParse(m.parsed).success };
+  },
+
+  async models() {
+    const ids = [];
+    for await (const m of client.models.list()) ids.push(m.id);
+    return { ids };
   },
 
   async unknownModel() {
