@@ -14,6 +14,7 @@ const serviceKey = "sk-test-clients"
 func TestNPMClientsAgainstTheGateway(t *testing.T) {
 	svc := launch.MustStartService(t, launch.Options{Args: []string{"--api-keys", serviceKey}})
 	env := []string{"AISERVICE_BASE_URL=" + svc.URL, "AISERVICE_API_KEY=" + serviceKey, "AISERVICE_MODEL=gpt-4o-mini"}
+	png512 := map[string]want{"count": eqInt(1), "image.png": isTrue, "image.width": eqInt(512), "image.height": eqInt(512)}
 	weatherCall := map[string]want{"args.city": text, "args.unit": oneOf("celsius", "fahrenheit")}
 
 	for _, tc := range []struct {
@@ -34,6 +35,7 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 			"structured":       merge(recipe("parsed"), map[string]want{"finish": eq("stop")}),
 			"streamStructured": recipe("parsed"),
 			"models":           {"ids": includes("gpt-4o-mini")},
+			"images":           png512,
 			"unknownModel": {"error.status": eqInt(404), "error.class": eq("NotFoundError"), "error.isAPIError": isTrue, "error.isNotFound": isTrue,
 				"error.message": contains("no-such-model")},
 			"badInput": {"error.status": eqInt(400), "error.class": eq("BadRequestError"), "error.isAPIError": isTrue, "error.isBadRequest": isTrue,
@@ -49,6 +51,7 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 			"multiStepTools": {"steps": eqInt(2), "stepFinishes.0": eq("tool-calls"), "stepFinishes.1": eq("stop"),
 				"calls.#": eqInt(1), "calls.0.city": text, "calls.0.unit": oneOf("celsius", "fahrenheit"),
 				"text": contains("19 C, clear"), "finish": eq("stop")},
+			"generateImage": merge(png512, map[string]want{"mediaType": eq("image/png")}),
 			"streamMultiStepTools": {"steps": eqInt(2), "parts.tool-input-delta": positive, "parts.tool-call": eqInt(1), "parts.tool-result": eqInt(1),
 				"parts.finish-step": eqInt(2), "parts.text-delta": positive, "calls.#": eqInt(1), "calls.0.city": text,
 				"text": contains("19 C, clear"), "finish": eq("stop")},

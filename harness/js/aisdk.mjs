@@ -1,9 +1,9 @@
 // The Vercel AI SDK (`ai` + `@ai-sdk/openai`) with `openai.chat(model)`: chat completions, the
 // surface the gateway serves today (the default `openai(model)` calls the Responses API).
 import { createOpenAI } from "@ai-sdk/openai";
-import { generateText, streamText, generateObject, Output, tool, stepCountIs } from "ai";
+import { generateText, streamText, generateObject, generateImage, Output, tool, stepCountIs } from "ai";
 import { z } from "zod";
-import { env, run } from "./cases.mjs";
+import { env, run, pngSize } from "./cases.mjs";
 
 const openai = createOpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey });
 const model = openai.chat(env.model);
@@ -76,6 +76,17 @@ await run({
       text: r.text,
       finish: r.finishReason,
     };
+  },
+
+  async generateImage() {
+    const r = await generateImage({
+      model: openai.image("gpt-image-1"),
+      prompt: "a lighthouse at dusk",
+      size: "512x512",
+      maxRetries: 0,
+      abortSignal: AbortSignal.timeout(20_000),
+    });
+    return { count: r.images.length, mediaType: r.image.mediaType, image: pngSize(r.image.uint8Array) };
   },
 
   async streamMultiStepTools() {

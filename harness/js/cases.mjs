@@ -37,3 +37,11 @@ export async function run(cases) {
     process.stdout.write(JSON.stringify(line) + "\n");
   }
 }
+
+// pngSize reads a PNG's signature and its IHDR width and height (bytes 16..23, big-endian), so a
+// Go test can check that an image answer is a real PNG of the requested size.
+export function pngSize(bytes) {
+  const b = Buffer.from(bytes);
+  const png = b.length > 24 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  return png ? { png, width: b.readUInt32BE(16), height: b.readUInt32BE(20) } : { png };
+}

@@ -2,7 +2,7 @@
 import OpenAI from "openai";
 import { zodFunction, zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
-import { env, run, describeError } from "./cases.mjs";
+import { env, run, describeError, pngSize } from "./cases.mjs";
 
 const client = new OpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey, maxRetries: 0, timeout: 20_000 });
 const model = env.model;
@@ -140,6 +140,11 @@ await run({
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
     return { ids };
+  },
+
+  async images() {
+    const r = await client.images.generate({ model: "gpt-image-1", prompt: "a lighthouse at dusk", size: "512x512", n: 1 });
+    return { count: r.data.length, image: pngSize(Buffer.from(r.data[0].b64_json, "base64")) };
   },
 
   async unknownModel() {
