@@ -82,9 +82,9 @@ func TestAnthropicSDKAgainstTheSimulator(t *testing.T) {
 	check(t, "anthropic.mjs", env, map[string]map[string]want{
 		"create": merge(message, map[string]want{"type": eq("message"), "role": eq("assistant")}),
 		"stream": merge(message, map[string]want{"deltas": many}),
-		"toolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text,
+		"toolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text, "input.unit": oneOf("celsius", "fahrenheit"),
 			"finalStop": eq("end_turn"), "final": contains("19 C, clear")},
-		"streamToolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text},
+		"streamToolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text, "input.unit": oneOf("celsius", "fahrenheit")},
 		"countTokens":   {"inputTokens": positive},
 		"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAPIError": isTrue,
 			"error.isAuthentication": isTrue, "error.type": eq("authentication_error")},

@@ -2,30 +2,23 @@
 // surface the gateway serves today (the default `openai(model)` calls the Responses API).
 import { createOpenAI } from "@ai-sdk/openai";
 import { generateText, streamText, generateObject, generateImage, Output, tool, stepCountIs } from "ai";
-import { z } from "zod";
 import { env, run, pngSize } from "./cases.mjs";
+import { Recipe, recipePrompt, weather, weatherPrompt, weatherResult } from "./fixtures.mjs";
 
 const openai = createOpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey });
 const model = openai.chat(env.model);
 // A fresh deadline per call, so a slow case cannot eat the next one's time.
 const common = () => ({ model, maxRetries: 0, abortSignal: AbortSignal.timeout(20_000) });
 
-const Recipe = z.object({
-  title: z.string(),
-  servings: z.number().int().min(1).max(12),
-  ingredients: z.array(z.string()),
-  vegetarian: z.boolean(),
-});
-
 // weatherTools records each call the SDK executes in calls.
 function weatherTools(calls) {
   return {
-    getWeather: tool({
-      description: "Current weather for a city",
-      inputSchema: z.object({ city: z.string(), unit: z.enum(["celsius", "fahrenheit"]) }),
+    [weather.name]: tool({
+      description: weather.description,
+      inputSchema: weather.input,
       execute: async (input) => {
         calls.push(input);
-        return "19 C, clear";
+        return weatherResult;
       },
     }),
   };
@@ -49,17 +42,17 @@ await run({
   },
 
   async generateObject() {
-    const r = await generateObject({ ...common(), schema: Recipe, prompt: "A recipe for a quick lunch" });
+    const r = await generateObject({ ...common(), schema: Recipe, prompt: recipePrompt });
     return { object: r.object, valid: Recipe.safeParse(r.object).success, finish: r.finishReason };
   },
 
   async outputObject() {
-    const r = await generateText({ ...common(), output: Output.object({ schema: Recipe }), prompt: "A recipe for a quick lunch" });
+    const r = await generateText({ ...common(), output: Output.object({ schema: Recipe }), prompt: recipePrompt });
     return { object: r.output, valid: Recipe.safeParse(r.output).success, finish: r.finishReason };
   },
 
   async streamOutputObject() {
-    const r = streamText({ ...common(), output: Output.object({ schema: Recipe }), prompt: "A recipe for a quick lunch" });
+    const r = streamText({ ...common(), output: Output.object({ schema: Recipe }), prompt: recipePrompt });
     let partials = 0;
     for await (const p of r.partialOutputStream) if (p) partials++;
     const object = await r.output;
@@ -68,7 +61,7 @@ await run({
 
   async multiStepTools() {
     const calls = [];
-    const r = await generateText({ ...common(), prompt: "What is the weather in Lisbon today?", tools: weatherTools(calls), stopWhen: stepCountIs(3) });
+    const r = await generateText({ ...common(), prompt: weatherPrompt, tools: weatherTools(calls), stopWhen: stepCountIs(3) });
     return {
       steps: r.steps.length,
       stepFinishes: r.steps.map((s) => s.finishReason),
@@ -91,7 +84,7 @@ await run({
 
   async streamMultiStepTools() {
     const calls = [];
-    const r = streamText({ ...common(), prompt: "What is the weather in Lisbon today?", tools: weatherTools(calls), stopWhen: stepCountIs(3) });
+    const r = streamText({ ...common(), prompt: weatherPrompt, tools: weatherTools(calls), stopWhen: stepCountIs(3) });
     const parts = {};
     for await (const p of r.fullStream) parts[p.type] = (parts[p.type] ?? 0) + 1;
     return { steps: (await r.steps).length, parts, calls, text: await r.text, finish: await r.finishReason };

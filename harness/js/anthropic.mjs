@@ -3,15 +3,12 @@
 // for Anthropic's own SDK.
 import Anthropic from "@anthropic-ai/sdk";
 import { env, run, describeError } from "./cases.mjs";
+import { weather, weatherJSONSchema, weatherPrompt, weatherResult } from "./fixtures.mjs";
 
 const client = new Anthropic({ baseURL: env.baseURL, apiKey: env.apiKey, maxRetries: 0, timeout: 20_000 });
 const model = env.model;
-const ask = { role: "user", content: "What is the weather in Lisbon today?" };
-const weather = {
-  name: "get_weather",
-  description: "Current weather for a city",
-  input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-};
+const ask = { role: "user", content: weatherPrompt };
+const weatherTool = { name: weather.name, description: weather.description, input_schema: weatherJSONSchema };
 
 function text(msg) {
   return msg.content.filter((b) => b.type === "text").map((b) => b.text).join("");
@@ -32,19 +29,19 @@ await run({
   },
 
   async toolUse() {
-    const params = { model, max_tokens: 200, messages: [ask], tools: [weather] };
+    const params = { model, max_tokens: 200, messages: [ask], tools: [weatherTool] };
     const turn = await client.messages.create(params);
     const use = turn.content.find((b) => b.type === "tool_use");
     if (!use) return { stop: turn.stop_reason, blocks: turn.content.map((b) => b.type) };
     const final = await client.messages.create({
       ...params,
-      messages: [ask, { role: "assistant", content: turn.content }, { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "19 C, clear" }] }],
+      messages: [ask, { role: "assistant", content: turn.content }, { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: weatherResult }] }],
     });
     return { stop: turn.stop_reason, tool: use.name, input: use.input, finalStop: final.stop_reason, final: text(final) };
   },
 
   async streamToolUse() {
-    const m = await client.messages.stream({ model, max_tokens: 200, messages: [ask], tools: [weather] }).finalMessage();
+    const m = await client.messages.stream({ model, max_tokens: 200, messages: [ask], tools: [weatherTool] }).finalMessage();
     const use = m.content.find((b) => b.type === "tool_use");
     return { stop: m.stop_reason, tool: use?.name, input: use?.input };
   },

@@ -2,8 +2,8 @@
 import { ChatOpenAI } from "@langchain/openai";
 import { HumanMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
-import { z } from "zod";
 import { env, run } from "./cases.mjs";
+import { Recipe, recipePrompt, weather, weatherPrompt, weatherResult } from "./fixtures.mjs";
 
 const llm = new ChatOpenAI({
   model: env.model,
@@ -13,18 +13,7 @@ const llm = new ChatOpenAI({
   timeout: 20_000,
 });
 
-const getWeather = tool(async ({ city }) => `19 C, clear in ${city}`, {
-  name: "get_weather",
-  description: "Current weather for a city",
-  schema: z.object({ city: z.string(), unit: z.enum(["celsius", "fahrenheit"]) }),
-});
-
-const Recipe = z.object({
-  title: z.string(),
-  servings: z.number().int().min(1).max(12),
-  ingredients: z.array(z.string()),
-  vegetarian: z.boolean(),
-});
+const getWeather = tool(async () => weatherResult, { name: weather.name, description: weather.description, schema: weather.input });
 
 await run({
   async invoke() {
@@ -44,7 +33,7 @@ await run({
 
   async bindTools() {
     const withTools = llm.bindTools([getWeather]);
-    const ask = new HumanMessage("What is the weather in Lisbon today?");
+    const ask = new HumanMessage(weatherPrompt);
     const first = await withTools.invoke([ask]);
     const call = first.tool_calls?.[0];
     if (!call) return { content: first.content };
@@ -57,7 +46,7 @@ await run({
   async streamTools() {
     // Tool-call chunks concatenate into one message whose tool_calls carry parsed arguments.
     let msg, chunks = 0;
-    for await (const c of await llm.bindTools([getWeather]).stream("What is the weather in Lisbon today?")) {
+    for await (const c of await llm.bindTools([getWeather]).stream(weatherPrompt)) {
       chunks++;
       msg = msg ? msg.concat(c) : c;
     }
@@ -67,7 +56,7 @@ await run({
 
   async withStructuredOutput() {
     const structured = llm.withStructuredOutput(Recipe, { name: "recipe" });
-    const object = await structured.invoke("A recipe for a quick lunch");
+    const object = await structured.invoke(recipePrompt);
     return { object, valid: Recipe.safeParse(object).success };
   },
 });

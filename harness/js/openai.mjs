@@ -1,32 +1,13 @@
 // The npm `openai` SDK against the gateway's chat completions surface, base URL swapped only.
 import OpenAI from "openai";
 import { zodFunction, zodResponseFormat } from "openai/helpers/zod";
-import { z } from "zod";
 import { env, run, describeError, pngSize } from "./cases.mjs";
+import { Recipe, recipePrompt, weather, weatherJSONSchema, weatherPrompt, weatherResult } from "./fixtures.mjs";
 
 const client = new OpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey, maxRetries: 0, timeout: 20_000 });
 const model = env.model;
-
-const weatherTool = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "Current weather for a city",
-    parameters: {
-      type: "object",
-      properties: { city: { type: "string" }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
-      required: ["city", "unit"],
-      additionalProperties: false,
-    },
-  },
-};
-
-const Recipe = z.object({
-  title: z.string(),
-  servings: z.number().int().min(1).max(12),
-  ingredients: z.array(z.string()),
-  vegetarian: z.boolean(),
-});
+const weatherTool = { type: "function", function: { name: weather.name, description: weather.description, parameters: weatherJSONSchema } };
+const ask = () => [{ role: "user", content: weatherPrompt }];
 
 async function expectError(call) {
   try {
@@ -70,13 +51,13 @@ await run({
   },
 
   async tools() {
-    const messages = [{ role: "user", content: "What is the weather in Lisbon today?" }];
+    const messages = ask();
     const first = await client.chat.completions.create({ model, messages, tools: [weatherTool] });
     const msg = first.choices[0].message;
     const call = msg.tool_calls?.[0];
     if (!call) return { finish: first.choices[0].finish_reason, content: msg.content };
     const args = JSON.parse(call.function.arguments);
-    messages.push(msg, { role: "tool", tool_call_id: call.id, content: "19 C, clear" });
+    messages.push(msg, { role: "tool", tool_call_id: call.id, content: weatherResult });
     const second = await client.chat.completions.create({ model, messages, tools: [weatherTool] });
     return {
       finish: first.choices[0].finish_reason,
@@ -87,18 +68,8 @@ await run({
     };
   },
 
-  async structured() {
-    const r = await client.chat.completions.parse({
-      model,
-      messages: [{ role: "user", content: "A recipe for a quick lunch" }],
-      response_format: zodResponseFormat(Recipe, "recipe"),
-    });
-    const m = r.choices[0].message;
-    return { parsed: m.parsed, valid: Recipe.safeParse(m.parsed).success, finish: r.choices[0].finish_reason };
-  },
-
   async streamTools() {
-    const s = client.chat.completions.stream({ model, messages: [{ role: "user", content: "What is the weather in Lisbon today?" }], tools: [weatherTool] });
+    const s = client.chat.completions.stream({ model, messages: ask(), tools: [weatherTool] });
     let argDeltas = 0;
     s.on("tool_calls.function.arguments.delta", () => argDeltas++);
     const done = await s.finalChatCompletion();
@@ -110,15 +81,15 @@ await run({
     const calls = [];
     const runner = client.chat.completions.runTools({
       model,
-      messages: [{ role: "user", content: "What is the weather in Lisbon today?" }],
+      messages: ask(),
       tools: [
         zodFunction({
-          name: "get_weather",
-          description: "Current weather for a city",
-          parameters: z.object({ city: z.string(), unit: z.enum(["celsius", "fahrenheit"]) }),
+          name: weather.name,
+          description: weather.description,
+          parameters: weather.input,
           function: (args) => {
             calls.push(args);
-            return "19 C, clear";
+            return weatherResult;
           },
         }),
       ],
@@ -126,10 +97,20 @@ await run({
     return { final: await runner.finalContent(), calls, completions: runner.allChatCompletions().length };
   },
 
+  async structured() {
+    const r = await client.chat.completions.parse({
+      model,
+      messages: [{ role: "user", content: recipePrompt }],
+      response_format: zodResponseFormat(Recipe, "recipe"),
+    });
+    const m = r.choices[0].message;
+    return { parsed: m.parsed, valid: Recipe.safeParse(m.parsed).success, finish: r.choices[0].finish_reason };
+  },
+
   async streamStructured() {
     const s = client.chat.completions.stream({
       model,
-      messages: [{ role: "user", content: "A recipe for a quick lunch" }],
+      messages: [{ role: "user", content: recipePrompt }],
       response_format: zodResponseFormat(Recipe, "recipe"),
     });
     const m = (await s.finalChatCompletion()).choices[0].message;
