@@ -58,6 +58,10 @@ func eqInt(v int64) want {
 	return want{fmt.Sprint(v), func(r gjson.Result) bool { return r.Type == gjson.Number && r.Int() == v }}
 }
 
+func oneOfInt(vs ...int64) want {
+	return want{fmt.Sprintf("one of %v", vs), func(r gjson.Result) bool { return r.Type == gjson.Number && slices.Contains(vs, r.Int()) }}
+}
+
 func between(lo, hi int64) want {
 	return want{fmt.Sprintf("an integer in [%d, %d]", lo, hi), func(r gjson.Result) bool {
 		return r.Type == gjson.Number && r.Float() == float64(r.Int()) && r.Int() >= lo && r.Int() <= hi
@@ -109,6 +113,11 @@ func merge(ms ...map[string]want) map[string]want {
 		}
 	}
 	return out
+}
+
+// caseNames is the CASES value that makes a script run only the cases of a table.
+func caseNames(cases map[string]map[string]want) string {
+	return strings.Join(slices.Sorted(maps.Keys(cases)), ",")
 }
 
 // check runs script and compares each case it printed with cases: every case must be printed,
