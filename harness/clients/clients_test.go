@@ -84,6 +84,7 @@ func contains(s string) want {
 
 var (
 	isTrue   = want{"true", func(r gjson.Result) bool { return r.Type == gjson.True }}
+	isFalse  = want{"false", func(r gjson.Result) bool { return r.Type == gjson.False }}
 	text     = want{"a non-empty string", func(r gjson.Result) bool { return r.Type == gjson.String && strings.TrimSpace(r.String()) != "" }}
 	positive = want{"a number > 0", func(r gjson.Result) bool { return r.Type == gjson.Number && r.Float() > 0 }}
 	many     = want{"a number > 1", func(r gjson.Result) bool { return r.Type == gjson.Number && r.Float() > 1 }}

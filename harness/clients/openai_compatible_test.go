@@ -52,6 +52,8 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 				"calls.#": eqInt(1), "calls.0.city": text, "calls.0.unit": oneOf("celsius", "fahrenheit"),
 				"text": contains("19 C, clear"), "finish": eq("stop")},
 			"generateImage": merge(png512, map[string]want{"mediaType": eq("image/png")}),
+			"unknownModel": {"error.status": eqInt(404), "error.class": eq("APICallError"), "error.isAPICallError": isTrue,
+				"error.retryable": isFalse, "error.message": contains("no-such-model")},
 			"streamMultiStepTools": {"steps": eqInt(2), "parts.tool-input-delta": positive, "parts.tool-call": eqInt(1), "parts.tool-result": eqInt(1),
 				"parts.finish-step": eqInt(2), "parts.text-delta": positive, "calls.#": eqInt(1), "calls.0.city": text,
 				"text": contains("19 C, clear"), "finish": eq("stop")},
@@ -63,6 +65,8 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 				"finalToolCalls": eqInt(0)}),
 			"streamTools":          merge(weatherCall, map[string]want{"chunks": many, "tool": eq("get_weather")}),
 			"withStructuredOutput": recipe("object"),
+			"unknownModel": {"error.status": eqInt(404), "error.class": eq("NotFoundError"), "error.code": eq("MODEL_NOT_FOUND"),
+				"error.message": contains("no-such-model")},
 		}},
 	} {
 		t.Run(tc.script, func(t *testing.T) { check(t, tc.script, env, tc.cases) })

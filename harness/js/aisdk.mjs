@@ -1,8 +1,8 @@
 // The Vercel AI SDK (`ai` + `@ai-sdk/openai`) with `openai.chat(model)`: chat completions, the
 // surface the gateway serves today (the default `openai(model)` calls the Responses API).
 import { createOpenAI } from "@ai-sdk/openai";
-import { generateText, streamText, generateObject, generateImage, Output, tool, stepCountIs } from "ai";
-import { env, run, pngSize } from "./cases.mjs";
+import { APICallError, generateText, streamText, generateObject, generateImage, Output, tool, stepCountIs } from "ai";
+import { env, run, describeError, pngSize } from "./cases.mjs";
 import { Recipe, recipePrompt, weather, weatherPrompt, weatherResult } from "./fixtures.mjs";
 
 const openai = createOpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey });
@@ -88,5 +88,14 @@ await run({
     const parts = {};
     for await (const p of r.fullStream) parts[p.type] = (parts[p.type] ?? 0) + 1;
     return { steps: (await r.steps).length, parts, calls, text: await r.text, finish: await r.finishReason };
+  },
+
+  async unknownModel() {
+    try {
+      await generateText({ model: openai.chat("no-such-model"), prompt: "hi", maxRetries: 0, abortSignal: AbortSignal.timeout(20_000) });
+    } catch (err) {
+      return { error: { ...describeError(err), isAPICallError: APICallError.isInstance(err), retryable: err.isRetryable } };
+    }
+    throw new Error("the call succeeded; a 404 was expected");
   },
 });

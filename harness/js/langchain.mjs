@@ -2,7 +2,7 @@
 import { ChatOpenAI } from "@langchain/openai";
 import { HumanMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
-import { env, run } from "./cases.mjs";
+import { env, run, describeError } from "./cases.mjs";
 import { Recipe, recipePrompt, weather, weatherPrompt, weatherResult } from "./fixtures.mjs";
 
 const llm = new ChatOpenAI({
@@ -58,5 +58,15 @@ await run({
     const structured = llm.withStructuredOutput(Recipe, { name: "recipe" });
     const object = await structured.invoke(recipePrompt);
     return { object, valid: Recipe.safeParse(object).success };
+  },
+
+  async unknownModel() {
+    const missing = new ChatOpenAI({ model: "no-such-model", apiKey: env.apiKey, configuration: { baseURL: env.baseURL + "/v1" }, maxRetries: 0, timeout: 20_000 });
+    try {
+      await missing.invoke("hi");
+    } catch (err) {
+      return { error: { ...describeError(err), code: err.lc_error_code } };
+    }
+    throw new Error("the call succeeded; a 404 was expected");
   },
 });
