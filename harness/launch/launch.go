@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,6 +86,10 @@ type Options struct {
 	Addr string
 	// Ready waits for GET /readyz 200 (service) or /healthz (sim); default on.
 	NoWait bool
+	// Cgroups are cgroup.procs files the process joins before the binary starts, so it runs
+	// inside their limits from its first instruction (the Go runtime and gctune read them at
+	// start-up). A shell writes its own pid there, then execs the binary under the same pid.
+	Cgroups []string
 }
 
 // Process is a running aiservice process.
@@ -156,6 +161,9 @@ func start(ctx context.Context, sub, readyMsg, probe string, o Options) (*Proces
 	}
 	args = append(args, o.Args...)
 	cmd := exec.Command(bin, args...)
+	if len(o.Cgroups) > 0 {
+		cmd = inCgroups(o.Cgroups, bin, args)
+	}
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, o.Env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -219,6 +227,14 @@ func start(ctx context.Context, sub, readyMsg, probe string, o Options) (*Proces
 	return p, nil
 }
 
+// inCgroups is a command that enters the cgroups, then becomes bin (exit 126 when a cgroup
+// refuses it).
+func inCgroups(procs []string, bin string, args []string) *exec.Cmd {
+	const script = `n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 126; shift; n=$((n-1)); done; exec "$@"`
+	shArgs := append([]string{"-c", script, "sh", strconv.Itoa(len(procs))}, procs...)
+	return exec.Command("/bin/sh", append(append(shArgs, bin), args...)...)
+}
+
 func (p *Process) waitFor(ctx context.Context, path string, limit time.Duration) error {
 	end := time.Now().Add(limit)
 	for time.Now().Before(end) {
@@ -253,6 +269,19 @@ func (p *Process) LogLines() []map[string]any {
 		}
 	}
 	return out
+}
+
+// SoftMemoryLimit is the Go soft memory limit the service chose at start-up (gctune's
+// `gc.memory_limit_bytes` in its "aiservice listening" log line; 0 when it set none).
+func (p *Process) SoftMemoryLimit() (int64, error) {
+	for _, l := range p.LogLines() {
+		if l["msg"] == "aiservice listening" {
+			gc, _ := l["gc"].(map[string]any)
+			limit, _ := gc["memory_limit_bytes"].(float64)
+			return int64(limit), nil
+		}
+	}
+	return 0, fmt.Errorf("no \"aiservice listening\" line in the log:\n%s", p.Logs())
 }
 
 // Signal sends a signal.

@@ -26,6 +26,7 @@ import (
 	"aiservice/service/internal/app"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/gctune"
+	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/shutdown"
 	"aiservice/service/internal/sim"
 	"aiservice/service/internal/telemetry"
@@ -153,6 +154,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	ln = pressure.NewFDGuard(ln, a.Registry) // out of descriptors, new connections get a 503
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	if cfg.DebugAddr != "" {

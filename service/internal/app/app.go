@@ -21,6 +21,7 @@ import (
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/provider"
 	"aiservice/service/internal/sim"
 	"aiservice/service/internal/telemetry"
@@ -94,6 +95,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Handler = api.NewServer(api.Deps{
 		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
+		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
 	})
 	return a, nil
 }

@@ -79,13 +79,11 @@ func Setup(ctx context.Context, o Options) (*Tracing, error) {
 		if u.Path == "" || u.Path == "/" {
 			u.Path = "/v1/traces"
 		}
-		opts, fast, err := fastOTLPConfig(o.Getenv)
+		eopts, err := exporterOptions(o.Getenv)
 		if err != nil {
 			return nil, err
 		}
-		if fast {
-			exp = newOTLPHTTP(u.String(), opts)
-		} else if exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u.String())); err != nil {
+		if exp, err = otlptracehttp.New(ctx, append(eopts, otlptracehttp.WithEndpointURL(u.String()))...); err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
 	}
