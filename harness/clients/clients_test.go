@@ -58,10 +58,6 @@ func eqInt(v int64) want {
 	return want{fmt.Sprint(v), func(r gjson.Result) bool { return r.Type == gjson.Number && r.Int() == v }}
 }
 
-func oneOfInt(vs ...int64) want {
-	return want{fmt.Sprintf("one of %v", vs), func(r gjson.Result) bool { return r.Type == gjson.Number && slices.Contains(vs, r.Int()) }}
-}
-
 func between(lo, hi int64) want {
 	return want{fmt.Sprintf("an integer in [%d, %d]", lo, hi), func(r gjson.Result) bool {
 		return r.Type == gjson.Number && r.Float() == float64(r.Int()) && r.Int() >= lo && r.Int() <= hi

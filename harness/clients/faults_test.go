@@ -15,13 +15,17 @@ import (
 func TestNPMClientsSeeUpstreamFailures(t *testing.T) {
 	sim := launch.MustStartSim(t, launch.Options{})
 	control := launch.SimControl{URL: sim.URL}
-	// One model per fault, so that one fault's open breaker cannot change another's answer.
+	// One model per fault; no retries and no breaker opening, so that each client call is one
+	// upstream call and every answer is the fault's own, whatever ran before it.
 	svc := launch.MustStartService(t, launch.Options{
 		Args: []string{"--api-keys", serviceKey},
 		Config: launch.UpstreamConfig(sim.URL, `  - name: rate-limited-model
     provider: upstream
   - name: failing-model
     provider: upstream
+resilience:
+  max_retries: 0
+  breaker_failures: 1000
 `),
 	})
 	env := []string{"AISERVICE_BASE_URL=" + svc.URL, "AISERVICE_API_KEY=" + serviceKey}
@@ -29,9 +33,7 @@ func TestNPMClientsSeeUpstreamFailures(t *testing.T) {
 	rateLimited := map[string]want{"error.status": eqInt(429), "error.type": eq("rate_limit_error")}
 	openaiRateLimited := merge(rateLimited, map[string]want{"error.class": eq("RateLimitError"), "error.isRateLimit": isTrue})
 	aisdk := map[string]want{"error.class": eq("APICallError"), "error.isAPICallError": isTrue}
-	// The gateway answers 502 while it still tries the upstream, 503 once the model's breaker
-	// has opened after repeated failures: either is an InternalServerError to the SDK.
-	failed := map[string]want{"error.status": oneOfInt(502, 503), "error.type": oneOf("upstream_error", "service_unavailable")}
+	failed := map[string]want{"error.status": eqInt(502), "error.type": eq("upstream_error")}
 	openaiFailed := merge(failed, map[string]want{"error.class": eq("InternalServerError"), "error.isInternalServer": isTrue})
 	// Mid-stream the status line has long been 200: the error arrives as an SSE error event.
 	cut := map[string]want{"chunks": eqInt(3), "error.isOpenAIAPIError": isTrue, "error.type": eq("upstream_error"), "error.message": contains("upstream")}
