@@ -74,3 +74,40 @@ resilience:
 		})
 	}
 }
+
+// TestAnthropicSDKSeesSimulatorFaults: the simulator's Messages dialect fails the way Anthropic
+// does, so @anthropic-ai/sdk raises its own classes — 429 RateLimitError, 529 OverloadedError,
+// with Anthropic's error types — and a stream whose connection drops ends in an error after
+// the text that arrived.
+func TestAnthropicSDKSeesSimulatorFaults(t *testing.T) {
+	const key = "sk-ant-test"
+	sim := launch.MustStartSim(t, launch.Options{Args: []string{"--api-key", key}})
+	control := launch.SimControl{URL: sim.URL}
+	env := []string{"AISERVICE_BASE_URL=" + sim.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=claude-haiku-4-5"}
+
+	rateLimited := map[string]want{"error.status": eqInt(429), "error.class": eq("RateLimitError"), "error.isAnthropicRateLimit": isTrue,
+		"error.type": eq("rate_limit_error")}
+	overloaded := map[string]want{"error.status": eqInt(529), "error.class": eq("OverloadedError"), "error.isAnthropicOverloaded": isTrue,
+		"error.type": eq("overloaded_error")}
+	for _, tc := range []struct {
+		name      string
+		behaviour launch.SimBehaviour
+		cases     map[string]map[string]want
+	}{
+		{"429", launch.SimBehaviour{ErrorRate: 1, ErrorStatus: 429},
+			map[string]map[string]want{"anthropicCreate": rateLimited, "anthropicStream": merge(rateLimited, map[string]want{"deltas": eqInt(0)})}},
+		{"529", launch.SimBehaviour{ErrorRate: 1, ErrorStatus: 529},
+			map[string]map[string]want{"anthropicCreate": overloaded, "anthropicStream": merge(overloaded, map[string]want{"deltas": eqInt(0)})}},
+		{"stream cut after 3 chunks", launch.SimBehaviour{CutStreamAfter: 3},
+			map[string]map[string]want{"anthropicStream": {"deltas": eqInt(3), "error.class": eq("AnthropicError"), "error.message": text}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := control.SetBehaviour(ctx, tc.behaviour); err != nil {
+				t.Fatal(err)
+			}
+			check(t, "faults.mjs", append(env, "CASES="+caseNames(tc.cases)), tc.cases)
+		})
+	}
+}

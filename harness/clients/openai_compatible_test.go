@@ -90,6 +90,8 @@ func TestAnthropicSDKAgainstTheSimulator(t *testing.T) {
 			"finalStop": eq("end_turn"), "final": contains("19 C, clear")},
 		"streamToolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text, "input.unit": oneOf("celsius", "fahrenheit")},
 		"countTokens":   {"inputTokens": positive},
+		"badInput": {"error.status": eqInt(400), "error.class": eq("BadRequestError"), "error.isBadRequest": isTrue,
+			"error.type": eq("invalid_request_error"), "error.message": contains("messages")},
 		"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAPIError": isTrue,
 			"error.isAuthentication": isTrue, "error.type": eq("authentication_error")},
 	})

@@ -51,6 +51,15 @@ await run({
     return { inputTokens: r.input_tokens };
   },
 
+  async badInput() {
+    try {
+      await client.messages.create({ model, max_tokens: 50, messages: [] });
+    } catch (err) {
+      return { error: { ...describeError(err), isBadRequest: err instanceof Anthropic.BadRequestError, type: err.error?.error?.type } };
+    }
+    throw new Error("the call succeeded; a 400 was expected");
+  },
+
   async wrongKey() {
     const bad = new Anthropic({ baseURL: env.baseURL, apiKey: "wrong", maxRetries: 0, timeout: 20_000 });
     try {

@@ -1,6 +1,8 @@
-// What the OpenAI-compatible npm clients see when the upstream fails behind the gateway: the
-// Go test sets the simulator's faults (a status, or a stream cut short) and runs these cases,
-// one call per client, each returning the error it caught (and what arrived before it).
+// What the npm clients see when an upstream fails: the Go test sets the simulator's faults (a
+// status, or a stream cut short) and runs some of these cases (CASES), one call per client,
+// each returning the error it caught (and what arrived before it). The OpenAI-compatible
+// clients call the gateway in front of the simulator; @anthropic-ai/sdk calls the simulator.
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { APICallError, generateText, streamText } from "ai";
@@ -11,6 +13,7 @@ const options = { baseURL: env.baseURL + "/v1", apiKey: env.apiKey };
 const openai = new OpenAI({ ...options, maxRetries: 0, timeout: 20_000 });
 const aisdk = createOpenAI(options).chat(env.model);
 const langchain = new ChatOpenAI({ model: env.model, apiKey: env.apiKey, configuration: { baseURL: options.baseURL }, maxRetries: 0, timeout: 20_000 });
+const anthropic = new Anthropic({ baseURL: env.baseURL, apiKey: env.apiKey, maxRetries: 0, timeout: 20_000 });
 const messages = [{ role: "user", content: "Tell me something" }];
 
 function caught(err, extra = {}) {
@@ -21,7 +24,11 @@ function caught(err, extra = {}) {
       isRateLimit: err instanceof OpenAI.RateLimitError,
       isInternalServer: err instanceof OpenAI.InternalServerError,
       isAPICallError: APICallError.isInstance(err),
-      type: err?.error?.type ?? err?.data?.error?.type,
+      isAnthropicAPIError: err instanceof Anthropic.APIError,
+      isAnthropicRateLimit: err instanceof Anthropic.RateLimitError,
+      isAnthropicOverloaded: err instanceof Anthropic.OverloadedError,
+      // OpenAI's error body is {error: {type}}; Anthropic's is {type: "error", error: {type}}.
+      type: err?.error?.error?.type ?? err?.error?.type ?? err?.data?.error?.type,
     },
     ...extra,
   };
@@ -78,6 +85,26 @@ await run({
       return { chunks };
     } catch (err) {
       return caught(err, { chunks });
+    }
+  },
+
+  async anthropicCreate() {
+    try {
+      return { text: (await anthropic.messages.create({ model: env.model, max_tokens: 200, messages })).content[0]?.text };
+    } catch (err) {
+      return caught(err);
+    }
+  },
+
+  async anthropicStream() {
+    let deltas = 0;
+    try {
+      const s = anthropic.messages.stream({ model: env.model, max_tokens: 200, messages });
+      s.on("text", () => deltas++);
+      await s.finalMessage();
+      return { deltas };
+    } catch (err) {
+      return caught(err, { deltas });
     }
   },
 });
