@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,11 +51,10 @@ func Install(ctx context.Context, dir string) error {
 	if err != nil {
 		return fmt.Errorf("npm ci lock: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() // releases the lock
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("npm ci lock: %w", err)
 	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:errcheck // closing releases it too
 
 	if got, err := os.ReadFile(stamp); err == nil && string(got) == want {
 		return nil
@@ -99,8 +97,11 @@ func Run(ctx context.Context, dir, script string, env ...string) (map[string]gjs
 		}
 		cases[name] = r
 	}
-	if len(cases) == 0 {
-		return nil, errors.New("node " + script + " printed no case\nstderr:\n" + stderr.String())
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("node %s output: %w", script, err)
 	}
-	return cases, sc.Err()
+	if len(cases) == 0 {
+		return nil, fmt.Errorf("node %s printed no case\nstderr:\n%s", script, stderr.Bytes())
+	}
+	return cases, nil
 }
