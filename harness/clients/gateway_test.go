@@ -72,27 +72,3 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 		t.Run(tc.script, func(t *testing.T) { check(t, tc.script, env, tc.cases) })
 	}
 }
-
-// TestAnthropicSDKAgainstTheSimulator: `@anthropic-ai/sdk` reads the simulator's Messages
-// dialect without complaint. The gateway does not serve /v1/messages yet, so this checks the
-// simulator's fidelity, the upstream the gateway's Anthropic surface will be tested on.
-func TestAnthropicSDKAgainstTheSimulator(t *testing.T) {
-	const key = "sk-ant-test"
-	sim := launch.MustStartSim(t, launch.Options{Args: []string{"--api-key", key}})
-	env := []string{"AISERVICE_BASE_URL=" + sim.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=claude-haiku-4-5"}
-	message := map[string]want{"stop": eq("end_turn"), "blocks.#": eqInt(1), "blocks.0": eq("text"), "text": text,
-		"usage.input_tokens": positive, "usage.output_tokens": positive}
-
-	check(t, "anthropic.mjs", env, map[string]map[string]want{
-		"create": merge(message, map[string]want{"type": eq("message"), "role": eq("assistant")}),
-		"stream": merge(message, map[string]want{"deltas": many}),
-		"toolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text, "input.unit": oneOf("celsius", "fahrenheit"),
-			"finalStop": eq("end_turn"), "final": contains("19 C, clear")},
-		"streamToolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text, "input.unit": oneOf("celsius", "fahrenheit")},
-		"countTokens":   {"inputTokens": positive},
-		"badInput": {"error.status": eqInt(400), "error.class": eq("BadRequestError"), "error.isBadRequest": isTrue,
-			"error.type": eq("invalid_request_error"), "error.message": contains("messages")},
-		"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAPIError": isTrue,
-			"error.isAuthentication": isTrue, "error.type": eq("authentication_error")},
-	})
-}
