@@ -313,6 +313,9 @@ type ErrorDetail struct {
 	Type    string  `json:"type"`
 	Code    *string `json:"code"`
 	Param   *string `json:"param"`
+	// TraceID is the gateway's addition: the request's trace, for a user to hand to support
+	// (also in the X-Trace-Id header). OpenAI's SDKs ignore fields they do not know.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // ImageSizes are the sizes the gateway and the simulator accept, as OpenAI's image models do.
