@@ -22,39 +22,53 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// Build is a binary the suites need: the one $Env names when set, otherwise built once per
+// test process from the package Pkg of the module in Dir (relative to the repository root;
+// Standalone for a module outside go.work).
+type Build struct {
+	Name, Env, Dir, Pkg string
+	Standalone          bool
 
-// Binary returns the path of the aiservice binary: $AISERVICE_BIN when set, otherwise a fresh
-// build of ./service/cmd/aiservice (once per test process).
-func Binary() (string, error) {
-	buildOnce.Do(func() {
-		if p := os.Getenv("AISERVICE_BIN"); p != "" {
-			binPath = p
+	once sync.Once
+	path string
+	err  error
+}
+
+// Path builds the binary the first time it is called and returns where it is.
+func (b *Build) Path() (string, error) {
+	b.once.Do(func() {
+		if p := os.Getenv(b.Env); p != "" {
+			b.path = p
 			return
 		}
 		root, err := RepoRoot()
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "aiservice-harness-")
+		dir, err := os.MkdirTemp("", b.Name+"-harness-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "aiservice")
-		cmd := exec.Command("go", "build", "-o", binPath, "./service/cmd/aiservice")
-		cmd.Dir = root
+		b.path = filepath.Join(dir, b.Name)
+		cmd := exec.Command("go", "build", "-o", b.path, b.Pkg)
+		cmd.Dir = filepath.Join(root, b.Dir)
+		if b.Standalone {
+			cmd.Env = append(os.Environ(), "GOWORK=off")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build aiservice: %w\n%s", err, out)
+			b.err = fmt.Errorf("build %s: %w\n%s", b.Name, err, out)
 		}
 	})
-	return binPath, buildErr
+	return b.path, b.err
 }
+
+var service = &Build{Name: "aiservice", Env: "AISERVICE_BIN", Pkg: "./service/cmd/aiservice"}
+
+// Binary returns the path of the aiservice binary: $AISERVICE_BIN when set, otherwise a fresh
+// build of ./service/cmd/aiservice (once per test process).
+func Binary() (string, error) { return service.Path() }
 
 // RepoRoot walks up from the working directory to the folder holding go.work.
 func RepoRoot() (string, error) {
