@@ -118,18 +118,9 @@ func (c *keyChecker) value(i int, t reflect.Type, depth int) (int, error) {
 			if err != nil {
 				return 0, err
 			}
-			c.path = c.path[:len(c.path)-1]
-			i = skipWS(c.b, end)
-			if i >= len(c.b) {
-				return 0, errScan
-			}
-			switch c.b[i] {
-			case ',':
-				i = skipWS(c.b, i+1)
-			case ']':
-				return i + 1, nil
-			default:
-				return 0, errScan
+			var done bool
+			if i, done, err = c.after(end, ']'); err != nil || done {
+				return i, err
 			}
 		}
 	}
@@ -213,20 +204,27 @@ func (c *keyChecker) object(i int, t reflect.Type, depth int) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		c.path = c.path[:len(c.path)-1]
-		i = skipWS(c.b, ve)
-		if i >= len(c.b) {
-			return 0, errScan
-		}
-		switch c.b[i] {
-		case ',':
-			i = skipWS(c.b, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, errScan
+		var done bool
+		if i, done, err = c.after(ve, '}'); err != nil || done {
+			return i, err
 		}
 	}
+}
+
+// after reads what follows a member or an element: its path step is done, then a comma (more
+// to come, i is past it) or the closing bracket (done, i is past it).
+func (c *keyChecker) after(end int, closing byte) (i int, done bool, err error) {
+	c.path = c.path[:len(c.path)-1]
+	i = skipWS(c.b, end)
+	switch {
+	case i >= len(c.b):
+		return 0, false, errScan
+	case c.b[i] == ',':
+		return skipWS(c.b, i+1), false, nil
+	case c.b[i] == closing:
+		return i + 1, true, nil
+	}
+	return 0, false, errScan
 }
 
 // fieldCache holds the JSON field names of each struct type (reflection once per type).
