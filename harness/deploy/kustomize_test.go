@@ -152,7 +152,7 @@ func TestStrictValidationRejectsMistakes(t *testing.T) {
 				a["selfheal"] = a["selfHeal"]
 				delete(a, "selfHeal")
 			},
-			wantErr: `spec.syncPolicy.automated.selfheal: unknown field`,
+			wantErr: `spec.syncPolicy.automated: property "selfheal" is unsupported`,
 		},
 		{
 			name: "wrong type in an Argo CD Application",
@@ -160,7 +160,7 @@ func TestStrictValidationRejectsMistakes(t *testing.T) {
 			mutate: func(t *testing.T, m any) {
 				dig(t, m, "spec", "syncPolicy", "retry").(map[string]any)["limit"] = "5"
 			},
-			wantErr: `spec.syncPolicy.retry.limit: must be of type integer`,
+			wantErr: `spec.syncPolicy.retry.limit: value must be an integer`,
 		},
 		{
 			name: "missing required field in an Argo CD Application",
@@ -168,7 +168,7 @@ func TestStrictValidationRejectsMistakes(t *testing.T) {
 			mutate: func(t *testing.T, m any) {
 				delete(dig(t, m, "spec").(map[string]any), "project")
 			},
-			wantErr: `spec: required field "project" is missing`,
+			wantErr: `spec.project: property "project" is missing`,
 		},
 		{
 			name: "unknown metadata field in an Argo CD Application",
