@@ -14,15 +14,36 @@ import (
 	"aiservice/service/internal/apperr"
 )
 
-// guard admits attempts on one route: its circuit breaker, the gateway-wide in-flight slots
-// and the route's retry budget.
+// guard admits attempts on one route: its circuit breaker, the gateway-wide slots and the
+// route's retry budget.
 type guard struct {
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	cooldown time.Duration
 	openedAt atomic.Int64 // unix ns of the last transition to open, for Retry-After
-	slots    chan struct{}
+	slots    *slots
 	budget   *budget
 }
+
+// slots are the gateway-wide admission budgets, shared by every route. A call waiting on its
+// upstream is the expensive part: the upstream works for it and a slow or failing upstream
+// piles such calls up, so they are capped at max_in_flight. A stream whose upstream answered
+// only relays chunks as they come, costing memory (see docs/performance.md), so it gives its
+// in-flight slot back and is counted against max_streams alone until it closes.
+type slots struct {
+	inFlight chan struct{} // an attempt until its upstream answered (a stream: its headers)
+	streams  chan struct{} // a stream from its admission until it closes
+}
+
+func newSlots(inFlight, streams int) *slots {
+	return &slots{inFlight: make(chan struct{}, inFlight), streams: make(chan struct{}, streams)}
+}
+
+var (
+	errInFlight = &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second,
+		Message: "The gateway is at its in-flight limit; retry shortly."}
+	errStreams = &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second,
+		Message: "The gateway is at its limit of open streams; retry shortly."}
+)
 
 // breakerGauge is the circuit_breaker_state value of a state: 0 closed, 1 half-open, 2 open —
 // the values the dashboards and alerts read (gobreaker's own numbering differs).
@@ -56,7 +77,7 @@ var (
 type guardOpts struct {
 	failures            int
 	cooldown            time.Duration
-	slots               chan struct{}
+	slots               *slots
 	budgetRatio, budget float64
 	state               prometheus.Gauge
 	transitions         *prometheus.CounterVec
@@ -88,29 +109,47 @@ func newGuard(o guardOpts) *guard {
 	return g
 }
 
-// permit is an admitted attempt: a breaker ticket and an in-flight slot, both given back
-// exactly once (judge, release).
+// permit is an admitted attempt: a breaker ticket, an in-flight slot and, for a stream, a
+// stream slot; each given back exactly once (judge; opened or release; release).
 type permit struct {
-	done func(error)
-	slot chan struct{}
+	done     func(error)
+	inFlight chan struct{} // nil once given back
+	stream   chan struct{} // nil for a unary call
 }
 
 // acquire admits one attempt on the route of model, or says why not: an open breaker (the next
-// route may serve) or the in-flight limit (shed).
-func (g *guard) acquire(model string) (permit, error) {
+// route may serve) or a full budget (shed). A stream needs both an in-flight and a stream slot.
+func (g *guard) acquire(model string, stream bool) (permit, error) {
 	done, err := g.breaker.Allow()
 	if err != nil {
 		return permit{}, &apperr.Error{Kind: apperr.Unavailable, Code: "circuit_open", RetryAfter: g.retryIn(),
 			Message: fmt.Sprintf("The upstream for %q is failing; try again later.", model), Cause: errCircuitOpen}
 	}
-	select {
-	case g.slots <- struct{}{}:
-	default:
-		done(errNoVerdict)
-		return permit{}, &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second,
-			Message: "The gateway is at its in-flight limit; retry shortly."}
+	p := permit{done: done}
+	if stream {
+		if !take(g.slots.streams) {
+			done(errNoVerdict)
+			return permit{}, errStreams
+		}
+		p.stream = g.slots.streams
 	}
-	return permit{done: done, slot: g.slots}, nil
+	if !take(g.slots.inFlight) {
+		p.release()
+		done(errNoVerdict)
+		return permit{}, errInFlight
+	}
+	p.inFlight = g.slots.inFlight
+	return p, nil
+}
+
+// take takes a slot without waiting: a full budget sheds at once instead of queueing.
+func take(c chan struct{}) bool {
+	select {
+	case c <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // retryIn is how long until an open breaker lets a probe through (a half-open one is busy
@@ -134,8 +173,23 @@ func (p permit) judge(v Verdict) {
 	}
 }
 
-// release frees the in-flight slot.
-func (p permit) release() { <-p.slot }
+// opened is the permit of a stream whose upstream answered: its in-flight slot goes back, its
+// stream slot stays until release.
+func (p permit) opened() permit {
+	if p.inFlight != nil {
+		<-p.inFlight
+		p.inFlight = nil
+	}
+	return p
+}
+
+// release frees the slots the permit still holds.
+func (p permit) release() {
+	p = p.opened()
+	if p.stream != nil {
+		<-p.stream
+	}
+}
 
 // budget limits retries to a fraction of requests (plus a small reserve), so an outage is not
 // multiplied by the retry count: each request deposits `ratio`, each retry withdraws one.
