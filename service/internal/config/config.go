@@ -96,8 +96,8 @@ type Resilience struct {
 	BreakerFailures  int      `yaml:"breaker_failures" json:"breaker_failures"`
 	BreakerCooldown  Duration `yaml:"breaker_cooldown" json:"breaker_cooldown"`
 	MaxInFlight      int      `yaml:"max_in_flight" json:"max_in_flight"`
-	// MaxStreams caps the streams open across the gateway once their upstream answered: a held
-	// stream costs memory, not an upstream call, so it has its own budget.
+	// MaxStreams caps the streams open across the gateway; MaxInFlight then caps unary calls
+	// only. A held stream costs memory, not work, so it has a budget of its own.
 	MaxStreams int `yaml:"max_streams" json:"max_streams"`
 }
 

@@ -215,9 +215,9 @@ type attempt struct {
 // send is how every request is tried: for each route of the chain (the primary, then its
 // fallbacks), acquire a permit (breaker, in-flight slot), try, classify the outcome, then
 // retry the route, move to the next one, or stop. try gets the attempt's context and span.
-// When keep is set (a stream), the attempt also needs a stream slot, and a successful one gives
-// its in-flight slot back but keeps its stream slot and open span: the caller owns them from
-// then on and hands them back with end.
+// When keep is set (a stream), the attempt takes a stream slot instead of an in-flight one, and
+// a successful one keeps its slot and open span: the caller owns them from then on and hands
+// them back with end.
 func send[T any](ctx context.Context, g *Gateway, call *Call, primary *route, op string, keep bool,
 	try func(context.Context, *route, trace.Span) (T, error)) (T, attempt, error) {
 	var zero T
@@ -239,7 +239,7 @@ func send[T any](ctx context.Context, g *Gateway, call *Call, primary *route, op
 			a := g.begin(ctx, r, op, n+1, p)
 			v, err := try(a.ctx, r, a.span)
 			last, f = err, Classify(ctx, err)
-			g.finish(call, &a, f, keep)
+			g.finish(call, a, f, keep)
 			if err == nil {
 				call.Served = true
 				return v, a, nil
@@ -265,27 +265,26 @@ func (g *Gateway) begin(ctx context.Context, r *route, op string, n int, p permi
 	return attempt{ctx: ctx, r: r, span: span, permit: p, start: time.Now()}
 }
 
-// finish records a tried attempt: its duration, its outcome, the breaker's verdict, and its
-// slots and span — except that a successful one kept open holds on to its stream slot and span.
-func (g *Gateway) finish(call *Call, a *attempt, f Failure, keep bool) {
+// finish records a tried attempt: its duration, its outcome, the breaker's verdict, and (unless
+// a successful one is kept open) its slot and span.
+func (g *Gateway) finish(call *Call, a attempt, f Failure, keep bool) {
 	elapsed := time.Since(a.start)
 	a.r.upstreamDur.Observe(elapsed.Seconds())
 	call.Upstream += elapsed
 	call.Attempts++
 	g.cost.RecordAPICall(a.r.provider.Name(), a.r.model.Name, f.Outcome)
 	a.permit.judge(f.Verdict)
-	switch {
-	case f.Err != nil:
+	if f.Err != nil {
 		markFailed(a.span, f)
 		a.end()
-	case keep:
-		a.permit = a.permit.opened()
-	default:
+		return
+	}
+	if !keep {
 		a.end()
 	}
 }
 
-// end frees the attempt's slots and ends its span.
+// end frees the attempt's slot and ends its span.
 func (a attempt) end() {
 	a.permit.release()
 	a.span.End()

@@ -24,14 +24,14 @@ type guard struct {
 	budget   *budget
 }
 
-// slots are the gateway-wide admission budgets, shared by every route. A call waiting on its
-// upstream is the expensive part: the upstream works for it and a slow or failing upstream
-// piles such calls up, so they are capped at max_in_flight. A stream whose upstream answered
-// only relays chunks as they come, costing memory (see docs/performance.md), so it gives its
-// in-flight slot back and is counted against max_streams alone until it closes.
+// slots are the gateway-wide admission budgets, shared by every route. A unary call is
+// capped by max_in_flight: the upstream works for all of it and a slow or failing upstream
+// piles such calls up. A stream has a budget of its own, max_streams: most of its life it only
+// relays chunks as they come, costing memory rather than work (docs/performance.md sizes it),
+// and counting it against max_in_flight refused half of 1,000 paced streams at the defaults.
 type slots struct {
-	inFlight chan struct{} // an attempt until its upstream answered (a stream: its headers)
-	streams  chan struct{} // a stream from its admission until it closes
+	inFlight chan struct{} // a unary call, from admission until its answer
+	streams  chan struct{} // a stream, from admission until it closes
 }
 
 func newSlots(inFlight, streams int) *slots {
@@ -109,47 +109,32 @@ func newGuard(o guardOpts) *guard {
 	return g
 }
 
-// permit is an admitted attempt: a breaker ticket, an in-flight slot and, for a stream, a
-// stream slot; each given back exactly once (judge; opened or release; release).
+// permit is an admitted attempt: a breaker ticket and a slot of its budget, both given back
+// exactly once (judge, release).
 type permit struct {
-	done     func(error)
-	inFlight chan struct{} // nil once given back
-	stream   chan struct{} // nil for a unary call
+	done func(error)
+	slot chan struct{}
 }
 
 // acquire admits one attempt on the route of model, or says why not: an open breaker (the next
-// route may serve) or a full budget (shed). A stream needs both an in-flight and a stream slot.
+// route may serve) or a full budget (shed at once rather than queued behind a slow upstream).
 func (g *guard) acquire(model string, stream bool) (permit, error) {
 	done, err := g.breaker.Allow()
 	if err != nil {
 		return permit{}, &apperr.Error{Kind: apperr.Unavailable, Code: "circuit_open", RetryAfter: g.retryIn(),
 			Message: fmt.Sprintf("The upstream for %q is failing; try again later.", model), Cause: errCircuitOpen}
 	}
-	p := permit{done: done}
+	slot, full := g.slots.inFlight, errInFlight
 	if stream {
-		if !take(g.slots.streams) {
-			done(errNoVerdict)
-			return permit{}, errStreams
-		}
-		p.stream = g.slots.streams
+		slot, full = g.slots.streams, errStreams
 	}
-	if !take(g.slots.inFlight) {
-		p.release()
-		done(errNoVerdict)
-		return permit{}, errInFlight
-	}
-	p.inFlight = g.slots.inFlight
-	return p, nil
-}
-
-// take takes a slot without waiting: a full budget sheds at once instead of queueing.
-func take(c chan struct{}) bool {
 	select {
-	case c <- struct{}{}:
-		return true
+	case slot <- struct{}{}:
 	default:
-		return false
+		done(errNoVerdict)
+		return permit{}, full
 	}
+	return permit{done: done, slot: slot}, nil
 }
 
 // retryIn is how long until an open breaker lets a probe through (a half-open one is busy
@@ -173,23 +158,8 @@ func (p permit) judge(v Verdict) {
 	}
 }
 
-// opened is the permit of a stream whose upstream answered: its in-flight slot goes back, its
-// stream slot stays until release.
-func (p permit) opened() permit {
-	if p.inFlight != nil {
-		<-p.inFlight
-		p.inFlight = nil
-	}
-	return p
-}
-
-// release frees the slots the permit still holds.
-func (p permit) release() {
-	p = p.opened()
-	if p.stream != nil {
-		<-p.stream
-	}
-}
+// release frees the slot.
+func (p permit) release() { <-p.slot }
 
 // budget limits retries to a fraction of requests (plus a small reserve), so an outage is not
 // multiplied by the retry count: each request deposits `ratio`, each retry withdraws one.

@@ -12,11 +12,11 @@ import (
 	"aiservice/service/internal/config"
 )
 
-// The two budgets, step by step on one guard: a stream needs a stream slot and, until its
-// upstream answered, an in-flight slot; a refused permit takes nothing with it.
+// The two budgets, step by step on one guard: unary calls count against max_in_flight alone,
+// streams against max_streams alone, and a refused permit takes no slot.
 func TestGuardBudgets(t *testing.T) {
 	type step struct {
-		do   string // "unary" or "stream": acquire; "opened N", "release N": the Nth permit taken
+		do   string // "unary" or "stream": acquire; "release": give back the nth permit taken
 		n    int
 		want error // nil, errInFlight, errStreams
 	}
@@ -29,25 +29,17 @@ func TestGuardBudgets(t *testing.T) {
 			{do: "unary"}, {do: "unary"}, {do: "unary", want: errInFlight},
 			{do: "release", n: 0}, {do: "unary"},
 		}},
-		{"an opening stream holds an in-flight slot", 1, 8, []step{
-			{do: "stream"}, {do: "unary", want: errInFlight}, {do: "stream", want: errInFlight},
-		}},
-		{"an opened stream gives its in-flight slot back", 1, 8, []step{
-			{do: "stream"}, {do: "opened", n: 0}, {do: "unary"}, {do: "release", n: 1}, {do: "stream"},
+		{"open streams leave max_in_flight to unary calls", 1, 8, []step{
+			{do: "stream"}, {do: "stream"}, {do: "unary"}, {do: "unary", want: errInFlight}, {do: "stream"},
 		}},
 		{"streams over max_streams are shed, unary calls are not", 8, 2, []step{
-			{do: "stream"}, {do: "opened", n: 0}, {do: "stream"}, {do: "opened", n: 1},
-			{do: "stream", want: errStreams}, {do: "unary"},
+			{do: "stream"}, {do: "stream"}, {do: "stream", want: errStreams}, {do: "unary"},
 		}},
-		{"closing a stream frees its stream slot", 8, 1, []step{
-			{do: "stream"}, {do: "opened", n: 0}, {do: "stream", want: errStreams},
-			{do: "release", n: 0}, {do: "stream"},
+		{"closing a stream frees its slot", 8, 1, []step{
+			{do: "stream"}, {do: "stream", want: errStreams}, {do: "release", n: 0}, {do: "stream"},
 		}},
-		{"a stream refused for in-flight gives back its stream slot", 1, 1, []step{
-			{do: "unary"}, {do: "stream", want: errInFlight}, {do: "release", n: 0}, {do: "stream"},
-		}},
-		{"releasing an unopened stream frees both slots", 1, 1, []step{
-			{do: "stream"}, {do: "release", n: 0}, {do: "unary"}, {do: "release", n: 1}, {do: "stream"},
+		{"unary calls at their cap leave streams admitted", 1, 1, []step{
+			{do: "unary"}, {do: "stream"}, {do: "unary", want: errInFlight}, {do: "stream", want: errStreams},
 		}},
 	}
 	for _, tt := range tests {
@@ -66,8 +58,6 @@ func TestGuardBudgets(t *testing.T) {
 					if err == nil {
 						held, gone = append(held, p), append(gone, false)
 					}
-				case "opened":
-					held[st.n] = held[st.n].opened()
 				case "release":
 					held[st.n].judge(Healthy)
 					held[st.n].release()
