@@ -213,7 +213,7 @@ type attempt struct {
 }
 
 // send is how every request is tried: for each route of the chain (the primary, then its
-// fallbacks), acquire a permit (breaker, in-flight slot), try, classify the outcome, then
+// fallbacks), acquire a permit (breaker, a slot of its budget), try, classify the outcome, then
 // retry the route, move to the next one, or stop. try gets the attempt's context and span.
 // When keep is set (a stream), the attempt takes a stream slot instead of an in-flight one, and
 // a successful one keeps its slot and open span: the caller owns them from then on and hands
