@@ -30,6 +30,7 @@ type tune struct {
 	BreakerCooldown                time.Duration
 	BudgetRatio, BudgetMin         float64
 	MaxInFlight                    int
+	MaxStreams                     int // resilience.max_streams
 }
 
 func defaultTune() tune {
@@ -37,7 +38,7 @@ func defaultTune() tune {
 		Chat: time.Second, Stream: 2 * time.Second, FirstToken: 500 * time.Millisecond, Idle: 500 * time.Millisecond,
 		HeaderTimeout: 300 * time.Millisecond, ConnectTimeout: 200 * time.Millisecond, IdleConnTimeout: 300 * time.Millisecond,
 		MaxRetries: 2, BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond,
-		BudgetRatio: 0.2, BudgetMin: 10, MaxInFlight: 64,
+		BudgetRatio: 0.2, BudgetMin: 10, MaxInFlight: 64, MaxStreams: 64,
 	}
 }
 
@@ -46,9 +47,9 @@ func defaultTune() tune {
 func (c tune) yaml() string {
 	return fmt.Sprintf(`timeouts: {chat: %s, stream: %s, stream_first_token: %s, stream_idle: %s}
 upstream: {response_header_timeout: %s, connect_timeout: %s, idle_conn_timeout: %s}
-resilience: {max_retries: %d, breaker_failures: %d, breaker_cooldown: %s, backoff_base: 10ms, backoff_max: 50ms, retry_budget_ratio: %g, retry_budget_min: %g, max_in_flight: %d}
+resilience: {max_retries: %d, breaker_failures: %d, breaker_cooldown: %s, backoff_base: 10ms, backoff_max: 50ms, retry_budget_ratio: %g, retry_budget_min: %g, max_in_flight: %d, max_streams: %d}
 `, c.Chat, c.Stream, c.FirstToken, c.Idle, c.HeaderTimeout, c.ConnectTimeout, c.IdleConnTimeout,
-		c.MaxRetries, c.BreakerFailures, c.BreakerCooldown, c.BudgetRatio, c.BudgetMin, c.MaxInFlight)
+		c.MaxRetries, c.BreakerFailures, c.BreakerCooldown, c.BudgetRatio, c.BudgetMin, c.MaxInFlight, c.MaxStreams)
 }
 
 // setup describes a scenario's processes.

@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -127,6 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("config: %w", err)
 	}
 	gc := gctune.Apply(getenv, os.ReadFile)
+	go gctune.Adapt(ctx, gc, time.Second, gctune.Scanned, debug.SetGCPercent)
 	logw := telemetry.NewLogWriter(stdout, 100*time.Millisecond)
 	defer logw.Close()
 	log := newLogger(logw, cfg.LogLevel)

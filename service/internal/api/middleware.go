@@ -186,7 +186,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"route"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "load_shed_total", Help: "Requests refused at the in-flight upstream cap.",
+			Name: "load_shed_total", Help: "Requests refused at the in-flight upstream cap or the open-stream cap.",
 		}, []string{"route"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inflightV, m.timeouts, m.ttft, m.interChunk, m.overhead, m.shed)

@@ -105,6 +105,9 @@ type Resilience struct {
 	BreakerFailures  int      `yaml:"breaker_failures" json:"breaker_failures"`
 	BreakerCooldown  Duration `yaml:"breaker_cooldown" json:"breaker_cooldown"`
 	MaxInFlight      int      `yaml:"max_in_flight" json:"max_in_flight"`
+	// MaxStreams caps the streams open across the gateway; MaxInFlight then caps unary calls
+	// only. A held stream costs memory, not work, so it has a budget of its own.
+	MaxStreams int `yaml:"max_streams" json:"max_streams"`
 }
 
 // Telemetry configures tracing.
@@ -351,6 +354,7 @@ var envVars = []struct{ name, field string }{
 	{"AISERVICE_SHUTDOWN_GRACE_PERIOD", "shutdown.grace_period"},
 	{"AISERVICE_SHUTDOWN_PRE_DRAIN_DELAY", "shutdown.pre_drain_delay"},
 	{"AISERVICE_MAX_IN_FLIGHT", "resilience.max_in_flight"},
+	{"AISERVICE_MAX_STREAMS", "resilience.max_streams"},
 	{"OTLP_ENDPOINT", "telemetry.otlp_endpoint"},
 	{"AISERVICE_RECORD_CONTENT", "telemetry.record_content"},
 	{"OPENAI_BASE_URL", "providers.openai.base_url"},
@@ -405,6 +409,7 @@ var flagField = map[string]string{
 	"grace-period":        "shutdown.grace_period",
 	"pre-drain-delay":     "shutdown.pre_drain_delay",
 	"max-in-flight":       "resilience.max_in_flight",
+	"max-streams":         "resilience.max_streams",
 	"otlp-endpoint":       "telemetry.otlp_endpoint",
 	"metrics-addr":        "metrics_addr",
 	"sim-fault-injection": "simulator.fault_injection",
@@ -432,6 +437,14 @@ func set(cfg *Config, field, v, source string) error {
 		*d = Duration(x)
 		return nil
 	}
+	integer := func(n *int) error {
+		x, err := strconv.Atoi(v)
+		if err != nil {
+			return bad(fmt.Errorf("%q is not an integer", v))
+		}
+		*n = x
+		return nil
+	}
 	switch field {
 	case "addr":
 		cfg.Addr = v
@@ -457,11 +470,9 @@ func set(cfg *Config, field, v, source string) error {
 		}
 		cfg.MaxBodyBytes = n
 	case "resilience.max_in_flight":
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return bad(fmt.Errorf("%q is not an integer", v))
-		}
-		cfg.Resilience.MaxInFlight = n
+		return integer(&cfg.Resilience.MaxInFlight)
+	case "resilience.max_streams":
+		return integer(&cfg.Resilience.MaxStreams)
 	case "shutdown.grace_period":
 		return dur(&cfg.Shutdown.GracePeriod)
 	case "shutdown.pre_drain_delay":
@@ -568,6 +579,9 @@ func (c *Config) Validate() error {
 	}
 	if r.MaxInFlight < 1 {
 		bad("resilience.max_in_flight", "must be at least 1")
+	}
+	if r.MaxStreams < 1 {
+		bad("resilience.max_streams", "must be at least 1")
 	}
 	if t := c.Telemetry.SampleRatio; t != nil && !between(*t, 0, 1) {
 		bad("telemetry.sample_ratio", "must be between 0 and 1")

@@ -36,6 +36,7 @@ func TestDefaults(t *testing.T) {
 		{"shutdown.grace_period", cfg.Shutdown.GracePeriod.D(), 30 * time.Second},
 		{"resilience.max_retries", cfg.Resilience.MaxRetries, 2},
 		{"resilience.max_in_flight", cfg.Resilience.MaxInFlight, 512},
+		{"resilience.max_streams", cfg.Resilience.MaxStreams, 10000},
 		{"telemetry.sample_ratio", cfg.Telemetry.SampleRatio == nil, true},
 		{"slo.latency_thresholds.chat", cfg.SLO.LatencyThresholds["chat"].D(), 2 * time.Second},
 		{"providers", len(cfg.Providers), 2},
@@ -198,7 +199,7 @@ func TestPrecedence(t *testing.T) {
 func TestEnvAndFlagSettings(t *testing.T) {
 	cfg, err := Load([]string{"--api-keys", " k1 , ,k2", "--max-in-flight", "7", "--pre-drain-delay", "1s",
 		"--otlp-endpoint", "http://127.0.0.1:4318", "--env", "production", "--default-model", "gpt-4o",
-		"--debug-addr", "127.0.0.1:6060", "--max-body-bytes", "2048"},
+		"--debug-addr", "127.0.0.1:6060", "--max-body-bytes", "2048", "--max-streams", "9"},
 		env(map[string]string{
 			"AISERVICE_RECORD_CONTENT": "true",
 			"OPENAI_BASE_URL":          "http://127.0.0.1:9/v1",
@@ -211,7 +212,8 @@ func TestEnvAndFlagSettings(t *testing.T) {
 		t.Errorf("api_keys = %q, want trimmed k1,k2", []Secret(cfg.APIKeys))
 	}
 	if cfg.Resilience.MaxInFlight != 7 || cfg.Shutdown.PreDrainDelay.D() != time.Second || cfg.Telemetry.OTLPEndpoint != "http://127.0.0.1:4318" ||
-		cfg.Env != "production" || cfg.DefaultModel != "gpt-4o" || cfg.DebugAddr != "127.0.0.1:6060" || cfg.MaxBodyBytes != 2048 {
+		cfg.Env != "production" || cfg.DefaultModel != "gpt-4o" || cfg.DebugAddr != "127.0.0.1:6060" || cfg.MaxBodyBytes != 2048 ||
+		cfg.Resilience.MaxStreams != 9 {
 		t.Errorf("flags not applied: %+v", cfg)
 	}
 	if !cfg.Telemetry.RecordContent {
@@ -241,6 +243,7 @@ func TestLoadErrors(t *testing.T) {
 		want string
 	}{
 		{"bad env integer", nil, map[string]string{"AISERVICE_MAX_IN_FLIGHT": "many"}, "AISERVICE_MAX_IN_FLIGHT (resilience.max_in_flight)"},
+		{"bad env stream cap", nil, map[string]string{"AISERVICE_MAX_STREAMS": "lots"}, "AISERVICE_MAX_STREAMS (resilience.max_streams)"},
 		{"bad env duration", nil, map[string]string{"AISERVICE_SHUTDOWN_GRACE_PERIOD": "10"}, "AISERVICE_SHUTDOWN_GRACE_PERIOD"},
 		{"bad env bool", nil, map[string]string{"AISERVICE_RECORD_CONTENT": "yes please"}, "AISERVICE_RECORD_CONTENT"},
 		{"bad env body size", nil, map[string]string{"AISERVICE_MAX_BODY_BYTES": "1MB"}, "AISERVICE_MAX_BODY_BYTES"},
@@ -301,6 +304,7 @@ func TestValidate(t *testing.T) {
 		{"resilience.retry_budget_min not negative", "resilience: {retry_budget_min: -1}\n", "resilience.retry_budget_min"},
 		{"resilience.breaker_failures at least 1", "resilience: {breaker_failures: 0}\n", "resilience.breaker_failures"},
 		{"resilience.max_in_flight at least 1", "resilience: {max_in_flight: 0}\n", "resilience.max_in_flight"},
+		{"resilience.max_streams at least 1", "resilience: {max_streams: 0}\n", "resilience.max_streams"},
 		{"telemetry.sample_ratio at most 1", "telemetry: {sample_ratio: 2}\n", "telemetry.sample_ratio"},
 		{"telemetry.sample_ratio not negative", "telemetry: {sample_ratio: -0.1}\n", "telemetry.sample_ratio"},
 		{"slo.availability_objective below 1", "slo: {availability_objective: 1}\n", "slo.availability_objective"},

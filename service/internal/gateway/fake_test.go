@@ -152,7 +152,7 @@ func newHarness(t testing.TB, tune func(*config.Config)) *harness {
 		},
 		Resilience: config.Resilience{MaxRetries: 2, BackoffBase: config.Duration(100 * time.Millisecond),
 			BackoffMax: config.Duration(2 * time.Second), RetryBudgetRatio: 0.2, RetryBudgetMin: 10,
-			BreakerFailures: 5, BreakerCooldown: config.Duration(10 * time.Second), MaxInFlight: 8},
+			BreakerFailures: 5, BreakerCooldown: config.Duration(10 * time.Second), MaxInFlight: 8, MaxStreams: 8},
 		Timeouts: config.Timeouts{StreamFirstToken: config.Duration(30 * time.Second), StreamIdle: config.Duration(30 * time.Second)},
 	}
 	if tune != nil {

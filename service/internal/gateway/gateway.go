@@ -134,7 +134,7 @@ func New(d Deps) (*Gateway, error) {
 		routes: map[string]*route{}, m: m, jitter: rand.Float64, sleep: sleep,
 	}
 	g.firstToken, g.idle = o.StreamFirstToken, o.StreamIdle
-	slots := make(chan struct{}, o.Resilience.MaxInFlight)
+	slots := newSlots(o.Resilience.MaxInFlight, o.Resilience.MaxStreams)
 	for _, mc := range o.Models {
 		p, ok := d.Providers[mc.Provider]
 		if !ok {
@@ -152,7 +152,7 @@ func New(d Deps) (*Gateway, error) {
 }
 
 // newRoute builds one model's route: its guard, its first attempt span and its metric children.
-func newRoute(mc config.Model, p provider.Provider, rc config.Resilience, slots chan struct{}, m *metrics, log *slog.Logger) *route {
+func newRoute(mc config.Model, p provider.Provider, rc config.Resilience, slots *slots, m *metrics, log *slog.Logger) *route {
 	quoted, _ := json.Marshal(mc.Name)
 	r := &route{
 		model: mc, provider: p, quotedName: quoted,
@@ -213,10 +213,11 @@ type attempt struct {
 }
 
 // send is how every request is tried: for each route of the chain (the primary, then its
-// fallbacks), acquire a permit (breaker, in-flight slot), try, classify the outcome, then
+// fallbacks), acquire a permit (breaker, a slot of its budget), try, classify the outcome, then
 // retry the route, move to the next one, or stop. try gets the attempt's context and span.
-// When keep is set, a successful attempt keeps its slot and open span: the caller (a stream)
-// owns them from then on and hands them back with end.
+// When keep is set (a stream), the attempt takes a stream slot instead of an in-flight one, and
+// a successful one keeps its slot and open span: the caller owns them from then on and hands
+// them back with end.
 func send[T any](ctx context.Context, g *Gateway, call *Call, primary *route, op string, keep bool,
 	try func(context.Context, *route, trace.Span) (T, error)) (T, attempt, error) {
 	var zero T
@@ -230,7 +231,7 @@ func send[T any](ctx context.Context, g *Gateway, call *Call, primary *route, op
 		call.Provider, call.Model, call.UpstreamModel = r.provider.Name(), r.model.Name, r.model.Upstream()
 		r.guard.budget.deposit()
 		for n := 0; ; n++ {
-			p, err := r.guard.acquire(r.model.Name)
+			p, err := r.guard.acquire(r.model.Name, keep)
 			if err != nil {
 				last, f = err, Classify(ctx, err)
 				break

@@ -232,26 +232,6 @@ func TestCircuitOpenFallsBack(t *testing.T) {
 	}
 }
 
-func TestShedding(t *testing.T) {
-	h := newHarness(t, func(c *config.Config) { c.Resilience.MaxInFlight = 1 })
-	h.on("pa", answer{chunk: []string{`{"id":"x","choices":[]}`}})
-	st, _, err := h.g.ChatStream(context.Background(), chat("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The open stream holds the only slot: the next request is shed, with no fallback.
-	_, call, err := h.g.ChatRaw(context.Background(), chat("a"))
-	if e := apperr.From(err); e == nil || e.Kind != apperr.RateLimit || e.Code != "overloaded" || call.Attempts != 0 {
-		t.Fatalf("got %v after %d attempts, want a shed", err, call.Attempts)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := h.g.ChatRaw(context.Background(), chat("a")); err != nil {
-		t.Fatalf("after the stream closed: %v", err)
-	}
-}
-
 func TestStreamTimers(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

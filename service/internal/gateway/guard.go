@@ -14,15 +14,36 @@ import (
 	"aiservice/service/internal/apperr"
 )
 
-// guard admits attempts on one route: its circuit breaker, the gateway-wide in-flight slots
-// and the route's retry budget.
+// guard admits attempts on one route: its circuit breaker, the gateway-wide slots and the
+// route's retry budget.
 type guard struct {
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	cooldown time.Duration
 	openedAt atomic.Int64 // unix ns of the last transition to open, for Retry-After
-	slots    chan struct{}
+	slots    *slots
 	budget   *budget
 }
+
+// slots are the gateway-wide admission budgets, shared by every route. A unary call is
+// capped by max_in_flight: the upstream works for all of it and a slow or failing upstream
+// piles such calls up. A stream has a budget of its own, max_streams: most of its life it only
+// relays chunks as they come, costing memory rather than work (docs/performance.md sizes it),
+// and counting it against max_in_flight refused half of 1,000 paced streams at the defaults.
+type slots struct {
+	inFlight chan struct{} // a unary call, from admission until its answer
+	streams  chan struct{} // a stream, from admission until it closes
+}
+
+func newSlots(inFlight, streams int) *slots {
+	return &slots{inFlight: make(chan struct{}, inFlight), streams: make(chan struct{}, streams)}
+}
+
+var (
+	errInFlight = &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second,
+		Message: "The gateway is at its in-flight limit; retry shortly."}
+	errStreams = &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second,
+		Message: "The gateway is at its limit of open streams; retry shortly."}
+)
 
 // breakerGauge is the circuit_breaker_state value of a state: 0 closed, 1 half-open, 2 open —
 // the values the dashboards and alerts read (gobreaker's own numbering differs).
@@ -56,7 +77,7 @@ var (
 type guardOpts struct {
 	failures            int
 	cooldown            time.Duration
-	slots               chan struct{}
+	slots               *slots
 	budgetRatio, budget float64
 	state               prometheus.Gauge
 	transitions         *prometheus.CounterVec
@@ -88,7 +109,7 @@ func newGuard(o guardOpts) *guard {
 	return g
 }
 
-// permit is an admitted attempt: a breaker ticket and an in-flight slot, both given back
+// permit is an admitted attempt: a breaker ticket and a slot of its budget, both given back
 // exactly once (judge, release).
 type permit struct {
 	done func(error)
@@ -96,21 +117,24 @@ type permit struct {
 }
 
 // acquire admits one attempt on the route of model, or says why not: an open breaker (the next
-// route may serve) or the in-flight limit (shed).
-func (g *guard) acquire(model string) (permit, error) {
+// route may serve) or a full budget (shed at once rather than queued behind a slow upstream).
+func (g *guard) acquire(model string, stream bool) (permit, error) {
 	done, err := g.breaker.Allow()
 	if err != nil {
 		return permit{}, &apperr.Error{Kind: apperr.Unavailable, Code: "circuit_open", RetryAfter: g.retryIn(),
 			Message: fmt.Sprintf("The upstream for %q is failing; try again later.", model), Cause: errCircuitOpen}
 	}
+	slot, full := g.slots.inFlight, errInFlight
+	if stream {
+		slot, full = g.slots.streams, errStreams
+	}
 	select {
-	case g.slots <- struct{}{}:
+	case slot <- struct{}{}:
 	default:
 		done(errNoVerdict)
-		return permit{}, &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second,
-			Message: "The gateway is at its in-flight limit; retry shortly."}
+		return permit{}, full
 	}
-	return permit{done: done, slot: g.slots}, nil
+	return permit{done: done, slot: slot}, nil
 }
 
 // retryIn is how long until an open breaker lets a probe through (a half-open one is busy
@@ -134,7 +158,7 @@ func (p permit) judge(v Verdict) {
 	}
 }
 
-// release frees the in-flight slot.
+// release frees the slot.
 func (p permit) release() { <-p.slot }
 
 // budget limits retries to a fraction of requests (plus a small reserve), so an outage is not

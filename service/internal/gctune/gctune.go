@@ -1,20 +1,34 @@
 // Package gctune sets the garbage collector for a gateway: a small, short-lived heap (buffers
-// per request) that benefits from collecting less often, bounded by the container's memory.
+// per request) that benefits from collecting less often, bounded by the container's memory, and
+// held streams whose goroutine stacks would make that same setting cost a lot of memory.
 package gctune
 
 import (
+	"context"
 	"math"
 	"path"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// Percent is the GC target used when GOGC is not set. Measured side by side under load on the
-// benchmark (docs/performance.md): 400 instead of 200 cut CPU per request by ~5 % and the
-// tracing cost from ~12 % to ~10 %, for ~20 % more peak heap.
+// Percent is the GC target used when GOGC is not set, while the memory the collector scans is
+// small. Measured side by side under load on the benchmark (docs/performance.md): 400 instead
+// of 200 cut CPU per request by ~5 % and the tracing cost from ~12 % to ~10 %.
 const Percent = 400
+
+// Headroom is how far Adapt lets the heap grow past its live data between two collections.
+// The runtime's goal is live heap + (live heap + stacks + globals) × percent/100, so with
+// thousands of held streams (four goroutines each) the stacks alone made 400 % cost ~4 times
+// their size: at 1,000 paced streams a 250 MB goal for ~20 MB of live heap (docs/performance.md).
+const Headroom = 64 << 20
+
+// MinPercent is the lowest percent Adapt sets: below it the collector would run so often for
+// held streams that their CPU, not their memory, becomes the cost.
+const MinPercent = 50
 
 // LimitShare is the part of a container memory limit given to the Go heap as a soft limit when
 // GOMEMLIMIT is not set: near it the collector works harder instead of letting the process be
@@ -124,4 +138,56 @@ func parseLimit(b []byte) int64 {
 		return 0
 	}
 	return n
+}
+
+// PercentFor is the GC percent that keeps the heap's growth between collections within
+// Headroom, given what the last collection scanned (live heap, stacks, globals), between
+// MinPercent and Percent.
+func PercentFor(scanned uint64) int {
+	if scanned == 0 {
+		return Percent
+	}
+	return int(min(max(Headroom*100/scanned, MinPercent), Percent))
+}
+
+// scannedMetrics are what the last collection scanned, as the runtime counts it for its goal.
+var scannedMetrics = []string{"/gc/heap/live:bytes", "/gc/scan/stack:bytes", "/gc/scan/globals:bytes"}
+
+// Scanned reads it from runtime/metrics.
+func Scanned() uint64 {
+	samples := make([]metrics.Sample, len(scannedMetrics))
+	for i, name := range scannedMetrics {
+		samples[i].Name = name
+	}
+	metrics.Read(samples)
+	var n uint64
+	for _, s := range samples {
+		if s.Value.Kind() == metrics.KindUint64 {
+			n += s.Value.Uint64()
+		}
+	}
+	return n
+}
+
+// Adapt re-chooses the GC percent every interval until ctx ends, when Apply chose it (GOGC
+// unset): PercentFor what the collector scans, changed only when it moves by more than a tenth.
+// read is Scanned and set is debug.SetGCPercent outside tests.
+func Adapt(ctx context.Context, s Settings, every time.Duration, read func() uint64, set func(int) int) {
+	if s.GCPercent == 0 {
+		return
+	}
+	cur := s.GCPercent
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if next := PercentFor(read()); next*10 < cur*9 || next*10 > cur*11 {
+			set(next)
+			cur = next
+		}
+	}
 }

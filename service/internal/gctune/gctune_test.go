@@ -1,9 +1,14 @@
 package gctune
 
 import (
+	"context"
 	"errors"
 	"io/fs"
+	"runtime"
+	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestChoose(t *testing.T) {
@@ -59,5 +64,87 @@ func TestUnreadableFilesMeanNoLimit(t *testing.T) {
 	got := Choose(func(string) string { return "" }, func(string) ([]byte, error) { return nil, errors.New("permission denied") })
 	if got != (Settings{GCPercent: Percent}) {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name    string
+		scanned uint64
+		want    int
+	}{
+		{"nothing read yet", 0, Percent},
+		{"a request workload's few MiB", 8 * mib, Percent},
+		{"at the headroom's quarter", Headroom / 4, Percent},
+		{"1,000 held streams (~50 MiB scanned)", 50 * mib, 128},
+		{"twice the headroom", 2 * Headroom, 50},
+		{"5,000 held streams (~250 MiB scanned)", 250 * mib, MinPercent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := PercentFor(tt.scanned); got != tt.want {
+				t.Fatalf("PercentFor(%d) = %d, want %d", tt.scanned, got, tt.want)
+			}
+		})
+	}
+}
+
+// Adapt follows what the collector scans, skips changes within a tenth, and leaves a GOGC
+// from the environment alone.
+func TestAdapt(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name    string
+		start   Settings
+		scanned []uint64 // read in turn; the last repeats
+		want    []int    // the percents set, in order
+	}{
+		{"streams arrive, then leave", Settings{GCPercent: Percent}, []uint64{8 * mib, 50 * mib, 52 * mib, 250 * mib, 8 * mib}, []int{128, 50, 400}},
+		{"a change within a tenth is skipped", Settings{GCPercent: Percent}, []uint64{17 * mib, 64 * mib}, []int{100}},
+		{"GOGC set: nothing changes", Settings{}, []uint64{250 * mib}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var reads atomic.Int64
+			read := func() uint64 {
+				i := min(int(reads.Add(1))-1, len(tt.scanned)-1)
+				return tt.scanned[i]
+			}
+			sets := make(chan int, 16)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				Adapt(ctx, tt.start, time.Millisecond, read, func(p int) int { sets <- p; return 0 })
+			}()
+			// Poll until every scripted value was read at least once more than the script's length.
+			deadline := time.Now().Add(5 * time.Second)
+			for tt.start.GCPercent != 0 && reads.Load() <= int64(len(tt.scanned)) {
+				if time.Now().After(deadline) {
+					t.Fatal("Adapt did not read the script within 5s")
+				}
+				runtime.Gosched()
+			}
+			cancel()
+			<-done
+			close(sets)
+			var got []int
+			for p := range sets {
+				got = append(got, p)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("set %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Scanned reads a live figure of this process: at least the stack of this goroutine.
+func TestScannedReadsTheRuntime(t *testing.T) {
+	runtime.GC()
+	if n := Scanned(); n == 0 {
+		t.Fatal("Scanned() = 0 after a collection")
 	}
 }
