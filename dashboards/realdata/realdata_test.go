@@ -193,6 +193,9 @@ models:
   - name: gpt-image-1
     provider: sim
     kind: image
+  - name: text-embedding-3-small
+    provider: sim
+    kind: embedding
   - name: sim-unpriced
     provider: sim
   - name: sim-flaky
@@ -230,6 +233,7 @@ var mix = []request{
 	{"/v1/chat/completions", `{"model":"gpt-4o-mini",` + hi + `}`},
 	{"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,` + hi + `}`},
 	{"/v1/images/generations", `{"model":"gpt-image-1","prompt":"a cat","size":"1024x1024"}`},
+	{"/v1/embeddings", `{"model":"text-embedding-3-small","input":["a cat","a dog"]}`},
 	{"/v1/chat", `{"messages":[`},
 	{"/v1/chat", `{"model":"no-such-model",` + hi + `}`},
 	{"/v1/chat", `{"model":"sim-unpriced",` + hi + `}`},
