@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/pact-foundation/pact-go/v2/consumer"
 	match "github.com/pact-foundation/pact-go/v2/matchers"
 
 	"aiservice/harness/client"
 	"aiservice/harness/contract/internal/pactkit"
-	"aiservice/harness/launch"
 )
 
 // TestEmbeddingsContract adds POST /v1/embeddings to the aiservice-client → aiservice contract:
@@ -89,63 +87,45 @@ func TestEmbeddingsContract(t *testing.T) {
 			},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			p := newPact(t, pactkit.ClientConsumer, pactkit.Service)
-			err := tc.declare(t, p.AddInteraction()).ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				return tc.run(ctx, client.New(mockURL(cfg)))
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+	runClientCases(t, cases)
 }
 
 // TestUpstreamEmbeddingsContract adds to the aiservice → openai-compatible-upstream contract
 // what the service sends for POST /v1/embeddings (the client's body, model set) and what it
 // needs back: a list of vectors and the usage it prices.
 func TestUpstreamEmbeddingsContract(t *testing.T) {
-	p := newPact(t, pactkit.Service, pactkit.Upstream)
-	p.AddInteraction().Given(pactkit.StateUpstreamKey).
-		UponReceiving("an embeddings request").
-		WithRequest(http.MethodPost, "/v1/embeddings", func(b *consumer.V4RequestBuilder) {
-			upstreamHeaders(b, "application/json").
-				JSONBody(obj{"model": "text-embedding-3-small", "input": []any{"hello world"}, "dimensions": 4})
-		}).
-		WillRespondWith(http.StatusOK, func(b *consumer.V4ResponseBuilder) {
-			b.Header("Content-Type", jsonContentType).JSONBody(obj{
-				"object": "list",
-				"model":  match.Like("text-embedding-3-small"),
-				"data": match.EachLike(obj{
-					"object":    match.Equality("embedding"),
-					"index":     match.Integer(0),
-					"embedding": match.EachLike(0.5, 1),
-				}, 1),
-				"usage": obj{"prompt_tokens": match.Integer(3), "total_tokens": match.Integer(3)},
-			})
-		})
-	err := p.ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		svc, err := launch.StartService(ctx, launch.Options{Config: upstreamConfig(mockURL(cfg))})
-		if err != nil {
-			return err
-		}
-		defer svc.Stop(5 * time.Second)
-		dims := 4
-		resp, _, err := client.New(svc.URL).Embeddings(ctx, client.EmbeddingRequest{Model: "text-embedding-3-small", Input: []string{"hello world"}, Dimensions: &dims})
-		if err != nil {
-			return fmt.Errorf("%w\nservice log:\n%s", err, svc.Logs())
-		}
-		if resp.Model != "text-embedding-3-small" || len(resp.Data) != 1 || resp.Usage == nil || resp.Usage.PromptTokens != 3 || resp.Usage.CostUSD == nil {
-			return fmt.Errorf("the service did not relay and price the embeddings: %+v", resp)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	runUpstreamCases(t, []upstreamCase{{
+		name: "embeddings",
+		declare: func(t *testing.T, p *consumer.V4HTTPMockProvider) {
+			p.AddInteraction().Given(pactkit.StateUpstreamKey).
+				UponReceiving("an embeddings request").
+				WithRequest(http.MethodPost, "/v1/embeddings", func(b *consumer.V4RequestBuilder) {
+					upstreamHeaders(b, "application/json").
+						JSONBody(obj{"model": "text-embedding-3-small", "input": []any{"hello world"}, "dimensions": 4})
+				}).
+				WillRespondWith(http.StatusOK, func(b *consumer.V4ResponseBuilder) {
+					b.Header("Content-Type", jsonContentType).JSONBody(obj{
+						"object": "list",
+						"model":  match.Like("text-embedding-3-small"),
+						"data": match.EachLike(obj{
+							"object":    match.Equality("embedding"),
+							"index":     match.Integer(0),
+							"embedding": match.EachLike(0.5, 1),
+						}, 1),
+						"usage": obj{"prompt_tokens": match.Integer(3), "total_tokens": match.Integer(3)},
+					})
+				})
+		},
+		run: func(ctx context.Context, c *client.Client) error {
+			dims := 4
+			resp, _, err := c.Embeddings(ctx, client.EmbeddingRequest{Model: "text-embedding-3-small", Input: []string{"hello world"}, Dimensions: &dims})
+			if err != nil {
+				return err
+			}
+			if resp.Model != "text-embedding-3-small" || len(resp.Data) != 1 || resp.Usage == nil || resp.Usage.PromptTokens != 3 || resp.Usage.CostUSD == nil {
+				return fmt.Errorf("the service did not relay and price the embeddings: %+v", resp)
+			}
+			return nil
+		},
+	}})
 }

@@ -311,6 +311,12 @@ func TestUpstreamContract(t *testing.T) {
 			},
 		},
 	}
+	runUpstreamCases(t, cases)
+}
+
+// runUpstreamCases runs each case against a service pointed at its own mock upstream.
+func runUpstreamCases(t *testing.T, cases []upstreamCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPact(t, pactkit.Service, pactkit.Upstream)
