@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"aiservice/harness/client"
 	"aiservice/harness/launch"
+	"aiservice/harness/otlp"
 )
 
 // TestOfficialSDKEmbeddings calls POST /v1/embeddings of the real binary with the official Go
@@ -85,4 +90,58 @@ func TestOfficialSDKEmbeddings(t *testing.T) {
 			t.Fatalf("error %v, want a 400 invalid_request_error on input", err)
 		}
 	})
+}
+
+// TestEmbeddingsSpans: an embeddings request through the binary exports its SERVER span and,
+// under it, one CLIENT span per attempt named after the GenAI conventions, with the usage.
+func TestEmbeddingsSpans(t *testing.T) {
+	recv := &otlp.Receiver{}
+	collector := httptest.NewServer(recv)
+	defer collector.Close()
+	sim := launch.MustStartSim(t, launch.Options{})
+	svc, err := launch.StartService(context.Background(), launch.Options{
+		Config: launch.UpstreamConfig(sim.URL, ""),
+		Args:   []string{"--otlp-endpoint", collector.URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, _, err := client.New(svc.URL).Embeddings(ctx, client.EmbeddingRequest{Model: "text-embedding-3-small", Input: "hello there"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := svc.Stop(10 * time.Second); code != 0 { // the exit flushes the batch exporter
+		t.Fatalf("exit code %d", code)
+	}
+	var server, attempt *tracepb.Span
+	for _, s := range recv.Spans() {
+		switch s.Name {
+		case "POST /v1/embeddings":
+			server = s
+		case "embeddings text-embedding-3-small":
+			attempt = s
+		}
+	}
+	if server == nil || attempt == nil {
+		t.Fatalf("want a SERVER and a CLIENT span; got %v", names(recv.Spans()))
+	}
+	if attempt.Kind != tracepb.Span_SPAN_KIND_CLIENT || string(attempt.ParentSpanId) != string(server.SpanId) {
+		t.Errorf("attempt kind %v, parent %x; want CLIENT under the SERVER span %x", attempt.Kind, attempt.ParentSpanId, server.SpanId)
+	}
+	for k, want := range map[string]string{"gen_ai.operation.name": "embeddings", "gen_ai.request.model": "text-embedding-3-small",
+		"gen_ai.response.model": "text-embedding-3-small", "gen_ai.provider.name": "openai"} {
+		if got, _ := attr(attempt, k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if n, _ := attr(attempt, "gen_ai.usage.input_tokens"); n == "" || n == "0" {
+		t.Errorf("gen_ai.usage.input_tokens = %q, want the upstream's count", n)
+	} else if _, err := strconv.Atoi(n); err != nil {
+		t.Errorf("gen_ai.usage.input_tokens = %q is not an integer", n)
+	}
+	if u, _ := attr(attempt, "url.full"); !strings.HasSuffix(u, "/v1/embeddings") {
+		t.Errorf("url.full = %q, want the upstream's embeddings URL", u)
+	}
 }
