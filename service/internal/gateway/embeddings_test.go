@@ -27,13 +27,16 @@ func (p *fakeProvider) EmbeddingsRaw(ctx context.Context, req *wire.EmbeddingReq
 func (p *fakeProvider) EmbeddingsURL() string { return p.URL("embeddings") }
 
 // embedHarness adds embedding models e (on pa, upstream up-e, falling back to f) and f (on pb),
-// priced at $1 and $10 per 1M input tokens.
-func embedHarness(t *testing.T) *harness {
+// priced at $1 and $10 per 1M input tokens; tune adjusts the resilience settings.
+func embedHarness(t *testing.T, tune func(*config.Config)) *harness {
 	h := newHarness(t, func(c *config.Config) {
 		c.Models[0].Fallbacks = nil
 		c.Models = append(c.Models,
 			config.Model{Name: "e", Provider: "pa", UpstreamModel: "up-e", Kind: "embedding", Fallbacks: []string{"f"}},
 			config.Model{Name: "f", Provider: "pb", Kind: "embedding"})
+		if tune != nil {
+			tune(c)
+		}
 	})
 	h.g.prices = cost.NewTable(map[string]config.Price{"e": {InputPer1M: 1}, "f": {InputPer1M: 10}})
 	h.on("pa", answer{body: okEmbeddings})
@@ -68,7 +71,7 @@ func TestEmbeddings(t *testing.T) {
 			apperr.Upstream, "", 2, 0, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := embedHarness(t)
+			h := embedHarness(t, nil)
 			h.on("pa", tc.pa...)
 			if tc.pb != nil {
 				h.on("pb", tc.pb...)
@@ -100,7 +103,7 @@ func TestEmbeddings(t *testing.T) {
 }
 
 func TestEmbeddingsModelKinds(t *testing.T) {
-	h := embedHarness(t)
+	h := embedHarness(t, nil)
 	if _, _, err := h.g.Embeddings(context.Background(), embed("a")); apperr.From(err).Code != "model_not_supported" {
 		t.Errorf("embeddings on a chat model: %v", err)
 	}
@@ -113,7 +116,7 @@ func TestEmbeddingsModelKinds(t *testing.T) {
 }
 
 func TestEmbeddingsSpan(t *testing.T) {
-	h := embedHarness(t)
+	h := embedHarness(t, nil)
 	rec := h.traced()
 	if _, _, err := h.g.Embeddings(context.Background(), embed("e")); err != nil {
 		t.Fatal(err)
@@ -150,4 +153,31 @@ func TestEmbeddingModelNeedsAnEmbedder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not serve embeddings") {
 		t.Errorf("New = %v, want a refusal of the embedding model", err)
 	}
+}
+
+// TestEmbeddingsGuarded: embeddings share the guard of every route — an open breaker hands the
+// call to the fallback without trying the upstream, and a full in-flight cap sheds it.
+func TestEmbeddingsGuarded(t *testing.T) {
+	t.Run("open breaker falls back", func(t *testing.T) {
+		h := embedHarness(t, func(c *config.Config) { c.Resilience.MaxRetries, c.Resilience.BreakerFailures = 0, 1 })
+		h.on("pa", status(500))
+		_, _, _ = h.g.Embeddings(context.Background(), embed("e")) // opens e's breaker, f serves
+		_, call, err := h.g.Embeddings(context.Background(), embed("e"))
+		if err != nil || call.Model != "f" || call.Attempts != 1 || len(h.ups["pa"].calls()) != 1 {
+			t.Fatalf("call %+v, %v, e's upstream saw %d calls; want f to serve without e's upstream", call, err, len(h.ups["pa"].calls()))
+		}
+	})
+	t.Run("shed when the slots are taken", func(t *testing.T) {
+		h := embedHarness(t, func(c *config.Config) { c.Resilience.MaxInFlight = 1 })
+		h.on("pa", answer{chunk: []string{`{"id":"x","choices":[]}`}})
+		st, _, err := h.g.ChatStream(context.Background(), chat("a")) // holds the only slot
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		_, call, err := h.g.Embeddings(context.Background(), embed("e"))
+		if e := apperr.From(err); e == nil || e.Code != "overloaded" || call.Attempts != 0 {
+			t.Fatalf("got %v after %d attempts, want a shed", err, call.Attempts)
+		}
+	})
 }
