@@ -1,3 +1,4 @@
+@local
 Feature: Authentication with API keys
   As the owner of the gateway
   I want every API call to carry one of our keys

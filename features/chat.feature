@@ -16,11 +16,13 @@ Feature: Chat completions
     And the response reports token usage
     And the response carries a request id
 
+  @local
   Scenario: Without a model, the default model answers
     When I send the chat message "Hello"
     Then the response model is "gpt-4o-mini"
     And the upstream was last asked for the model "gpt-4o-mini"
 
+  @local
   Scenario: A named model answers under its own name
     When I send the chat message "Hello" to the model "gpt-4o"
     Then the response status is 200
@@ -38,6 +40,7 @@ Feature: Chat completions
       | /v1/chat             |
       | /v1/chat/completions |
 
+  @local
   Scenario: A whole conversation is sent in one request
     When I send the conversation:
       | role      | content                 |
@@ -49,6 +52,7 @@ Feature: Chat completions
     And the answer is not empty
     And the upstream received 1 chat request
 
+  @local
   Scenario: The same question gets the same answer from the simulator
     When I send the chat message "Is this deterministic?"
     And I send the chat message "Is this deterministic?"
@@ -65,6 +69,7 @@ Feature: Chat completions
     When I send the chat message "Hello"
     Then the response header "X-Request-Id" is "qa-chat-0001"
 
+  @local
   Scenario: Asking the plain chat route to stream is refused
     When I send the chat message "Hello" asking for a stream
     Then the response status is 400

@@ -1,4 +1,4 @@
-@chaos
+@chaos @local
 Feature: Circuit breaking and load shedding
   As the operator of the gateway
   I want a failing upstream to be left alone for a while, and excess load to be refused early

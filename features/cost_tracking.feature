@@ -8,7 +8,7 @@ Feature: Cost tracking
   Background:
     Given the service is running
 
-  @smoke
+  @smoke @local
   Scenario Outline: A chat answer is priced from the price table
     When I send the chat message "How much does this answer cost?" to the model "<model>"
     Then the response status is 200

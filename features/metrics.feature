@@ -38,7 +38,7 @@ Feature: Metrics for dashboards and alerts
       | go_goroutines                           | gauge     |
       | process_resident_memory_bytes           | gauge     |
 
-  @smoke
+  @smoke @local
   Scenario Outline: Requests are counted by route and status code
     When I send <count> chat messages
     Then the metric http_requests_total{method="POST",route="/v1/chat",code="200"} increased by <count>

@@ -1,4 +1,4 @@
-@chaos
+@chaos @local
 Feature: Retries and fallback
   As a user of an application built on the gateway
   I want brief upstream failures to be retried and failing models to be replaced

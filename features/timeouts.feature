@@ -3,7 +3,7 @@ Feature: Request deadlines
   I want every route to have a deadline
   So that a slow upstream costs a user a clear 504, not a hung connection
 
-  @contract @smoke
+  @contract @smoke @local
   Scenario Outline: The shipped per-route deadlines
     When I read the effective configuration
     Then the deadline for "<route group>" requests is <deadline>

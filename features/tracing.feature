@@ -8,7 +8,7 @@ Feature: Trace propagation
   Background:
     Given the service is running
 
-  @smoke
+  @smoke @local
   Scenario Outline: The caller's trace continues to the upstream through a gateway span
     Given my requests carry the traceparent "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     When I <request>

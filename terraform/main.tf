@@ -18,6 +18,10 @@ locals {
   # The kubelet SIGKILLs after this; the service needs pre-drain + grace to finish cleanly.
   termination_grace_period_seconds = var.shutdown_pre_drain_delay_seconds + var.shutdown_grace_period_seconds + var.termination_margin_seconds
 
+  # Every trace in development, a tenth of the new root traces in production (the gitops
+  # overlays say the same), unless trace_sampler_arg says otherwise.
+  trace_sampler_arg = coalesce(var.trace_sampler_arg, { development = 1, production = 0.1 }[var.environment])
+
   # Every name here is one `aiservice config --env` lists (a test checks it).
   env = merge({
     AISERVICE_ADDR                     = "0.0.0.0:${local.port}"
@@ -28,7 +32,7 @@ locals {
     AISERVICE_SHUTDOWN_PRE_DRAIN_DELAY = "${var.shutdown_pre_drain_delay_seconds}s"
     OTLP_ENDPOINT                      = var.otlp_endpoint
     OTEL_TRACES_SAMPLER                = "parentbased_traceidratio"
-    OTEL_TRACES_SAMPLER_ARG            = tostring(var.trace_sampler_arg)
+    OTEL_TRACES_SAMPLER_ARG            = tostring(local.trace_sampler_arg)
   }, var.env)
 
   # Secrets are referenced, never copied into Terraform state.

@@ -153,12 +153,13 @@ variable "otlp_endpoint" {
 }
 
 variable "trace_sampler_arg" {
-  description = "OTEL_TRACES_SAMPLER_ARG: ratio of new root traces kept (the sampler is parent-based)."
+  description = "OTEL_TRACES_SAMPLER_ARG: ratio of new root traces kept (the sampler is parent-based). null: the environment's, 1 in development and 0.1 in production, as in the gitops overlays."
   type        = number
-  default     = 0.1
+  default     = null
 
   validation {
-    condition     = var.trace_sampler_arg >= 0 && var.trace_sampler_arg <= 1
+    # try: comparing null fails, and Terraform's || evaluates both sides.
+    condition     = var.trace_sampler_arg == null || try(var.trace_sampler_arg >= 0 && var.trace_sampler_arg <= 1, false)
     error_message = "trace_sampler_arg must be between 0 and 1."
   }
 }

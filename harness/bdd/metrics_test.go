@@ -185,6 +185,9 @@ func (w *world) snapshotBaseline() error {
 // its counters move. Waiting for http_requests_total makes "increased by 0" as meaningful as
 // "increased by 1".
 func (w *world) settled() ([]sample, error) {
+	if err := w.needLocal("exact metric deltas (only this scenario's traffic, on one instance)"); err != nil {
+		return nil, err
+	}
 	api := selector{name: "http_requests_total"}
 	before, _ := api.sum(w.baseline)
 	before -= metricsScrapes(w.baseline)

@@ -182,6 +182,10 @@ func (w *world) registerRequestSteps(sc *godog.ScenarioContext) {
 		})
 	})
 	sc.Step(`^I keep sending chat messages until the upstream has received (\d+) chat requests$`, func(n int64) error {
+		sim, err := w.simControl()
+		if err != nil {
+			return err
+		}
 		return poll(3*time.Second, func() error {
 			time.Sleep(30 * time.Millisecond)
 			if err := w.chat("/v1/chat", chatOf("Anyone there?")); err != nil {
@@ -189,7 +193,7 @@ func (w *world) registerRequestSteps(sc *godog.ScenarioContext) {
 			}
 			ctx, cancel := reqCtx()
 			defer cancel()
-			st, err := w.sim.Stats(ctx)
+			st, err := sim.Stats(ctx)
 			if err != nil {
 				return err
 			}
@@ -296,6 +300,10 @@ func (w *world) sendConcurrently(n int) error {
 	if err != nil {
 		return err
 	}
+	sim, err := w.simControl()
+	if err != nil {
+		return err
+	}
 	type result struct {
 		resp *client.Response
 		err  error
@@ -313,7 +321,7 @@ func (w *world) sendConcurrently(n int) error {
 	if err := poll(5*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		st, err := w.sim.Stats(ctx)
+		st, err := sim.Stats(ctx)
 		if err != nil {
 			return err
 		}

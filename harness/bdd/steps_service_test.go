@@ -48,6 +48,9 @@ func (w *world) registerServiceSteps(sc *godog.ScenarioContext) {
 	// `aiservice config` prints the effective configuration: the shipped defaults are verified
 	// where operators read them, not by reading the source.
 	sc.Step(`^I read the effective configuration$`, func() error {
+		if err := w.needLocal("the local binary's `aiservice config`"); err != nil {
+			return err
+		}
 		bin, err := launch.Binary()
 		if err != nil {
 			return err

@@ -19,7 +19,7 @@ var probe = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Di
 
 func (w *world) registerShutdownSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^the service is sent (SIGTERM|SIGINT)$`, func(sig string) error {
-		p, err := w.service()
+		p, err := w.process()
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func (w *world) registerShutdownSteps(sc *godog.ScenarioContext) {
 		})
 	})
 	sc.Step(`^the service exits with code (\d+)$`, func(want int) error {
-		p, err := w.service()
+		p, err := w.process()
 		if err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func (w *world) registerShutdownSteps(sc *godog.ScenarioContext) {
 		return nil
 	})
 	sc.Step(`^the service logged the shutdown phases (.+)$`, func(list string) error {
-		p, err := w.service()
+		p, err := w.process()
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,7 @@ const (
 	modeNone      mode = iota
 	modeShared         // the suite's default service with its built-in simulator
 	modeDedicated      // a service of this scenario, routed to a simulator process of its own
+	modeRemote         // the suite's AISERVICE_URL: a service known only by its address
 )
 
 // setting is one configuration override ("timeouts.chat" = "300ms").
@@ -37,6 +38,7 @@ type world struct {
 
 	mode     mode
 	settings []setting
+	start    launch.Options // how a dedicated service starts besides its config (cgroups, env)
 	svc      *launch.Process
 	simProc  *launch.Process
 	sim      launch.SimControl
@@ -69,8 +71,16 @@ type world struct {
 	effective map[string]any
 }
 
-// useShared attaches the scenario to the shared default service and resets its simulator.
+// useShared attaches the scenario to the shared default service and resets its simulator; with
+// AISERVICE_URL, to that service.
 func (w *world) useShared() error {
+	if r := w.suite.remote; r != nil {
+		w.mode, w.svc = modeRemote, r
+		if w.suite.apiKey != "" && w.header.Get("Authorization") == "" {
+			w.setHeader("Authorization", "Bearer "+w.suite.apiKey)
+		}
+		return nil
+	}
 	if w.mode == modeDedicated {
 		return errors.New("this scenario already configured a dedicated service")
 	}
@@ -91,6 +101,9 @@ func (w *world) useShared() error {
 // configure asks for a dedicated service with extra settings; it starts lazily, at the first
 // step that needs it, so a Background and a Scenario can both add settings.
 func (w *world) configure(s ...setting) error {
+	if err := w.needLocal("a service with its own configuration"); err != nil {
+		return err
+	}
 	switch {
 	case w.mode == modeShared && (w.sent > 0 || w.stream != nil):
 		return errors.New("this scenario already used the shared service; configure the service before any request")
@@ -112,7 +125,7 @@ func (w *world) service() (*launch.Process, error) {
 	switch w.mode {
 	case modeNone:
 		return nil, errors.New(`no service: start the scenario with "Given the service is running"`)
-	case modeShared:
+	case modeShared, modeRemote:
 		return w.svc, nil
 	}
 	if w.svc != nil {
@@ -128,7 +141,9 @@ func (w *world) service() (*launch.Process, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := launch.StartService(ctx, launch.Options{Config: launch.UpstreamConfig(sim.URL, extra)})
+	o := w.start
+	o.Config = launch.UpstreamConfig(sim.URL, extra)
+	p, err := launch.StartService(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("start a service with %s: %w", describe(w.settings), err)
 	}
@@ -139,6 +154,9 @@ func (w *world) service() (*launch.Process, error) {
 // simControl returns the simulator the scenario's service talks to: the shared service's
 // built-in one, or a simulator process of the scenario's own.
 func (w *world) simControl() (launch.SimControl, error) {
+	if err := w.needLocal("the simulator's controls and counters"); err != nil {
+		return launch.SimControl{}, err
+	}
 	switch w.mode {
 	case modeNone:
 		return launch.SimControl{}, errors.New(`no service: start the scenario with "Given the service is running"`)
@@ -155,6 +173,23 @@ func (w *world) simControl() (launch.SimControl, error) {
 		w.simProc, w.sim = p, launch.SimControl{URL: p.URL}
 	}
 	return w.sim, nil
+}
+
+// needLocal fails a step that needs what only a local run has, naming the tag that keeps the
+// scenario out of a run against AISERVICE_URL.
+func (w *world) needLocal(what string) error {
+	if r := w.suite.remote; r != nil {
+		return fmt.Errorf("this step needs %s, which a service at AISERVICE_URL=%s does not offer: tag the scenario @local", what, r.URL)
+	}
+	return nil
+}
+
+// process is the scenario's service as a local process: for signals, exit codes and logs.
+func (w *world) process() (*launch.Process, error) {
+	if err := w.needLocal("the service's process (signals, exit code, logs)"); err != nil {
+		return nil, err
+	}
+	return w.service()
 }
 
 // settingsYAML nests dotted settings into YAML; each value is read as YAML, so 300ms stays a

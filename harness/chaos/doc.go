@@ -9,5 +9,9 @@
 //
 //	client ──► proxy "<test>_client" ──► aiservice serve ──► proxy "<test>_upstream" ──► aiservice sim
 //
+// The resource scenarios (resource_test.go) confine the service process itself instead: a
+// cgroup CPU quota, a memory cgroup (or GOMEMLIMIT), a low RLIMIT_NOFILE (harness/resource),
+// lifted again before the recovery check.
+//
 // Run with `go tool task test:chaos`.
 package chaos

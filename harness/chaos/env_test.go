@@ -23,6 +23,8 @@ import (
 type tune struct {
 	Chat, Stream, FirstToken, Idle time.Duration // route deadlines and stream limits
 	HeaderTimeout                  time.Duration // upstream.response_header_timeout
+	ConnectTimeout                 time.Duration // upstream.connect_timeout
+	IdleConnTimeout                time.Duration // upstream.idle_conn_timeout
 	MaxRetries                     int
 	BreakerFailures                int
 	BreakerCooldown                time.Duration
@@ -33,8 +35,8 @@ type tune struct {
 func defaultTune() tune {
 	return tune{
 		Chat: time.Second, Stream: 2 * time.Second, FirstToken: 500 * time.Millisecond, Idle: 500 * time.Millisecond,
-		HeaderTimeout: 300 * time.Millisecond,
-		MaxRetries:    2, BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond,
+		HeaderTimeout: 300 * time.Millisecond, ConnectTimeout: 200 * time.Millisecond, IdleConnTimeout: 300 * time.Millisecond,
+		MaxRetries: 2, BreakerFailures: 3, BreakerCooldown: 500 * time.Millisecond,
 		BudgetRatio: 0.2, BudgetMin: 10, MaxInFlight: 64,
 	}
 }
@@ -43,9 +45,9 @@ func defaultTune() tune {
 // connections close soon after a scenario and the leak check can expect the baseline again.
 func (c tune) yaml() string {
 	return fmt.Sprintf(`timeouts: {chat: %s, stream: %s, stream_first_token: %s, stream_idle: %s}
-upstream: {response_header_timeout: %s, connect_timeout: 200ms, idle_conn_timeout: 300ms}
+upstream: {response_header_timeout: %s, connect_timeout: %s, idle_conn_timeout: %s}
 resilience: {max_retries: %d, breaker_failures: %d, breaker_cooldown: %s, backoff_base: 10ms, backoff_max: 50ms, retry_budget_ratio: %g, retry_budget_min: %g, max_in_flight: %d}
-`, c.Chat, c.Stream, c.FirstToken, c.Idle, c.HeaderTimeout,
+`, c.Chat, c.Stream, c.FirstToken, c.Idle, c.HeaderTimeout, c.ConnectTimeout, c.IdleConnTimeout,
 		c.MaxRetries, c.BreakerFailures, c.BreakerCooldown, c.BudgetRatio, c.BudgetMin, c.MaxInFlight)
 }
 
@@ -55,6 +57,8 @@ type setup struct {
 	// config, when set, builds the whole service config (for scenarios with several providers);
 	// by default every model goes to the simulator through the proxy "upstream".
 	config func(e *env) string
+	// service adds to how the service process starts (its environment, cgroups).
+	service launch.Options
 }
 
 // env is one scenario: a simulator, a service, and the proxies on both hops.
@@ -90,7 +94,9 @@ func newEnv(t *testing.T, s setup) *env {
 	if s.config != nil {
 		cfg = s.config(e)
 	}
-	e.svc = launch.MustStartService(t, launch.Options{Config: cfg})
+	o := s.service
+	o.Config = cfg
+	e.svc = launch.MustStartService(t, o)
 	e.down = e.proxy("client", e.svc.Addr)
 	// No keep-alive on the test side: each request is its own connection, so a pooled
 	// connection can neither hide a fault nor count as a leak.

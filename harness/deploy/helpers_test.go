@@ -29,19 +29,6 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
-// inCI reports whether a missing tool must fail the test rather than skip it: CI must never
-// pass by skipping.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// skipOrFail skips locally but fails under CI=true.
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if inCI() {
-		t.Fatalf("CI=true: "+format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
 // --- The service binary, built exactly as service/Dockerfile builds it --------------------
 
 var (

@@ -3,79 +3,72 @@
 // decoded into their real types (or validated against a CRD schema) and checked against the
 // service's own configuration, read from the built binary.
 //
-// This file holds the one piece that is not a test: a validator for the structural OpenAPI
-// v3 schemas of CustomResourceDefinitions, used for Argo CD's Application, whose Go module is
-// too heavy to import here.
+// This file holds the one piece that is not a test: loading the structural OpenAPI v3 schema
+// of a CustomResourceDefinition (for Argo CD's Application, whose Go module is too heavy to
+// import here) into kin-openapi, which validates documents against it.
 package deploy
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 
-	sigsjson "sigs.k8s.io/json"
+	"github.com/getkin/kin-openapi/openapi3"
 	"sigs.k8s.io/yaml"
 )
 
-// Schema is the subset of a CRD's openAPIV3Schema (apiextensions.k8s.io/v1 JSONSchemaProps) that
-// a structural schema uses. A schema file with any other keyword fails to load, so a misspelled
-// keyword cannot silently switch a check off.
-type Schema struct {
-	Type                   string             `json:"type,omitempty"`
-	Format                 string             `json:"format,omitempty"`
-	Description            string             `json:"description,omitempty"`
-	Properties             map[string]*Schema `json:"properties,omitempty"`
-	AdditionalProperties   *Schema            `json:"additionalProperties,omitempty"`
-	Items                  *Schema            `json:"items,omitempty"`
-	Required               []string           `json:"required,omitempty"`
-	Enum                   []any              `json:"enum,omitempty"`
-	Nullable               bool               `json:"nullable,omitempty"`
-	IntOrString            bool               `json:"x-kubernetes-int-or-string,omitempty"`
-	PreserveUnknownFields  bool               `json:"x-kubernetes-preserve-unknown-fields,omitempty"`
-	EmbeddedResource       bool               `json:"x-kubernetes-embedded-resource,omitempty"`
-	MinItems               *int64             `json:"minItems,omitempty"`
-	MaxItems               *int64             `json:"maxItems,omitempty"`
-	MinLength              *int64             `json:"minLength,omitempty"`
-	Minimum                *float64           `json:"minimum,omitempty"`
-	Maximum                *float64           `json:"maximum,omitempty"`
-	XKubernetesListType    string             `json:"x-kubernetes-list-type,omitempty"`
-	XKubernetesMapType     string             `json:"x-kubernetes-map-type,omitempty"`
-	XKubernetesListMapKeys []string           `json:"x-kubernetes-list-map-keys,omitempty"`
-}
+// Schema is a CRD's openAPIV3Schema, checked and ready to validate documents with kin-openapi.
+type Schema struct{ root *openapi3.Schema }
 
-// LoadSchema reads a schema from YAML (or JSON), strictly: unknown or duplicate keywords and
-// case mismatches are errors.
+// Root is the schema as kin-openapi holds it.
+func (s *Schema) Root() *openapi3.Schema { return s.root }
+
+// LoadSchema reads a schema from YAML (or JSON). kin-openapi rejects keywords it does not know
+// (a misspelled or mis-cased keyword would otherwise silently switch a check off); the
+// structural rules Kubernetes adds are checked here, and its extensions are rewritten into what
+// kin-openapi validates: x-kubernetes-int-or-string becomes anyOf integer|string, and an object
+// that does not preserve unknown fields rejects them, as the API server does under strict field
+// validation (kubectl's default) instead of pruning them silently.
 func LoadSchema(b []byte) (*Schema, error) {
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	var s Schema
-	strict, err := sigsjson.UnmarshalStrict(j, &s)
-	if err != nil {
+	var root openapi3.Schema
+	if err := json.Unmarshal(j, &root); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	if len(strict) > 0 {
-		return nil, fmt.Errorf("schema: %w", errors.Join(strict...))
+	if err := root.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
 	}
-	if err := s.check("<root>"); err != nil {
+	if err := structural(&root, "<root>"); err != nil {
 		return nil, err
 	}
-	return &s, nil
+	kubernetes(&root)
+	return &Schema{root: &root}, nil
 }
 
-// check rejects schemas that are not structural in the ways that matter to Validate: every node
-// says its type (or is int-or-string / preserves unknown fields), and required names a property.
-func (s *Schema) check(path string) error {
-	if s.Type == "" && !s.IntOrString && !s.PreserveUnknownFields {
+func flag(s *openapi3.Schema, ext string) bool { v, _ := s.Extensions[ext].(bool); return v }
+
+// structural checks what a structural schema must be and Validate relies on: every node says
+// its type (or is int-or-string / preserves unknown fields), and required names a property.
+func structural(s *openapi3.Schema, path string) error {
+	intOrString, preserve := flag(s, "x-kubernetes-int-or-string"), flag(s, "x-kubernetes-preserve-unknown-fields")
+	types := s.Type.Slice()
+	if len(types) == 0 && !intOrString && !preserve {
 		return fmt.Errorf("schema %s: no type (a structural schema types every node)", path)
 	}
-	if !slices.Contains([]string{"", "object", "array", "string", "integer", "number", "boolean"}, s.Type) {
-		return fmt.Errorf("schema %s: unknown type %q", path, s.Type)
+	for _, t := range types {
+		if !slices.Contains([]string{"object", "array", "string", "integer", "number", "boolean"}, t) {
+			return fmt.Errorf("schema %s: unknown type %q", path, t)
+		}
 	}
-	if s.Type == "array" && s.Items == nil {
+	if s.Type.Is("array") && s.Items == nil {
 		return fmt.Errorf("schema %s: array without items", path)
 	}
 	for _, r := range s.Required {
@@ -83,147 +76,69 @@ func (s *Schema) check(path string) error {
 			return fmt.Errorf("schema %s: required %q is not a property", path, r)
 		}
 	}
-	for name, p := range s.Properties {
-		if err := p.check(path + "." + name); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(s.Properties)) {
+		if err := structural(s.Properties[name].Value, path+"."+name); err != nil {
 			return err
 		}
 	}
-	if s.AdditionalProperties != nil {
-		if err := s.AdditionalProperties.check(path + ".*"); err != nil {
+	if ap := s.AdditionalProperties.Schema; ap != nil {
+		if err := structural(ap.Value, path+".*"); err != nil {
 			return err
 		}
 	}
 	if s.Items != nil {
-		if err := s.Items.check(path + "[]"); err != nil {
-			return err
-		}
+		return structural(s.Items.Value, path+"[]")
 	}
 	return nil
 }
 
-// Validate checks a decoded JSON value (maps, slices, float64, string, bool, nil) the way the
-// API server does for a custom resource created with fieldValidation=Strict (kubectl's default):
-// types, formats, required fields, enums and bounds, and every field the schema does not know is
-// an error (the server would otherwise prune it silently). It returns every violation, sorted.
+func kubernetes(s *openapi3.Schema) {
+	if flag(s, "x-kubernetes-int-or-string") {
+		s.Type = nil
+		s.AnyOf = openapi3.SchemaRefs{openapi3.NewIntegerSchema().NewRef(), openapi3.NewStringSchema().NewRef()}
+	}
+	if s.Type.Is("object") && !flag(s, "x-kubernetes-preserve-unknown-fields") && s.AdditionalProperties.Schema == nil {
+		s.AdditionalProperties.Has = openapi3.Ptr(false)
+	}
+	for _, p := range s.Properties {
+		kubernetes(p.Value)
+	}
+	if ap := s.AdditionalProperties.Schema; ap != nil {
+		kubernetes(ap.Value)
+	}
+	if s.Items != nil {
+		kubernetes(s.Items.Value)
+	}
+}
+
+// Validate checks a decoded JSON value (maps, slices, float64, string, bool, nil) and returns
+// every violation as "path: reason", sorted.
 func (s *Schema) Validate(v any) []error {
-	var errs []error
-	s.validate("", v, &errs)
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return errs
-}
-
-func (s *Schema) validate(path string, v any, errs *[]error) {
-	fail := func(format string, args ...any) {
-		p := path
-		if p == "" {
-			p = "<root>"
-		}
-		*errs = append(*errs, fmt.Errorf("%s: %s", p, fmt.Sprintf(format, args...)))
+	err := s.root.VisitJSON(v, openapi3.MultiErrors())
+	if err == nil {
+		return nil
 	}
-	if v == nil {
-		if !s.Nullable {
-			fail("must not be null")
-		}
-		return
-	}
-	if s.IntOrString {
-		switch x := v.(type) {
-		case string:
-		case float64:
-			if x != math.Trunc(x) {
-				fail("must be an integer or a string, got %v", x)
+	var out []error
+	var walk func(error)
+	walk = func(err error) {
+		var multi openapi3.MultiError
+		var se *openapi3.SchemaError
+		switch {
+		case errors.As(err, &multi):
+			for _, e := range multi {
+				walk(e)
 			}
+		case errors.As(err, &se):
+			path := strings.Join(se.JSONPointer(), ".")
+			if path == "" {
+				path = "<root>"
+			}
+			out = append(out, fmt.Errorf("%s: %s", path, se.Reason))
 		default:
-			fail("must be an integer or a string, got %T", v)
+			out = append(out, err)
 		}
-		return
 	}
-	if len(s.Enum) > 0 && !slices.ContainsFunc(s.Enum, func(e any) bool { return fmt.Sprint(e) == fmt.Sprint(v) }) {
-		fail("unsupported value %v, must be one of %v", v, s.Enum)
-	}
-	switch s.Type {
-	case "object":
-		m, ok := v.(map[string]any)
-		if !ok {
-			fail("must be of type object, got %T", v)
-			return
-		}
-		for _, r := range s.Required {
-			if _, ok := m[r]; !ok {
-				fail("required field %q is missing", r)
-			}
-		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			child := join(path, k)
-			switch p, ok := s.Properties[k]; {
-			case ok:
-				p.validate(child, m[k], errs)
-			case s.AdditionalProperties != nil:
-				s.AdditionalProperties.validate(child, m[k], errs)
-			case s.PreserveUnknownFields:
-			default:
-				*errs = append(*errs, fmt.Errorf("%s: unknown field", child))
-			}
-		}
-	case "array":
-		a, ok := v.([]any)
-		if !ok {
-			fail("must be of type array, got %T", v)
-			return
-		}
-		if s.MinItems != nil && int64(len(a)) < *s.MinItems {
-			fail("must have at least %d items", *s.MinItems)
-		}
-		if s.MaxItems != nil && int64(len(a)) > *s.MaxItems {
-			fail("must have at most %d items", *s.MaxItems)
-		}
-		for i, item := range a {
-			s.Items.validate(fmt.Sprintf("%s[%d]", path, i), item, errs)
-		}
-	case "string":
-		str, ok := v.(string)
-		if !ok {
-			fail("must be of type string, got %T", v)
-			return
-		}
-		if s.MinLength != nil && int64(len(str)) < *s.MinLength {
-			fail("must be at least %d characters", *s.MinLength)
-		}
-	case "integer", "number":
-		n, ok := v.(float64)
-		if !ok {
-			fail("must be of type %s, got %T", s.Type, v)
-			return
-		}
-		if s.Type == "integer" && n != math.Trunc(n) {
-			fail("must be an integer, got %v", n)
-		}
-		if s.Format == "int32" && (n < math.MinInt32 || n > math.MaxInt32) {
-			fail("%v overflows int32", n)
-		}
-		if s.Minimum != nil && n < *s.Minimum {
-			fail("must be >= %v", *s.Minimum)
-		}
-		if s.Maximum != nil && n > *s.Maximum {
-			fail("must be <= %v", *s.Maximum)
-		}
-	case "boolean":
-		if _, ok := v.(bool); !ok {
-			fail("must be of type boolean, got %T", v)
-		}
-	case "":
-		// preserve-unknown-fields without a type: anything goes.
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+	walk(err)
+	sort.Slice(out, func(i, j int) bool { return out[i].Error() < out[j].Error() })
+	return out
 }

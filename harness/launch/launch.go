@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,39 +22,53 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// Build is a binary the suites need: the one $Env names when set, otherwise built once per
+// test process from the package Pkg of the module in Dir (relative to the repository root;
+// Standalone for a module outside go.work).
+type Build struct {
+	Name, Env, Dir, Pkg string
+	Standalone          bool
 
-// Binary returns the path of the aiservice binary: $AISERVICE_BIN when set, otherwise a fresh
-// build of ./service/cmd/aiservice (once per test process).
-func Binary() (string, error) {
-	buildOnce.Do(func() {
-		if p := os.Getenv("AISERVICE_BIN"); p != "" {
-			binPath = p
+	once sync.Once
+	path string
+	err  error
+}
+
+// Path builds the binary the first time it is called and returns where it is.
+func (b *Build) Path() (string, error) {
+	b.once.Do(func() {
+		if p := os.Getenv(b.Env); p != "" {
+			b.path = p
 			return
 		}
 		root, err := RepoRoot()
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "aiservice-harness-")
+		dir, err := os.MkdirTemp("", b.Name+"-harness-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "aiservice")
-		cmd := exec.Command("go", "build", "-o", binPath, "./service/cmd/aiservice")
-		cmd.Dir = root
+		b.path = filepath.Join(dir, b.Name)
+		cmd := exec.Command("go", "build", "-o", b.path, b.Pkg)
+		cmd.Dir = filepath.Join(root, b.Dir)
+		if b.Standalone {
+			cmd.Env = append(os.Environ(), "GOWORK=off")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build aiservice: %w\n%s", err, out)
+			b.err = fmt.Errorf("build %s: %w\n%s", b.Name, err, out)
 		}
 	})
-	return binPath, buildErr
+	return b.path, b.err
 }
+
+var service = &Build{Name: "aiservice", Env: "AISERVICE_BIN", Pkg: "./service/cmd/aiservice"}
+
+// Binary returns the path of the aiservice binary: $AISERVICE_BIN when set, otherwise a fresh
+// build of ./service/cmd/aiservice (once per test process).
+func Binary() (string, error) { return service.Path() }
 
 // RepoRoot walks up from the working directory to the folder holding go.work.
 func RepoRoot() (string, error) {
@@ -85,6 +100,10 @@ type Options struct {
 	Addr string
 	// Ready waits for GET /readyz 200 (service) or /healthz (sim); default on.
 	NoWait bool
+	// Cgroups are cgroup.procs files the process joins before the binary starts, so it runs
+	// inside their limits from its first instruction (the Go runtime and gctune read them at
+	// start-up). A shell writes its own pid there, then execs the binary under the same pid.
+	Cgroups []string
 }
 
 // Process is a running aiservice process.
@@ -156,6 +175,9 @@ func start(ctx context.Context, sub, readyMsg, probe string, o Options) (*Proces
 	}
 	args = append(args, o.Args...)
 	cmd := exec.Command(bin, args...)
+	if len(o.Cgroups) > 0 {
+		cmd = inCgroups(o.Cgroups, bin, args)
+	}
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, o.Env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -219,6 +241,14 @@ func start(ctx context.Context, sub, readyMsg, probe string, o Options) (*Proces
 	return p, nil
 }
 
+// inCgroups is a command that enters the cgroups, then becomes bin (exit 126 when a cgroup
+// refuses it).
+func inCgroups(procs []string, bin string, args []string) *exec.Cmd {
+	const script = `n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 126; shift; n=$((n-1)); done; exec "$@"`
+	shArgs := append([]string{"-c", script, "sh", strconv.Itoa(len(procs))}, procs...)
+	return exec.Command("/bin/sh", append(append(shArgs, bin), args...)...)
+}
+
 func (p *Process) waitFor(ctx context.Context, path string, limit time.Duration) error {
 	end := time.Now().Add(limit)
 	for time.Now().Before(end) {
@@ -253,6 +283,19 @@ func (p *Process) LogLines() []map[string]any {
 		}
 	}
 	return out
+}
+
+// SoftMemoryLimit is the Go soft memory limit the service chose at start-up (gctune's
+// `gc.memory_limit_bytes` in its "aiservice listening" log line; 0 when it set none).
+func (p *Process) SoftMemoryLimit() (int64, error) {
+	for _, l := range p.LogLines() {
+		if l["msg"] == "aiservice listening" {
+			gc, _ := l["gc"].(map[string]any)
+			limit, _ := gc["memory_limit_bytes"].(float64)
+			return int64(limit), nil
+		}
+	}
+	return 0, fmt.Errorf("no \"aiservice listening\" line in the log:\n%s", p.Logs())
 }
 
 // Signal sends a signal.

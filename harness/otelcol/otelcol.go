@@ -13,47 +13,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"aiservice/harness/launch"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+var collector = &launch.Build{Name: "otelcol", Env: "OTELCOL_BIN", Dir: "tools/otelcol", Pkg: ".", Standalone: true}
 
 // Binary returns the collector's path: $OTELCOL_BIN when set, otherwise a build of tools/otelcol
 // (its own module, outside go.work) once per test process.
-func Binary() (string, error) {
-	buildOnce.Do(func() {
-		if p := os.Getenv("OTELCOL_BIN"); p != "" {
-			binPath = p
-			return
-		}
-		root, err := launch.RepoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "otelcol-harness-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "otelcol")
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
-		cmd.Dir = filepath.Join(root, "tools", "otelcol")
-		cmd.Env = append(os.Environ(), "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build the collector: %w\n%s", err, out)
-		}
-	})
-	return binPath, buildErr
-}
+func Binary() (string, error) { return collector.Path() }
 
 // Collector is a running collector process.
 type Collector struct {

@@ -67,6 +67,22 @@ func sampleRuntime(ctx context.Context, baseURL string) (runtimeSample, error) {
 	return s, nil
 }
 
+// logAddr is the addr of the process's first log line with message msg, waiting for it.
+func logAddr(t *testing.T, p *launch.Process, msg string) string {
+	t.Helper()
+	var addr string
+	eventually(t, 5*time.Second, "the "+msg+" log line", func() (bool, string) {
+		for _, l := range p.LogLines() {
+			if l["msg"] == msg {
+				addr, _ = l["addr"].(string)
+				return addr != "", p.Logs()
+			}
+		}
+		return false, p.Logs()
+	})
+	return addr
+}
+
 // eventually polls cond until it holds or the limit passes; the last detail goes in the failure.
 func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()

@@ -387,9 +387,28 @@ func hostileCases() []hcase {
 		{name: "escaped NUL in a string", body: chatJSON("a\x00b", ""), want: 200},
 		{name: "NUL byte before the JSON", body: append([]byte{0}, okChat...), want: 400, wantType: invalid},
 		{name: "UTF-8 BOM before the JSON", body: append([]byte("\xef\xbb\xbf"), okChat...), want: 400, wantType: invalid},
-		{name: "duplicate keys, last wins", body: []byte(`{"messages":[{"role":"user","content":"first"}],"messages":[{"role":"user","content":"second"}]}`), want: 200},
+		{name: "duplicate keys are refused", body: []byte(`{"messages":[{"role":"user","content":"first"}],"messages":[{"role":"user","content":"second"}]}`), want: 400, wantType: invalid, wantParam: "messages"},
 		{name: "duplicate keys, one of the wrong type", body: []byte(`{"messages":"nope","messages":[{"role":"user","content":"hi"}]}`), want: 400, wantType: invalid, wantParam: "messages"},
-		{name: "duplicate model keys, last wins", body: []byte(`{"model":"gpt-4o-mini","model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`), want: 404, wantType: notFound, wantCode: "model_not_found"},
+		{name: "duplicate model keys are refused", body: []byte(`{"model":"gpt-4o-mini","model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`), want: 400, wantType: invalid, wantParam: "model"},
+
+		// What is validated is what is forwarded: keys an upstream could read differently.
+		{name: "model, MODEL", body: []byte(`{"model":"gpt-4o-mini","MODEL":"no-such-model","messages":[{"role":"user","content":"hi"}]}`), want: 400, wantType: invalid, wantParam: "MODEL"},
+		{name: "model escaped and repeated", body: []byte(`{"model":"gpt-4o-mini","mod\u0065l":"no-such-model","messages":[{"role":"user","content":"hi"}]}`), want: 400, wantType: invalid, wantParam: "model"},
+		{name: "N instead of n", body: chatJSON("hi", `"N":5`), want: 400, wantType: invalid, wantParam: "N"},
+		{name: "Max_Tokens instead of max_tokens", body: chatJSON("hi", `"Max_Tokens":99999999`), want: 400, wantType: invalid, wantParam: "Max_Tokens"},
+		{name: "a message's role repeated", body: []byte(`{"messages":[{"role":"user","role":"root","content":"hi"}]}`), want: 400, wantType: invalid, wantParam: "messages[0].role"},
+		{name: "a message's Role", body: []byte(`{"messages":[{"role":"user","Role":"system","content":"hi"}]}`), want: 400, wantType: invalid, wantParam: "messages[0].Role"},
+		{name: "a tool's function NAME", body: chatJSON("hi", `"tools":[{"type":"function","function":{"name":"f","NAME":"g"}}]`), want: 400, wantType: invalid, wantParam: "tools[0].function.NAME"},
+		{name: "images: prompt repeated", path: "/v1/images", body: []byte(`{"prompt":"a cat","prompt":"a dog"}`), want: 400, wantType: invalid, wantParam: "prompt"},
+		{name: "images: N", path: "/v1/images", body: []byte(`{"prompt":"a cat","N":10}`), want: 400, wantType: invalid, wantParam: "N"},
+		{name: "agent run: INPUT", path: "/v1/agents/calculator/runs", body: []byte(`{"input":"1+1","INPUT":"2+2"}`), want: 400, wantType: invalid, wantParam: "INPUT"},
+
+		// OpenAI's own validation rules.
+		{name: "tool parameters a string", body: chatJSON("hi", `"tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]`), want: 400, wantType: invalid, wantParam: "tools[0].function.parameters"},
+		{name: "tool_choice not offered", body: chatJSON("hi", `"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"tool_choice":{"type":"function","function":{"name":"shell"}}`), want: 400, wantType: invalid, wantParam: "tool_choice"},
+		{name: "presence_penalty 3", body: chatJSON("hi", `"presence_penalty":3`), want: 400, wantType: invalid, wantParam: "presence_penalty"},
+		{name: "frequency_penalty -2.1", body: chatJSON("hi", `"frequency_penalty":-2.1`), want: 400, wantType: invalid, wantParam: "frequency_penalty"},
+		{name: "response_format yaml", body: chatJSON("hi", `"response_format":{"type":"yaml"}`), want: 400, wantType: invalid, wantParam: "response_format.type"},
 		{name: "unknown fields", body: chatJSON("hi", `"x_unknown":{"deep":[1,2,3]},"another":null`), want: 200},
 
 		// Sizes against the 64 KiB cap.

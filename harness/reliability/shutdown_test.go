@@ -423,11 +423,7 @@ func TestShutdownWithIdleConnection(t *testing.T) {
 			defer svc.Kill()
 			addr := svc.Addr
 			if target != "service" {
-				for _, l := range svc.LogLines() {
-					if l["msg"] == "built-in simulator listening" {
-						addr, _ = l["addr"].(string)
-					}
-				}
+				addr = logAddr(t, svc, "built-in simulator listening")
 			}
 			conn, err := net.DialTimeout("tcp", addr, time.Second)
 			if err != nil {

@@ -21,11 +21,14 @@ import (
 	_ "time/tzdata" // the clock tool's time zones, also in a distroless image
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"aiservice/service/internal/api"
 	"aiservice/service/internal/app"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/gctune"
+	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/shutdown"
 	"aiservice/service/internal/sim"
 	"aiservice/service/internal/telemetry"
@@ -101,7 +104,7 @@ func printConfig(args []string, getenv func(string) string, stdout io.Writer) er
 	}
 	// The sampler comes from the config and OTEL_TRACES_SAMPLER(_ARG): resolve it here too, so
 	// a bad value fails `aiservice config` as it would fail the start.
-	sampler, err := telemetry.Sampler(cfg.Env, cfg.Telemetry.SampleRatio, getenv)
+	sampler, err := telemetry.Sampler(cfg.Env, cfg.Telemetry.SampleRatio, cfg.Telemetry.TrustIncomingSampling, getenv)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -153,10 +156,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	ln = pressure.NewFDGuard(ln, a.Registry) // out of descriptors, new connections get a 503
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	if cfg.DebugAddr != "" {
 		go serveDebug(cfg.DebugAddr, log)
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (metrics_addr): %w", cfg.MetricsAddr, err)
+		}
+		go serveMetrics(mln, a.Registry, log)
 	}
 	a.Ready.Store(true)
 	log.Info("aiservice listening", "addr", ln.Addr().String(), "env", cfg.Env, "version", version,
@@ -198,6 +209,19 @@ func serveDebug(addr string, log *slog.Logger) {
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("debug listener failed", "error", err)
+	}
+}
+
+// serveMetrics serves /metrics alone on its own listener (metrics_addr): the metrics name every
+// model, which the API keeps behind its keys, so a cluster scrapes them on a port it does not
+// expose.
+func serveMetrics(ln net.Listener, reg *prometheus.Registry, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	log.Info("metrics listener", "addr", ln.Addr().String())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics listener failed", "error", err)
 	}
 }
 

@@ -152,6 +152,13 @@ func (r *Runner) Run(ctx context.Context, id, input string) (*Run, error) {
 			run.Status = "completed"
 			break
 		}
+		if limit := maxToolCalls(a); len(msg.ToolCalls) > limit {
+			err := &apperr.Error{Kind: apperr.Upstream, Code: "too_many_tool_calls",
+				Message: fmt.Sprintf("The model asked for %d tool calls in one step; agent %q executes at most %d (agents[].max_tool_calls).", len(msg.ToolCalls), a.ID, limit)}
+			span.SetStatus(codes.Error, err.Message)
+			span.SetAttributes(attribute.String("error.type", "too_many_tool_calls"))
+			return run, err // with its calls: what the model calls cost is still recorded
+		}
 		msgs = append(msgs, wire.Message{Role: "assistant", Content: wire.Content{Null: true}, ToolCalls: msg.ToolCalls})
 		for _, tc := range msg.ToolCalls {
 			st := r.execute(ctx, a, tc, len(run.Steps))
@@ -170,6 +177,18 @@ func (r *Runner) Run(ctx context.Context, id, input string) (*Run, error) {
 	span.SetAttributes(attribute.Int("gen_ai.usage.input_tokens", run.Usage.PromptTokens),
 		attribute.Int("gen_ai.usage.output_tokens", run.Usage.CompletionTokens))
 	return run, nil
+}
+
+// DefaultMaxToolCalls is the cap on tool calls executed in one step when the agent sets none.
+const DefaultMaxToolCalls = 16
+
+// maxToolCalls is the agent's cap on the tool calls one model answer may make: a hostile or
+// broken upstream must not make the gateway run thousands of tools for one request.
+func maxToolCalls(a config.Agent) int {
+	if a.MaxToolCalls > 0 {
+		return a.MaxToolCalls
+	}
+	return DefaultMaxToolCalls
 }
 
 // execute runs one tool call in its own execute_tool span. Tool failures are reported to the

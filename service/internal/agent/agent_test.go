@@ -200,3 +200,45 @@ func TestClockTool(t *testing.T) {
 		}
 	}
 }
+
+func TestToolCallsPerStepAreCapped(t *testing.T) {
+	calls := func(n int) wire.Message {
+		m := wire.Message{Role: "assistant", Content: wire.Content{Null: true}}
+		for i := range n {
+			m.ToolCalls = append(m.ToolCalls, wire.ToolCall{ID: "c", Type: "function", Function: wire.FunctionCall{Name: "calculator", Arguments: `{"expression":"1+` + strings.Repeat("1", i%3+1) + `"}`}})
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name  string
+		limit int // the agent's max_tool_calls
+		calls int
+		ok    bool
+	}{
+		{"at the default cap", 0, DefaultMaxToolCalls, true},
+		{"past the default cap", 0, 20000, false},
+		{"at a configured cap", 2, 2, true},
+		{"past a configured cap", 2, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := agents[0]
+			a.MaxToolCalls = tc.limit
+			chat := &scripted{replies: []wire.Message{calls(tc.calls), text("done")}}
+			r := NewRunner([]config.Agent{a}, chat, noop.NewTracerProvider().Tracer(""), fixedNow)
+			run, err := r.Run(context.Background(), a.ID, "go")
+			if tc.ok {
+				if err != nil || len(run.Steps) != tc.calls {
+					t.Fatalf("run %+v, %v; want %d steps", run, err, tc.calls)
+				}
+				return
+			}
+			e := apperr.From(err)
+			if e == nil || e.Kind != apperr.Upstream || e.Code != "too_many_tool_calls" || !strings.Contains(e.Message, "max_tool_calls") {
+				t.Fatalf("error %v, want a 502 too_many_tool_calls", err)
+			}
+			if len(chat.calls) != 1 {
+				t.Fatalf("%d model calls, want 1: nothing runs after the refusal", len(chat.calls))
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -84,6 +85,19 @@ func Decode(b []byte, v any) error {
 		}
 		return apperr.Invalid("", "The body could not be decoded: %s.", err.Error())
 	}
+	// What was decoded is validated, priced and routed; the bytes are forwarded. A repeated
+	// key or a case variant of a field would let the two disagree (encoding/json folds case
+	// and keeps the last; an upstream may do neither), so both are refused.
+	if err := wire.CheckKeys(b, reflect.TypeOf(v)); err != nil {
+		var ke *wire.KeyError
+		if errors.As(err, &ke) {
+			if ke.Field != "" {
+				return apperr.Invalid(ke.Path, "The key %q differs from the field %q only by case; send it as %q.", apperr.Excerpt(ke.Path), ke.Field, ke.Field)
+			}
+			return apperr.Invalid(ke.Path, "The key %q appears more than once in one object.", apperr.Excerpt(ke.Path))
+		}
+		return apperr.Invalid("", "The body could not be decoded: %s.", err.Error())
+	}
 	return nil
 }
 
@@ -141,6 +155,10 @@ func validateChat(req *wire.ChatRequest, defaultModel string) error {
 		return apperr.Invalid("n", "n must be 1: the gateway returns one choice.")
 	case req.Stop != nil && len(*req.Stop) > 4:
 		return apperr.Invalid("stop", "stop takes at most 4 sequences.")
+	case req.PresencePenalty != nil && !(*req.PresencePenalty >= -2 && *req.PresencePenalty <= 2):
+		return apperr.Invalid("presence_penalty", "presence_penalty must be between -2 and 2.")
+	case req.FrequencyPenalty != nil && !(*req.FrequencyPenalty >= -2 && *req.FrequencyPenalty <= 2):
+		return apperr.Invalid("frequency_penalty", "frequency_penalty must be between -2 and 2.")
 	}
 	for i, t := range req.Tools {
 		if t.Type != "function" {
@@ -149,6 +167,75 @@ func validateChat(req *wire.ChatRequest, defaultModel string) error {
 		if t.Function.Name == "" {
 			return apperr.Invalid(fmt.Sprintf("tools[%d].function.name", i), "tools[%d].function.name is required.", i)
 		}
+		if p := bytes.TrimSpace(t.Function.Parameters); len(p) > 0 && p[0] != '{' {
+			return apperr.Invalid(fmt.Sprintf("tools[%d].function.parameters", i), "tools[%d].function.parameters must be a JSON Schema object.", i)
+		}
+	}
+	if err := validateToolChoice(req.ToolChoice, req.Tools); err != nil {
+		return err
+	}
+	return validateResponseFormat(req.ResponseFormat)
+}
+
+// validateToolChoice accepts what OpenAI does: "none", "auto", "required" (the last two need
+// tools), or {"type":"function","function":{"name":N}} naming an offered tool.
+func validateToolChoice(raw json.RawMessage, tools []wire.Tool) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var mode string
+	if json.Unmarshal(raw, &mode) == nil {
+		switch {
+		case mode == "none":
+			return nil
+		case mode != "auto" && mode != "required":
+			return apperr.Invalid("tool_choice", "tool_choice must be none, auto, required or a function object, not %q.", apperr.Excerpt(mode))
+		case len(tools) == 0:
+			return apperr.Invalid("tool_choice", "tool_choice %q needs tools.", mode)
+		}
+		return nil
+	}
+	var choice struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if !decodeExact(raw, &choice) || choice.Type != "function" || choice.Function.Name == "" {
+		return apperr.Invalid("tool_choice", `tool_choice must be none, auto, required or {"type":"function","function":{"name":...}}.`)
+	}
+	if !slices.ContainsFunc(tools, func(t wire.Tool) bool { return t.Function.Name == choice.Function.Name }) {
+		return apperr.Invalid("tool_choice", "tool_choice names the function %q, which is not in tools.", apperr.Excerpt(choice.Function.Name))
+	}
+	return nil
+}
+
+// decodeExact decodes a nested raw value the gateway reads, refusing what CheckKeys refuses:
+// what is checked must be what the upstream reads from the same bytes.
+func decodeExact(raw []byte, v any) bool {
+	return json.Unmarshal(raw, v) == nil && wire.CheckKeys(raw, reflect.TypeOf(v)) == nil
+}
+
+var responseFormats = []string{"text", "json_object", "json_schema"}
+
+// validateResponseFormat accepts OpenAI's response_format types; json_schema needs a schema.
+func validateResponseFormat(raw json.RawMessage) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var rf struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name string `json:"name"`
+		} `json:"json_schema"`
+	}
+	if !decodeExact(raw, &rf) || !slices.Contains(responseFormats, rf.Type) {
+		return apperr.Invalid("response_format.type", "response_format.type must be one of %s.", strings.Join(responseFormats, ", "))
+	}
+	if rf.Type == "json_schema" && (rf.JSONSchema == nil || rf.JSONSchema.Name == "") {
+		return apperr.Invalid("response_format.json_schema", "response_format.json_schema with a name is required for type json_schema.")
 	}
 	return nil
 }

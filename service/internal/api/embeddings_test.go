@@ -117,6 +117,8 @@ func TestEmbeddingsBadInput(t *testing.T) {
 		{"bad encoding", `{"model":"text-embedding-3-small","input":"a","encoding_format":"hex"}`, "encoding_format", 400},
 		{"zero dimensions", `{"model":"text-embedding-3-small","input":"a","dimensions":0}`, "dimensions", 400},
 		{"dimensions a string", `{"model":"text-embedding-3-small","input":"a","dimensions":"8"}`, "dimensions", 400},
+		{"model repeated", `{"model":"text-embedding-3-small","input":"a","model":"text-embedding-3-large"}`, "model", 400},
+		{"model in another case", `{"Model":"text-embedding-3-large","model":"text-embedding-3-small","input":"a"}`, "Model", 400},
 		{"a chat model", `{"model":"gpt-4o-mini","input":"a"}`, "model", 400},
 		{"unknown model", `{"model":"nope","input":"a"}`, "model", 404},
 	}

@@ -272,3 +272,98 @@ func FuzzParseBearer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeForwardAgreement: for a chat body the gateway accepts, an upstream reading the
+// forwarded bytes — case-sensitively, keeping either the first or the last of a repeated key —
+// reads the model, n, max_tokens, stream and every message role that the gateway validated.
+func FuzzDecodeForwardAgreement(f *testing.F) {
+	for _, body := range []string{
+		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}],"n":1,"max_tokens":5}`,
+		`{"model":"x","model":"unlisted","MODEL":"cheap","messages":[{"role":"user","content":"hi"}]}`,
+		`{"messages":[{"role":"user","Role":"system","content":"hi"}],"N":3}`,
+		`{"mod\u0065l":"x","messages":[{"role":"user","content":"hi"}],"max_to\u212aens":9}`,
+		`{"messages":[{"role":"user","content":"hi"}],"stream":false,"Stream":true}`,
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req wire.ChatRequest
+		if Decode(body, &req) != nil || validateChat(&req, "gpt-4o-mini") != nil {
+			return
+		}
+		model, _ := json.Marshal(req.Model)
+		fwd, err := wire.SetFields(body, wire.Field{Key: "model", Value: model})
+		if err != nil {
+			t.Fatalf("an accepted body cannot be patched: %v", err)
+		}
+		for _, keep := range []string{"first", "last"} {
+			top := exactObject(t, fwd, keep == "last")
+			agree(t, keep, "model", top["model"], &req.Model)
+			agree(t, keep, "n", top["n"], req.N)
+			agree(t, keep, "max_tokens", top["max_tokens"], req.MaxTokens)
+			agree(t, keep, "stream", top["stream"], &req.Stream)
+			var msgs []json.RawMessage
+			if err := json.Unmarshal(top["messages"], &msgs); err != nil || len(msgs) != len(req.Messages) {
+				t.Fatalf("%s: the upstream reads %d messages, the gateway validated %d", keep, len(msgs), len(req.Messages))
+			}
+			for i, m := range msgs {
+				agree(t, keep, "messages.role", exactObject(t, m, keep == "last")["role"], &req.Messages[i].Role)
+			}
+		}
+	})
+}
+
+// exactObject reads a JSON object as a case-sensitive reader does, keeping the first or the
+// last value of a repeated key.
+func exactObject(t *testing.T, b []byte, last bool) map[string]json.RawMessage {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not an object: %s", b)
+	}
+	out := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		if _, seen := out[tok.(string)]; !seen || last {
+			out[tok.(string)] = v
+		}
+	}
+	return out
+}
+
+// agree fails unless raw (what the upstream reads; nil when absent) decodes to want (what the
+// gateway validated; a nil pointer or a zero value when absent).
+func agree[T comparable](t *testing.T, keep, name string, raw json.RawMessage, want *T) {
+	t.Helper()
+	var zero T
+	if raw == nil || string(raw) == "null" {
+		if want != nil && *want != zero && name != "model" {
+			t.Fatalf("%s: the upstream reads no %s, the gateway validated %v", keep, name, *want)
+		}
+		if name == "model" {
+			t.Fatalf("%s: the forwarded body has no model", keep)
+		}
+		return
+	}
+	var got T
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%s: the upstream cannot read %s %s: %v", keep, name, raw, err)
+	}
+	if want == nil || got != *want {
+		t.Fatalf("%s: the upstream reads %s %v, the gateway validated %v", keep, name, got, deref(want))
+	}
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

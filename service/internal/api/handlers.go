@@ -131,7 +131,7 @@ func (s *server) endStream(c *gin.Context, out *sse.Writer, err error) {
 		return
 	}
 	s.log.WarnContext(c.Request.Context(), "stream ended with an error", "error_type", e.Kind.String(), "error", e.Error())
-	data, _ := json.Marshal(body(e))
+	data, _ := json.Marshal(body(c.Request.Context(), e))
 	_ = out.Last("error", data)
 }
 

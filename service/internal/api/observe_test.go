@@ -89,6 +89,9 @@ func TestTraceIDIsReturned(t *testing.T) {
 		if got := r.header.Get("X-Trace-Id"); got != tid {
 			t.Errorf("%s: X-Trace-Id %q, want the caller's %s", path, got, tid)
 		}
+		if r.status >= 400 && !strings.Contains(string(r.body), `"trace_id":"`+tid+`"`) {
+			t.Errorf("%s: error body %s, want trace_id %s", path, r.body, tid)
+		}
 	}
 	if got := f.post("/v1/chat", userHi).header.Get("X-Trace-Id"); len(got) != 32 {
 		t.Errorf("without a traceparent: X-Trace-Id %q, want a new trace id", got)

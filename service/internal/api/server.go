@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/slo"
 )
 
@@ -40,6 +42,8 @@ type Deps struct {
 	Log        *slog.Logger
 	// Ready reports readiness; /readyz answers 503 when it is false (e.g. while draining).
 	Ready *atomic.Bool
+	// Pressure sheds new requests while memory is short (nil: never).
+	Pressure *pressure.Monitor
 }
 
 type server struct {
@@ -95,10 +99,14 @@ func NewServer(d Deps) http.Handler {
 	// A redirect would skip the middleware (no request id, metrics or JSON body): unknown
 	// paths, trailing slash or not, are plain 404s.
 	r.RedirectTrailingSlash = false
-	r.Use(s.observe, s.recovery, s.limits)
+	r.Use(s.observe, s.recovery, s.shedOnMemoryPressure(d.Pressure), s.limits)
 
 	metrics := promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelError)})
-	for _, rt := range s.routes(gin.WrapH(metrics)) {
+	routes := s.routes(gin.WrapH(metrics))
+	if d.Config.MetricsAddr != "" { // /metrics is then served on its own listener only (cmd/aiservice)
+		routes = slices.DeleteFunc(routes, func(rt route) bool { return rt.path == "/metrics" })
+	}
+	for _, rt := range routes {
 		chain := []gin.HandlerFunc{s.deadline(d.Config.Timeouts.For(rt.group))}
 		if rt.auth {
 			chain = append(chain, s.authenticate)

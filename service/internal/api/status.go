@@ -1,7 +1,10 @@
 package api
 
 import (
+	"context"
 	"net/http"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/wire"
@@ -34,8 +37,11 @@ var openAIErrors = [...]struct {
 func statusOf(k apperr.Kind) int { return openAIErrors[k].status }
 
 // body builds OpenAI's error envelope.
-func body(e *apperr.Error) wire.ErrorBody {
+func body(ctx context.Context, e *apperr.Error) wire.ErrorBody {
 	d := wire.ErrorDetail{Message: e.Message, Type: openAIErrors[e.Kind].typ}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		d.TraceID = sc.TraceID().String()
+	}
 	if e.Code != "" {
 		d.Code = &e.Code
 	}

@@ -15,12 +15,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/semaphore"
 
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/api"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/provider"
 	"aiservice/service/internal/sim"
 	"aiservice/service/internal/telemetry"
@@ -53,6 +55,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	tracing, err := telemetry.Setup(ctx, telemetry.Options{
 		ServiceName: cfg.Telemetry.ServiceName, Version: o.Version, Env: cfg.Env,
 		SampleRatio: cfg.Telemetry.SampleRatio, OTLPEndpoint: cfg.Telemetry.OTLPEndpoint, Getenv: o.Getenv,
+		TrustIncomingSampling: cfg.Telemetry.TrustIncomingSampling, PropagateBaggage: cfg.Telemetry.PropagateBaggage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
@@ -61,12 +64,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	providers := map[string]provider.Provider{}
+	buffers := semaphore.NewWeighted(cfg.Upstream.MaxBufferedBytes) // one bound for all providers
 	for _, p := range cfg.Providers {
 		pc := provider.OpenAIConfig{
 			Name: p.Name, System: "openai", BaseURL: p.BaseURL, APIKey: string(p.APIKey),
 			ConnectTimeout: cfg.Upstream.ConnectTimeout.D(), ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
 			MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost, IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
-			Propagator: tracing.Propagator,
+			Propagator:       tracing.Propagator,
+			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, Buffers: buffers, MaxRetryAfter: cfg.Upstream.MaxRetryAfter.D(),
 		}
 		if p.Type == "sim" {
 			// The built-in simulator is a real HTTP server on loopback, reached like any upstream.
@@ -94,6 +99,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Handler = api.NewServer(api.Deps{
 		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
+		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
 	})
 	return a, nil
 }
@@ -104,7 +110,11 @@ func (a *App) startSim(s config.Simulator, log *slog.Logger) error {
 		return fmt.Errorf("simulator listen: %w", err)
 	}
 	a.Sim = sim.New(SimBehaviour(s), "", log.With("component", "sim"))
-	a.simServer = &http.Server{Handler: a.Sim, ReadHeaderTimeout: 10 * time.Second}
+	handler := a.Sim.WithoutControl()
+	if s.FaultInjection { // tests and demos change the upstream's behaviour at run time
+		handler = a.Sim
+	}
+	a.simServer = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = a.simServer.Serve(ln) }()
 	a.SimURL = "http://" + ln.Addr().String()
 	log.Info("built-in simulator listening", "addr", ln.Addr().String())

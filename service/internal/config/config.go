@@ -50,6 +50,9 @@ type Config struct {
 	Agents     []Agent          `yaml:"agents" json:"agents"`
 	Simulator  Simulator        `yaml:"simulator" json:"simulator"`
 	Prices     map[string]Price `yaml:"prices" json:"prices"`
+	// MetricsAddr, when set, serves /metrics on its own listener and not on addr: the metrics
+	// name every model, which /v1/models keeps behind the API keys.
+	MetricsAddr string `yaml:"metrics_addr" json:"metrics_addr"`
 }
 
 // Timeouts are the per-route deadlines and the two extra limits of streams.
@@ -85,6 +88,12 @@ type Upstream struct {
 	ResponseHeaderTimeout Duration `yaml:"response_header_timeout" json:"response_header_timeout"`
 	MaxIdleConnsPerHost   int      `yaml:"max_idle_conns_per_host" json:"max_idle_conns_per_host"`
 	IdleConnTimeout       Duration `yaml:"idle_conn_timeout" json:"idle_conn_timeout"`
+	// MaxResponseBytes bounds one upstream answer; beyond it the request is a 502, not retried.
+	MaxResponseBytes int64 `yaml:"max_response_bytes" json:"max_response_bytes"`
+	// MaxBufferedBytes bounds what all the upstream answers being read may hold together.
+	MaxBufferedBytes int64 `yaml:"max_buffered_bytes" json:"max_buffered_bytes"`
+	// MaxRetryAfter clamps an upstream's Retry-After, honoured and passed on.
+	MaxRetryAfter Duration `yaml:"max_retry_after" json:"max_retry_after"`
 }
 
 // Resilience configures retries, the retry budget, circuit breakers and load shedding.
@@ -106,6 +115,13 @@ type Telemetry struct {
 	// SampleRatio is the parent-based trace-id ratio; nil means 1 in development, 0.1 in production.
 	SampleRatio   *float64 `yaml:"sample_ratio" json:"sample_ratio"`
 	RecordContent bool     `yaml:"record_content" json:"record_content"`
+	// TrustIncomingSampling lets a caller's traceparent sampled flag decide sampling; by
+	// default its trace id is kept for correlation, but "sampled" does not force sampling
+	// (our own ratio decides; "not sampled" is respected).
+	TrustIncomingSampling bool `yaml:"trust_incoming_sampling" json:"trust_incoming_sampling"`
+	// PropagateBaggage reads the W3C baggage header and forwards it upstream (off: a client's
+	// baggage never reaches a third party).
+	PropagateBaggage bool `yaml:"propagate_baggage" json:"propagate_baggage"`
 }
 
 // SLO holds the objectives the slo_* metrics publish.
@@ -150,6 +166,8 @@ type Agent struct {
 	Tools        []string `yaml:"tools" json:"tools"`
 	MaxSteps     int      `yaml:"max_steps" json:"max_steps"`
 	SystemPrompt string   `yaml:"system_prompt" json:"system_prompt"`
+	// MaxToolCalls caps the tool calls executed in one step; 0 means 16.
+	MaxToolCalls int `yaml:"max_tool_calls" json:"max_tool_calls,omitempty"`
 }
 
 // Simulator is the behaviour of the in-process simulator (also the flags of `aiservice sim`).
@@ -162,6 +180,9 @@ type Simulator struct {
 	ErrorRate        float64  `yaml:"error_rate" json:"error_rate"`
 	ErrorStatus      int      `yaml:"error_status" json:"error_status"`
 	RetryAfter       Duration `yaml:"retry_after" json:"retry_after"`
+	// FaultInjection serves the built-in simulator's /_sim/* control endpoints (behaviour,
+	// stats, reset); off, anyone on the host could make the gateway's upstream fail.
+	FaultInjection bool `yaml:"fault_injection" json:"fault_injection"`
 }
 
 // Price is USD per 1M tokens, or per image keyed by "SIZE/QUALITY".
@@ -375,17 +396,19 @@ type flagValues struct{ config string }
 
 // flagField maps each flag to the field it sets.
 var flagField = map[string]string{
-	"addr":            "addr",
-	"env":             "env",
-	"log-level":       "log_level",
-	"api-keys":        "api_keys",
-	"max-body-bytes":  "max_body_bytes",
-	"default-model":   "default_model",
-	"debug-addr":      "debug_addr",
-	"grace-period":    "shutdown.grace_period",
-	"pre-drain-delay": "shutdown.pre_drain_delay",
-	"max-in-flight":   "resilience.max_in_flight",
-	"otlp-endpoint":   "telemetry.otlp_endpoint",
+	"addr":                "addr",
+	"env":                 "env",
+	"log-level":           "log_level",
+	"api-keys":            "api_keys",
+	"max-body-bytes":      "max_body_bytes",
+	"default-model":       "default_model",
+	"debug-addr":          "debug_addr",
+	"grace-period":        "shutdown.grace_period",
+	"pre-drain-delay":     "shutdown.pre_drain_delay",
+	"max-in-flight":       "resilience.max_in_flight",
+	"otlp-endpoint":       "telemetry.otlp_endpoint",
+	"metrics-addr":        "metrics_addr",
+	"sim-fault-injection": "simulator.fault_injection",
 }
 
 func newFlagSet() (*flag.FlagSet, *flagValues) {
@@ -452,6 +475,14 @@ func set(cfg *Config, field, v, source string) error {
 			return bad(fmt.Errorf("%q is not true or false", v))
 		}
 		cfg.Telemetry.RecordContent = b
+	case "metrics_addr":
+		cfg.MetricsAddr = v
+	case "simulator.fault_injection":
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return bad(fmt.Errorf("%q is not true or false", v))
+		}
+		cfg.Simulator.FaultInjection = b
 	case "providers.openai.base_url":
 		for i := range cfg.Providers {
 			if cfg.Providers[i].Name == "openai" {
@@ -502,6 +533,7 @@ func (c *Config) Validate() error {
 		{"upstream.connect_timeout", c.Upstream.ConnectTimeout},
 		{"upstream.response_header_timeout", c.Upstream.ResponseHeaderTimeout},
 		{"upstream.idle_conn_timeout", c.Upstream.IdleConnTimeout},
+		{"upstream.max_retry_after", c.Upstream.MaxRetryAfter},
 		{"resilience.breaker_cooldown", c.Resilience.BreakerCooldown},
 	} {
 		if d.v <= 0 {
@@ -513,6 +545,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Upstream.MaxIdleConnsPerHost < 1 {
 		bad("upstream.max_idle_conns_per_host", "must be at least 1")
+	}
+	if c.Upstream.MaxResponseBytes < 4096 {
+		bad("upstream.max_response_bytes", "must be at least 4096, got %d", c.Upstream.MaxResponseBytes)
+	}
+	if c.Upstream.MaxBufferedBytes < c.Upstream.MaxResponseBytes {
+		bad("upstream.max_buffered_bytes", "must be at least upstream.max_response_bytes (%d), got %d", c.Upstream.MaxResponseBytes, c.Upstream.MaxBufferedBytes)
 	}
 	r := c.Resilience
 	if r.MaxRetries < 0 || r.MaxRetries > 10 {
@@ -623,6 +661,9 @@ func (c *Config) Validate() error {
 		}
 		if a.MaxSteps < 1 || a.MaxSteps > 50 {
 			bad(f+".max_steps", "must be between 1 and 50")
+		}
+		if a.MaxToolCalls < 0 || a.MaxToolCalls > 256 {
+			bad(f+".max_tool_calls", "must be between 1 and 256 (0: the default, 16)")
 		}
 	}
 	s := c.Simulator

@@ -294,6 +294,9 @@ func TestValidate(t *testing.T) {
 		{"upstream.response_header_timeout positive", "upstream: {response_header_timeout: 0s}\n", "upstream.response_header_timeout"},
 		{"upstream.idle_conn_timeout positive", "upstream: {idle_conn_timeout: 0s}\n", "upstream.idle_conn_timeout"},
 		{"upstream.max_idle_conns_per_host at least 1", "upstream: {max_idle_conns_per_host: 0}\n", "upstream.max_idle_conns_per_host"},
+		{"upstream.max_response_bytes at least 4096", "upstream: {max_response_bytes: 100}\n", "upstream.max_response_bytes"},
+		{"upstream.max_buffered_bytes holds one answer", "upstream: {max_response_bytes: 8192, max_buffered_bytes: 4096}\n", "upstream.max_buffered_bytes"},
+		{"upstream.max_retry_after positive", "upstream: {max_retry_after: 0s}\n", "upstream.max_retry_after"},
 		{"resilience.breaker_cooldown positive", "resilience: {breaker_cooldown: 0s}\n", "resilience.breaker_cooldown"},
 		{"resilience.max_retries at most 10", "resilience: {max_retries: 11}\n", "resilience.max_retries"},
 		{"resilience.max_retries not negative", "resilience: {max_retries: -1}\n", "resilience.max_retries"},
@@ -327,6 +330,8 @@ func TestValidate(t *testing.T) {
 		{"agent tools are known", "agents:\n  - {id: a, model: gpt-4o-mini, max_steps: 1, tools: [shell]}\n", "agents[0].tools"},
 		{"agent max_steps at least 1", "agents:\n  - {id: a, model: gpt-4o-mini, max_steps: 0}\n", "agents[0].max_steps"},
 		{"agent max_steps at most 50", "agents:\n  - {id: a, model: gpt-4o-mini, max_steps: 51}\n", "agents[0].max_steps"},
+		{"agent max_tool_calls not negative", "agents:\n  - {id: a, model: gpt-4o-mini, max_steps: 1, max_tool_calls: -1}\n", "agents[0].max_tool_calls"},
+		{"agent max_tool_calls at most 256", "agents:\n  - {id: a, model: gpt-4o-mini, max_steps: 1, max_tool_calls: 257}\n", "agents[0].max_tool_calls"},
 		// NaN passes a check written as "x < lo || x > hi"; every float rule must refuse it.
 		{"resilience.retry_budget_ratio not NaN", "resilience: {retry_budget_ratio: .nan}\n", "resilience.retry_budget_ratio"},
 		{"resilience.retry_budget_min finite", "resilience: {retry_budget_min: .inf}\n", "resilience.retry_budget_min"},

@@ -149,7 +149,7 @@ func upstreamStatus(se *provider.StatusError, err error) Failure {
 	default:
 		f.Err = apperr.Wrap(apperr.Upstream, err, "The upstream failed: %s", msg)
 	}
-	f.Retry = f.Verdict == Failing || se.StatusCode == 429
+	f.Retry = (f.Verdict == Failing || se.StatusCode == 429) && se.Err == nil // a refused answer (provider.ErrResponseTooLarge, ErrRedirect) is final
 	f.Fallback = f.Retry
 	f.RetryAfter = se.RetryAfter
 	return f

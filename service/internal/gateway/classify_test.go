@@ -56,6 +56,8 @@ func TestClassify(t *testing.T) {
 		{"413", live, &provider.StatusError{StatusCode: 413}, apperr.PayloadTooLarge, false, false, Healthy, "413", "error"},
 		{"501", live, &provider.StatusError{StatusCode: 501}, apperr.Upstream, false, false, Healthy, "501", "error"},
 		{"garbage", live, &provider.InvalidError{What: "chat completion"}, apperr.Upstream, false, true, Failing, "invalid_response", "error"},
+		{"too large: final", live, &provider.StatusError{StatusCode: 502, Err: provider.ErrResponseTooLarge}, apperr.Upstream, false, false, Failing, "502", "error"},
+		{"redirect: final", live, &provider.StatusError{StatusCode: 502, Err: provider.ErrRedirect}, apperr.Upstream, false, false, Failing, "502", "error"},
 		{"circuit open", live, &apperr.Error{Kind: apperr.Unavailable, Code: "circuit_open", Cause: errCircuitOpen}, apperr.Unavailable, false, true, NoVerdict, "service_unavailable", "error"},
 		{"shed", live, &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded"}, apperr.RateLimit, false, false, NoVerdict, "rate_limit_error", "error"},
 		{"already classified", live, apperr.Wrap(apperr.Upstream, &provider.StatusError{StatusCode: 401}, "creds"), apperr.Upstream, false, false, NoVerdict, "upstream_error", "error"},

@@ -4,7 +4,9 @@ package gctune
 
 import (
 	"math"
+	"path"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -18,9 +20,6 @@ const Percent = 400
 // GOMEMLIMIT is not set: near it the collector works harder instead of letting the process be
 // killed; the rest is headroom for stacks, buffers outside the heap and the runtime.
 const LimitShare = 0.8
-
-// cgroupFiles hold the container memory limit: cgroup v2, then v1.
-var cgroupFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
 
 // Settings is what Apply chose (0: left to the runtime or the environment).
 type Settings struct {
@@ -55,23 +54,74 @@ func Choose(getenv func(string) string, read func(string) ([]byte, error)) Setti
 	return s
 }
 
-// containerLimit is the cgroup memory limit in bytes, or 0 when there is none.
+// containerLimit is the memory limit of this process's cgroup in bytes, or 0 when there is
+// none. The process's own cgroup comes from /proc/self/cgroup, so a limit set on a child group
+// (a sidecar-free test, a systemd slice) counts, not only the one at the mount's root; each
+// ancestor is read too, since the tightest one is what the kernel enforces. cgroup v2 wins
+// over v1 when its files exist.
 func containerLimit(read func(string) ([]byte, error)) int64 {
-	for _, f := range cgroupFiles {
-		b, err := read(f)
-		if err != nil {
-			continue
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "max" {
-			return 0
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		// cgroup v1 reports "no limit" as a huge page-aligned number near MaxInt64.
-		if err != nil || n <= 0 || n > math.MaxInt64/2 {
-			return 0
-		}
+	v2, v1 := "/", "/"
+	if b, err := read("/proc/self/cgroup"); err == nil {
+		v2, v1 = ownCgroups(string(b))
+	}
+	if n, found := lowestLimit(read, "/sys/fs/cgroup", v2, "memory.max"); found {
 		return n
 	}
-	return 0
+	n, _ := lowestLimit(read, "/sys/fs/cgroup/memory", v1, "memory.limit_in_bytes")
+	return n
+}
+
+// ownCgroups reads /proc/self/cgroup: the v2 group ("0::/path") and the v1 memory group
+// ("N:memory:/path", possibly with other controllers on the same line); "/" when absent.
+func ownCgroups(procSelf string) (v2, v1 string) {
+	v2, v1 = "/", "/"
+	for _, line := range strings.Split(procSelf, "\n") {
+		id, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		controllers, dir, ok := strings.Cut(rest, ":")
+		if !ok {
+			continue
+		}
+		switch {
+		case id == "0" && controllers == "":
+			v2 = path.Clean("/" + dir)
+		case slices.Contains(strings.Split(controllers, ","), "memory"):
+			v1 = path.Clean("/" + dir)
+		}
+	}
+	return v2, v1
+}
+
+// lowestLimit reads file in dir and in each of its ancestors up to root: the smallest limit
+// (0: none), and whether any of the files exists.
+func lowestLimit(read func(string) ([]byte, error), root, dir, file string) (int64, bool) {
+	var low int64
+	found := false
+	for d := dir; ; d = path.Dir(d) {
+		if b, err := read(path.Join(root, d, file)); err == nil {
+			found = true
+			if n := parseLimit(b); n > 0 && (low == 0 || n < low) {
+				low = n
+			}
+		}
+		if d == "/" {
+			return low, found
+		}
+	}
+}
+
+// parseLimit reads one limit file; 0 means no limit.
+func parseLimit(b []byte) int64 {
+	v := strings.TrimSpace(string(b))
+	if v == "max" {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	// cgroup v1 reports "no limit" as a huge page-aligned number near MaxInt64.
+	if err != nil || n <= 0 || n > math.MaxInt64/2 {
+		return 0
+	}
+	return n
 }

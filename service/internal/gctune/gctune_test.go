@@ -16,7 +16,7 @@ func TestChoose(t *testing.T) {
 		}
 	}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	const v2, v1 = "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+	const v2, v1, self = "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/proc/self/cgroup"
 	tests := []struct {
 		name  string
 		env   map[string]string
@@ -31,6 +31,20 @@ func TestChoose(t *testing.T) {
 		{"garbage in the file", nil, map[string]string{v2: "lots"}, Settings{GCPercent: 400}},
 		{"GOGC and GOMEMLIMIT win", map[string]string{"GOGC": "100", "GOMEMLIMIT": "1GiB"}, map[string]string{v2: "536870912"}, Settings{}},
 		{"GOGC off still gets the limit", map[string]string{"GOGC": "off"}, map[string]string{v2: "536870912"}, Settings{MemoryLimit: 429496729}},
+		{"own cgroup v1 below an unlimited root", nil, map[string]string{
+			self: "4:memory:/pod/test\n1:cpu:/\n0::/\n",
+			v1:   "9223372036854771712", "/sys/fs/cgroup/memory/pod/memory.limit_in_bytes": "9223372036854771712",
+			"/sys/fs/cgroup/memory/pod/test/memory.limit_in_bytes": "104857600\n",
+		}, Settings{GCPercent: 400, MemoryLimit: 83886080}},
+		{"v1 memory sharing a line with other controllers", nil, map[string]string{
+			self: "3:cpuacct,memory:/job\n", "/sys/fs/cgroup/memory/job/memory.limit_in_bytes": "104857600",
+		}, Settings{GCPercent: 400, MemoryLimit: 83886080}},
+		{"the tightest ancestor wins", nil, map[string]string{
+			self: "0::/slice/job\n", "/sys/fs/cgroup/slice/memory.max": "104857600", "/sys/fs/cgroup/slice/job/memory.max": "max",
+		}, Settings{GCPercent: 400, MemoryLimit: 83886080}},
+		{"own cgroup v2", nil, map[string]string{
+			self: "0::/job\n", "/sys/fs/cgroup/job/memory.max": "536870912", v1: "104857600",
+		}, Settings{GCPercent: 400, MemoryLimit: 429496729}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

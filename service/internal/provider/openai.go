@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
+	"golang.org/x/sync/semaphore"
 
+	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/sse"
 	"aiservice/service/internal/wire"
 )
@@ -32,7 +35,25 @@ type OpenAIConfig struct {
 	IdleConnTimeout       time.Duration
 	// Propagator injects trace context into upstream requests; nil injects nothing.
 	Propagator propagation.TextMapPropagator
+	// MaxResponseBytes bounds one non-streaming answer; 0 is DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+	// Buffers, when set, bounds the bytes that every answer being read holds together. One
+	// semaphore is shared by all the providers of a process: the bound is on the process.
+	Buffers *semaphore.Weighted
+	// MaxRetryAfter clamps the upstream's Retry-After; 0 is DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
 }
+
+// Defaults of the bounds, for an OpenAIConfig that leaves them zero.
+const (
+	// DefaultMaxResponseBytes fits the largest legitimate answer the gateway asks for: four
+	// 1024x1024 images as b64_json. A worst-case (incompressible RGBA) 1024x1024 PNG is 4 MiB,
+	// 5.3 MiB in base64, so four are 21.3 MiB; 32 MiB leaves room for the JSON around them and
+	// for revised prompts. A chat completion is rarely above a few hundred KiB.
+	DefaultMaxResponseBytes = 32 << 20
+	// DefaultMaxRetryAfter is the longest Retry-After the gateway honours or passes on.
+	DefaultMaxRetryAfter = 60 * time.Second
+)
 
 // OpenAI talks to an OpenAI-compatible API over HTTP.
 type OpenAI struct {
@@ -41,6 +62,7 @@ type OpenAI struct {
 	chatURL   string
 	imagesURL string
 	auth      string
+	secret    *regexp.Regexp // the API key, matched case-insensitively and across whitespace
 }
 
 // NewOpenAI builds the client with a transport tuned for a gateway: many idle connections per
@@ -67,12 +89,38 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 		// Bodies are JSON or SSE; compression would only add latency on the hot path.
 		DisableCompression: true,
 	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = DefaultMaxRetryAfter
+	}
 	base := strings.TrimRight(cfg.BaseURL, "/")
-	p := &OpenAI{cfg: cfg, client: &http.Client{Transport: tr}, chatURL: base + "/chat/completions", imagesURL: base + "/images/generations"}
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		// A redirect would carry the API key to wherever the upstream points (net/http keeps
+		// it for the same host on another port): the 3xx itself is the answer (see do).
+		return http.ErrUseLastResponse
+	}}
+	p := &OpenAI{cfg: cfg, client: client, chatURL: base + "/chat/completions", imagesURL: base + "/images/generations"}
 	if cfg.APIKey != "" {
 		p.auth = "Bearer " + cfg.APIKey
+		p.secret = secretPattern(cfg.APIKey)
 	}
 	return p
+}
+
+// secretPattern matches a secret however an upstream echoes it: in any case, and with
+// whitespace between its characters.
+func secretPattern(secret string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("(?i)")
+	for i, r := range secret {
+		if i > 0 {
+			b.WriteString(`\s*`)
+		}
+		b.WriteString(regexp.QuoteMeta(string(r)))
+	}
+	return regexp.MustCompile(b.String())
 }
 
 // Name implements Provider.
@@ -128,34 +176,74 @@ func (p *OpenAI) do(ctx context.Context, url string, body any, stream bool) (*ht
 		}
 		return nil, &ConnError{Err: err}
 	}
+	if resp.StatusCode/100 == 3 {
+		resp.Body.Close()
+		return nil, refused(ErrRedirect, http.StatusBadGateway, fmt.Sprintf("the upstream answered %d (a redirect); redirects are not followed", resp.StatusCode))
+	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		return nil, p.scrub(statusError(resp))
+		return nil, p.statusError(resp)
 	}
 	return resp, nil
 }
 
-// scrub removes the provider's key from an upstream error message: an upstream that echoes
-// the key it was sent must not leak it to clients, logs or spans.
-func (p *OpenAI) scrub(err error) error {
-	var se *StatusError
-	if p.cfg.APIKey != "" && errors.As(err, &se) && strings.Contains(se.Detail.Message, p.cfg.APIKey) {
-		se.Detail.Message = strings.ReplaceAll(se.Detail.Message, p.cfg.APIKey, "[redacted]")
-	}
-	return err
+// refused is an answer the provider will not pass on: final, with our own message.
+func refused(reason error, status int, msg string) *StatusError {
+	return &StatusError{StatusCode: status, Err: reason, Detail: wire.ErrorDetail{Message: msg, Type: "upstream_error"}}
 }
 
-func statusError(resp *http.Response) error {
-	se := &StatusError{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+// statusError reads an upstream error answer (its first 64 KiB).
+func (p *OpenAI) statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var body wire.ErrorBody
-	if json.Unmarshal(b, &body) == nil && body.Error.Message != "" {
-		se.Detail = body.Error
-	} else {
-		se.Detail = wire.ErrorDetail{Message: http.StatusText(resp.StatusCode), Type: "upstream_error"}
-	}
+	what := fmt.Sprintf("the upstream answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	se := upstreamError(p.secret, resp.StatusCode, b, what)
+	se.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), p.cfg.MaxRetryAfter)
 	return se
 }
+
+// token is what an upstream's error type, code or param may be to be passed on: an identifier.
+var token = regexp.MustCompile(`^[A-Za-z0-9_.\[\]-]{1,64}$`)
+
+// upstreamError maps an upstream error body to our own message, what. The upstream's message
+// is never passed on: it is free text that may echo the key, the prompt or internals. Its
+// type, code and param are kept when they are identifiers that do not match secret: clients
+// and SDKs branch on them (context_length_exceeded, rate_limit_error…).
+func upstreamError(secret *regexp.Regexp, status int, body []byte, what string) *StatusError {
+	var eb wire.ErrorBody
+	_ = json.Unmarshal(body, &eb)
+	harmless := func(s string) string {
+		if !token.MatchString(s) || secret != nil && secret.MatchString(s) {
+			return ""
+		}
+		return s
+	}
+	d := wire.ErrorDetail{Type: harmless(eb.Error.Type)}
+	if d.Type == "" {
+		d.Type = "upstream_error"
+	}
+	var extra []string
+	for _, f := range []struct {
+		name string
+		in   *string
+		out  **string
+	}{{"code", eb.Error.Code, &d.Code}, {"param", eb.Error.Param, &d.Param}} {
+		if f.in == nil {
+			continue
+		}
+		if v := harmless(*f.in); v != "" {
+			*f.out = &v
+			extra = append(extra, f.name+" "+v)
+		}
+	}
+	d.Message = what
+	if len(extra) > 0 {
+		d.Message += " (" + strings.Join(extra, ", ") + ")"
+	}
+	return &StatusError{StatusCode: status, Detail: d}
+}
+
+// streamErrorWhat is our message for an error event inside an upstream stream.
+const streamErrorWhat = "the upstream's stream reported an error"
 
 // readErr classifies a failure while reading a body: the context's cause when it ended,
 // otherwise a connection failure.
@@ -179,10 +267,17 @@ func (p *OpenAI) Chat(ctx context.Context, req *wire.ChatRequest) (*wire.ChatRes
 	return &out, nil
 }
 
-// ChatRaw implements Provider. The body is returned as received: the gateway's scan of it
-// (wire.ObjectFields) is also its validation, so it is not parsed twice.
+// ChatRaw implements Provider. The body is returned as received once its shape is checked
+// (CheckCompletion): the gateway scans only the fields it patches.
 func (p *OpenAI) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, error) {
-	return p.post(ctx, p.chatURL, req)
+	b, err := p.post(ctx, p.chatURL, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckCompletion(b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Images implements Provider.
@@ -195,27 +290,159 @@ func (p *OpenAI) Images(ctx context.Context, req *wire.ImageRequest) (*wire.Imag
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, invalid("images response")
 	}
+	if err := checkImages(&out); err != nil {
+		return nil, err
+	}
 	return &out, nil
 }
 
+// invalid is an answer that is not what the dialect promises: not retried on this upstream
+// (the gateway's classifier), a 502.
 func invalid(what string) error { return &InvalidError{What: what} }
 
-// post sends a JSON request and reads the whole 2xx answer, sized by its Content-Length.
+// post sends a JSON request and reads the whole 2xx answer, within MaxResponseBytes and the
+// shared Buffers.
 func (p *OpenAI) post(ctx context.Context, url string, in any) ([]byte, error) {
 	resp, err := p.do(ctx, url, in, false)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	size := 4 << 10
-	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
-		size = int(resp.ContentLength)
+	limit := p.cfg.MaxResponseBytes
+	if resp.ContentLength > limit {
+		// Refused before reading: a huge announced length is not worth a byte of it.
+		return nil, p.tooLarge()
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, readErr(ctx, err)
+	return readBounded(ctx, resp.Body, resp.ContentLength, limit, p.cfg.Buffers, p.tooLarge)
+}
+
+func (p *OpenAI) tooLarge() error {
+	return refused(ErrResponseTooLarge, http.StatusBadGateway,
+		fmt.Sprintf("the upstream's answer is larger than upstream.max_response_bytes (%d)", p.cfg.MaxResponseBytes))
+}
+
+// grain is the step in which a body of unknown length reserves shared buffer space.
+const grain = 64 << 10
+
+// readBounded reads r whole: at most limit bytes (tooLarge past that), each reserved in buffers
+// (when set) before it is read, so concurrent answers cannot hold more memory together than
+// the semaphore's size. A reservation that cannot be had at once fails (ErrBuffersFull)
+// rather than waiting: readers holding part of an answer while waiting for more could
+// otherwise wait on each other until their deadlines. The reservation ends when the read does.
+func readBounded(ctx context.Context, r io.Reader, length, limit int64, buffers *semaphore.Weighted, tooLarge func() error) ([]byte, error) {
+	var held int64
+	if buffers != nil {
+		defer func() { buffers.Release(held) }()
 	}
-	return buf.Bytes(), nil
+	reserve := func(n int64) error {
+		if buffers == nil {
+			return nil
+		}
+		if !buffers.TryAcquire(n) {
+			// The gateway's own overload, like its in-flight limit: says nothing of the upstream.
+			return &apperr.Error{Kind: apperr.RateLimit, Code: "overloaded", RetryAfter: time.Second, Cause: ErrBuffersFull,
+				Message: "The gateway is holding as many upstream answers as upstream.max_buffered_bytes allows; retry shortly."}
+		}
+		held += n
+		return nil
+	}
+	size := int64(4 << 10)
+	if length > 0 {
+		size = length + 1 // +1: the read that sees EOF needs room
+	}
+	if err := reserve(size); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, tooLarge()
+			}
+			grow := min(max(int64(cap(buf)), grain), limit+1-int64(cap(buf)))
+			if err := reserve(grow); err != nil {
+				return nil, err
+			}
+			buf = append(buf, make([]byte, grow)...)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, tooLarge()
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, readErr(ctx, err)
+		}
+	}
+}
+
+// maxTokens is far above any context window: a count beyond it is not a real usage.
+const maxTokens = 100_000_000
+
+// CheckCompletion reports (as an *InvalidError) a body that is valid JSON but not a chat
+// completion: another object, no choices, a choice that is not an object, or a usage with
+// negative or absurd counts. Such an answer must not reach the client as a success.
+func CheckCompletion(b []byte) error {
+	f, err := wire.ObjectFields(b, "object", "choices", "usage")
+	if err != nil {
+		return invalid("chat completion")
+	}
+	if o := f[0]; o.Found() {
+		if obj, _ := wire.UnquoteString(b[o.Start:o.End]); obj != "chat.completion" {
+			return invalid("chat completion: object is not chat.completion")
+		}
+	}
+	if !f[1].Found() || b[f[1].Start] != '[' {
+		return invalid("chat completion: no choices")
+	}
+	choices := b[f[1].Start:f[1].End]
+	elems, _ := wire.ArrayElements(choices)
+	if len(elems) == 0 {
+		return invalid("chat completion: no choices")
+	}
+	for _, e := range elems {
+		if choices[e.Start] != '{' {
+			return invalid("chat completion: a choice is not an object")
+		}
+	}
+	if u := f[2]; u.Found() && string(b[u.Start:u.End]) != "null" {
+		usage, ok := wire.ParseUsage(b[u.Start:u.End])
+		if !ok || !plausible(usage) {
+			return invalid("chat completion: usage is not plausible")
+		}
+	}
+	return nil
+}
+
+// plausible: every count between 0 and maxTokens.
+func plausible(u *wire.Usage) bool {
+	counts := []int{u.PromptTokens, u.CompletionTokens, u.TotalTokens}
+	if u.PromptTokensDetails != nil {
+		counts = append(counts, u.PromptTokensDetails.CachedTokens)
+	}
+	for _, n := range counts {
+		if n < 0 || n > maxTokens {
+			return false
+		}
+	}
+	return true
+}
+
+// checkImages reports (as an *InvalidError) an images answer without images, or with an image
+// that has neither data nor a URL.
+func checkImages(r *wire.ImageResponse) error {
+	if len(r.Data) == 0 {
+		return invalid("images response: no images")
+	}
+	for _, d := range r.Data {
+		if d.B64JSON == "" && d.URL == "" {
+			return invalid("images response: an image without b64_json or url")
+		}
+	}
+	return nil
 }
 
 // chatPayload is the upstream body of a chat request. A client's request is forwarded as the
@@ -259,7 +486,7 @@ var errStreamClosed = errors.New("read from a closed stream")
 
 // ChatStream implements Provider. It asks the upstream to include usage in the stream.
 func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error) {
-	st := &sseStream{ctx: ctx, scrub: p.scrub}
+	st := &sseStream{ctx: ctx, secret: p.secret}
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if ac, ok := info.Conn.(*activityConn); ok {
 			st.conn = ac
@@ -270,6 +497,7 @@ func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream,
 		return nil, err
 	}
 	st.body, st.r = resp.Body, sse.NewReader(resp.Body)
+	st.clock.Store(st.r)
 	return st, nil
 }
 
@@ -288,19 +516,34 @@ func (c *activityConn) Read(b []byte) (int, error) {
 }
 
 type sseStream struct {
-	ctx   context.Context
-	body  io.ReadCloser
-	r     *sse.Reader
-	conn  *activityConn
-	scrub func(error) error
-	done  bool
+	ctx    context.Context
+	body   io.ReadCloser
+	r      *sse.Reader
+	secret *regexp.Regexp // the API key, kept out of error events; nil when there is none
+	conn   *activityConn  // nil when unknown (e.g. a shared HTTP/2 connection)
+	done   bool
+	// clock is r for LastRead, which a stream's timer calls from its own goroutine, also
+	// while Close runs; nil once closed.
+	clock atomic.Pointer[sse.Reader]
 }
 
+// LastRead is when bytes of a data line last arrived: comments and other fields do not count,
+// so an upstream that only sends keep-alives still meets the first-token and idle limits.
+// Bytes on the connection that the HTTP/1.1 chunked decoder still holds (a slow link delivering
+// a large chunk) count too, but only while what was last delivered was data: before the first
+// data line, or after a comment, they may be more comments.
 func (s *sseStream) LastRead() time.Time {
-	if s.conn == nil {
+	r := s.clock.Load()
+	if r == nil {
 		return time.Time{}
 	}
-	return time.Unix(0, s.conn.last.Load())
+	last := r.LastData()
+	if s.conn != nil && r.AfterData() {
+		if c := time.Unix(0, s.conn.last.Load()); c.After(last) {
+			last = c
+		}
+	}
+	return last
 }
 
 func (s *sseStream) Next() (*wire.Chunk, error) {
@@ -322,6 +565,10 @@ func (s *sseStream) NextRaw() ([]byte, error) {
 	}
 	ev, err := s.r.Next()
 	if err != nil {
+		if errors.Is(err, sse.ErrEventTooLarge) {
+			return nil, refused(ErrResponseTooLarge, http.StatusBadGateway,
+				fmt.Sprintf("the upstream sent a stream line or event larger than %d bytes", sse.MaxEventBytes))
+		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF // the stream ended without [DONE]
 		}
@@ -331,25 +578,20 @@ func (s *sseStream) NextRaw() ([]byte, error) {
 		s.done = true
 		return nil, io.EOF
 	}
-	if ev.Name == "error" || bytes.HasPrefix(ev.Data, []byte(`{"error"`)) {
-		_, err := DecodeChunk(ev.Name, ev.Data)
-		if s.scrub != nil {
-			err = s.scrub(err)
-		}
-		return nil, err
+	if isErrorEvent(ev.Name, ev.Data) {
+		return nil, upstreamError(s.secret, http.StatusBadGateway, ev.Data, streamErrorWhat)
 	}
 	return ev.Data, nil
 }
 
+func isErrorEvent(name string, data []byte) bool {
+	return name == "error" || bytes.HasPrefix(data, []byte(`{"error"`))
+}
+
 // DecodeChunk parses one upstream stream event: a chunk, or an error event/object.
 func DecodeChunk(name string, data []byte) (*wire.Chunk, error) {
-	if name == "error" || bytes.HasPrefix(data, []byte(`{"error"`)) {
-		var body wire.ErrorBody
-		_ = json.Unmarshal(data, &body)
-		if body.Error.Message == "" {
-			body.Error.Message = "upstream stream error"
-		}
-		return nil, &StatusError{StatusCode: http.StatusBadGateway, Detail: body.Error}
+	if isErrorEvent(name, data) {
+		return nil, upstreamError(nil, http.StatusBadGateway, data, streamErrorWhat)
 	}
 	var c wire.Chunk
 	if err := json.Unmarshal(data, &c); err != nil {
@@ -359,6 +601,7 @@ func DecodeChunk(name string, data []byte) (*wire.Chunk, error) {
 }
 
 func (s *sseStream) Close() error {
+	s.clock.Store(nil)
 	if s.r != nil {
 		s.r.Release()
 		s.r = nil

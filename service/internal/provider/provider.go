@@ -4,6 +4,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -42,22 +43,42 @@ type Stream interface {
 	// Ready reports whether the next event's bytes are already received (no wait for it).
 	Ready() bool
 	Close() error
-	// LastRead is when bytes last arrived on the stream's connection (zero when unknown, e.g.
-	// a shared HTTP/2 connection). Events can sit in the HTTP/1.1 chunked decoder while bytes
-	// trickle in, so stream time limits use this to tell a slow link from a silent upstream.
+	// LastRead is when bytes of a data line last arrived (zero before any): the stream time
+	// limits use it to tell a slow link from a silent upstream. Comments (keep-alives) do not
+	// count. Events can sit in the HTTP/1.1 chunked decoder while bytes trickle in, so bytes on
+	// the connection count too while the last line delivered was data.
 	LastRead() time.Time
 }
 
-// StatusError is an upstream's HTTP error answer.
+// StatusError is an upstream's HTTP error answer, or an answer the provider refused (Err set).
 type StatusError struct {
 	StatusCode int
 	Detail     wire.ErrorDetail
 	RetryAfter time.Duration
+	// Err, when set, says the provider itself refused the answer (ErrResponseTooLarge,
+	// ErrRedirect): such a failure is final, neither retried nor sent to a fallback.
+	Err error
 }
 
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("upstream status %d: %s", e.StatusCode, e.Detail.Message)
 }
+
+// Unwrap exposes the reason the provider refused the answer, if it did.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Reasons for refusing an upstream answer; test with errors.Is.
+var (
+	// ErrResponseTooLarge: the answer (or one stream event) is larger than its bound, a 502.
+	// Reading it again would cost the same memory again, so it is final.
+	ErrResponseTooLarge = errors.New("upstream response too large")
+	// ErrRedirect: the upstream answered 3xx, a 502. Redirects are not followed, so the API key
+	// never goes to another address.
+	ErrRedirect = errors.New("upstream redirected")
+	// ErrBuffersFull: the answers being received already hold all the memory they may share.
+	// It comes as the gateway's own overload answer (429 overloaded), as its in-flight limit does.
+	ErrBuffersFull = errors.New("upstream answer buffers full")
+)
 
 // ConnError is a transport failure: the upstream could not be reached or dropped the connection.
 type ConnError struct{ Err error }
@@ -71,16 +92,20 @@ type InvalidError struct{ What string }
 
 func (e *InvalidError) Error() string { return "upstream sent an invalid " + e.What }
 
-// parseRetryAfter reads delta-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
+// maxRetryAfterSecs keeps the conversion to a Duration from overflowing (about 272 years).
+const maxRetryAfterSecs = 1 << 33
+
+// parseRetryAfter reads delta-seconds or an HTTP date, clamped to limit (when positive): an
+// upstream must not park the gateway's retries, or tell its clients to go away, for days.
+func parseRetryAfter(v string, now time.Time, limit time.Duration) time.Duration {
+	var d time.Duration
 	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
+		d = time.Duration(min(secs, maxRetryAfterSecs) * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		d = t.Sub(now)
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	if limit > 0 {
+		d = min(d, limit)
 	}
-	return 0
+	return d
 }

@@ -88,8 +88,8 @@ func TestAuthorization(t *testing.T) {
 				return
 			}
 			var se *StatusError
-			if !errors.As(err, &se) || se.StatusCode != 401 || se.Detail.Message != "Incorrect API key provided." {
-				t.Fatalf("error %v, want a 401 StatusError with the upstream's message", err)
+			if !errors.As(err, &se) || se.StatusCode != 401 || se.Detail.Message != "the upstream answered 401 Unauthorized" {
+				t.Fatalf("error %v, want a 401 StatusError with our own message", err)
 			}
 		})
 	}
@@ -209,9 +209,9 @@ func TestStreamErrorEvents(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, wantMsg string
 	}{
-		{"named error event", "event: error\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n", "overloaded"},
-		{"error object in data", "data: {\"error\":{\"message\":\"bad\"}}\n\n", "bad"},
-		{"error event without a body", "event: error\ndata: oops\n\n", "upstream stream error"},
+		{"named error event", "event: error\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"code\":\"busy\"}}\n\n", streamErrorWhat + " (code busy)"},
+		{"error object in data", "data: {\"error\":{\"message\":\"bad\"}}\n\n", streamErrorWhat},
+		{"error event without a body", "event: error\ndata: oops\n\n", streamErrorWhat},
 		{"invalid chunk", "data: {not json\n\n", "upstream sent an invalid stream chunk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,8 +248,8 @@ func TestImages(t *testing.T) {
 	}
 	_, err = p.Images(ctxT(t), &wire.ImageRequest{Prompt: "a cat", Size: "huge"})
 	var se *StatusError
-	if !errors.As(err, &se) || se.StatusCode != 400 || !strings.Contains(se.Detail.Message, "size") {
-		t.Fatalf("error %v, want the upstream's 400", err)
+	if !errors.As(err, &se) || se.StatusCode != 400 || se.Detail.Type != "invalid_request_error" {
+		t.Fatalf("error %v, want the upstream's 400 and its type", err)
 	}
 }
 
@@ -264,15 +264,18 @@ func TestStatusErrors(t *testing.T) {
 		wantType   string
 		wantRA     func(time.Duration) bool
 	}{
-		{"503 with seconds", 503, "3", `{"error":{"message":"busy","type":"server_error"}}`, "busy", "server_error",
+		{"503 with seconds", 503, "3", `{"error":{"message":"busy","type":"server_error"}}`, "the upstream answered 503 Service Unavailable", "server_error",
 			func(d time.Duration) bool { return d == 3*time.Second }},
-		{"429 with an HTTP date", 429, date, `{"error":{"message":"slow down","type":"rate_limit_error"}}`, "slow down", "rate_limit_error",
-			func(d time.Duration) bool { return d > 59*time.Minute && d <= time.Hour }},
-		{"500 with a non-JSON body", 500, "", "<html>oops</html>", "Internal Server Error", "upstream_error",
+		{"429 with an HTTP date, clamped", 429, date, `{"error":{"message":"slow down","type":"rate_limit_error"}}`, "the upstream answered 429 Too Many Requests", "rate_limit_error",
+			func(d time.Duration) bool { return d == DefaultMaxRetryAfter }},
+		{"500 with a non-JSON body", 500, "", "<html>oops</html>", "the upstream answered 500 Internal Server Error", "upstream_error",
 			func(d time.Duration) bool { return d == 0 }},
-		{"400 is the caller's fault", 400, "", `{"error":{"message":"bad model","type":"invalid_request_error"}}`, "bad model", "invalid_request_error",
+		{"400 keeps code and param, not the message", 400, "", `{"error":{"message":"bad model","type":"invalid_request_error","code":"model_not_found","param":"model"}}`,
+			"the upstream answered 400 Bad Request (code model_not_found, param model)", "invalid_request_error",
 			func(d time.Duration) bool { return d == 0 }},
-		{"404", 404, "", `{}`, "Not Found", "upstream_error", func(d time.Duration) bool { return d == 0 }},
+		{"a type that is not an identifier", 400, "", `{"error":{"message":"m","type":"<script>","code":"a b"}}`, "the upstream answered 400 Bad Request", "upstream_error",
+			func(d time.Duration) bool { return d == 0 }},
+		{"404", 404, "", `{}`, "the upstream answered 404 Not Found", "upstream_error", func(d time.Duration) bool { return d == 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -323,8 +326,13 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Sun, 01 Jun 2025 12:00:30 GMT", 30 * time.Second},
 		{"Sunday, 01-Jun-25 12:01:00 GMT", time.Minute}, // RFC 850, also allowed by HTTP
 		{"Sun, 01 Jun 2025 11:59:00 GMT", 0},            // in the past
+		{"99999999", time.Minute},                       // clamped to the limit
+		{"1e300", time.Minute},
+		{"Inf", time.Minute},
+		{"NaN", 0},
+		{"Tue, 01 Jun 2100 12:00:00 GMT", time.Minute},
 	} {
-		if got := parseRetryAfter(tc.in, now); got != tc.want {
+		if got := parseRetryAfter(tc.in, now, time.Minute); got != tc.want {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
@@ -486,9 +494,9 @@ func TestDecodeChunk(t *testing.T) {
 	for _, tc := range []struct {
 		name, event, data, wantMsg string
 	}{
-		{"error event", "error", `{"error":{"message":"m","type":"t"}}`, "m"},
-		{"error object", "", `{"error":{"message":"m2"}}`, "m2"},
-		{"error event without a message", "error", `{}`, "upstream stream error"},
+		{"error event", "error", `{"error":{"message":"m","type":"t"}}`, streamErrorWhat},
+		{"error object", "", `{"error":{"message":"m2"}}`, streamErrorWhat},
+		{"error event without a message", "error", `{}`, streamErrorWhat},
 		{"garbage", "", `]]`, "upstream sent an invalid stream chunk"},
 		{"wrong type", "", `{"choices":{}}`, "upstream sent an invalid stream chunk"},
 	} {

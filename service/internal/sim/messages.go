@@ -214,19 +214,33 @@ func cutAtStop(text string, stops []string) (string, *string) {
 	return text[:cut], &which
 }
 
-func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+// readAnthropic is how both Messages routes begin: the key, the body, and the request read into
+// the model's terms (count_tokens takes no max_tokens); false when it answered an error.
+func (s *Server) readAnthropic(w http.ResponseWriter, r *http.Request, counting bool) (*anthropicRequest, *wire.ChatRequest, bool) {
 	if !s.keyOK(r) {
 		writeAnthropicError(w, http.StatusUnauthorized, "", "invalid x-api-key", 0)
-		return
+		return nil, nil, false
 	}
 	var a anthropicRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&a); err != nil {
 		writeAnthropicError(w, http.StatusBadRequest, "", "invalid JSON body: "+err.Error(), 0)
-		return
+		return nil, nil, false
+	}
+	if counting {
+		one := 1
+		a.MaxTokens = &one
 	}
 	req, err := a.chatRequest()
 	if err != nil {
 		writeAnthropicError(w, http.StatusBadRequest, "", err.Error(), 0)
+		return nil, nil, false
+	}
+	return &a, req, true
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	a, req, ok := s.readAnthropic(w, r, false)
+	if !ok {
 		return
 	}
 	if a.Stream {
@@ -332,20 +346,8 @@ func (s *Server) streamMessage(w http.ResponseWriter, r *http.Request, msg anthr
 }
 
 func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
-	if !s.keyOK(r) {
-		writeAnthropicError(w, http.StatusUnauthorized, "", "invalid x-api-key", 0)
-		return
-	}
-	var a anthropicRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&a); err != nil {
-		writeAnthropicError(w, http.StatusBadRequest, "", "invalid JSON body: "+err.Error(), 0)
-		return
-	}
-	one := 1
-	a.MaxTokens = &one // count_tokens takes no max_tokens
-	req, err := a.chatRequest()
-	if err != nil {
-		writeAnthropicError(w, http.StatusBadRequest, "", err.Error(), 0)
+	a, req, ok := s.readAnthropic(w, r, true)
+	if !ok {
 		return
 	}
 	n := promptTokens(req)

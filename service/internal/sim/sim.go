@@ -130,6 +130,19 @@ func New(b Behaviour, apiKey string, log *slog.Logger) *Server {
 // ServeHTTP makes the simulator an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// WithoutControl serves the upstream API only: the /_sim/* control endpoints (behaviour,
+// stats, reset) answer 404. The built-in simulator of `serve` uses it unless fault injection is
+// enabled: anyone able to reach its loopback port could otherwise make the gateway fail.
+func (s *Server) WithoutControl() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/_sim/") {
+			writeError(w, http.StatusNotFound, "invalid_request_error", "unknown route "+r.Method+" "+r.URL.Path, 0)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
 // Behaviour returns the current behaviour.
 func (s *Server) Behaviour() Behaviour {
 	s.mu.Lock()

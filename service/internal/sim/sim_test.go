@@ -872,6 +872,48 @@ func TestAuthAndTraceparent(t *testing.T) {
 	}
 }
 
+func TestWithoutControl(t *testing.T) {
+	s := sim.New(sim.Behaviour{}, "", slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		name    string
+		handler http.Handler
+		control int // status of the control endpoints
+	}{
+		{"fault injection enabled", s, 200},
+		{"without control", s.WithoutControl(), 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			for _, req := range []struct{ method, path, body string }{
+				{"GET", "/_sim/behaviour", ""},
+				{"PUT", "/_sim/behaviour", `{"error_rate":1}`},
+				{"GET", "/_sim/stats", ""},
+				{"POST", "/_sim/reset", ""},
+			} {
+				r, _ := http.NewRequest(req.method, srv.URL+req.path, strings.NewReader(req.body))
+				resp, err := http.DefaultClient.Do(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				want := tc.control
+				if want == 200 && req.path == "/_sim/reset" {
+					want = http.StatusNoContent
+				}
+				if resp.StatusCode != want {
+					t.Errorf("%s %s: %d, want %d", req.method, req.path, resp.StatusCode, want)
+				}
+			}
+			// The upstream API is served either way, and unchanged by the refused PUT.
+			resp := post(t, srv.URL+"/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+			if resp.StatusCode != 200 && tc.control == 404 {
+				t.Fatalf("chat: %d", resp.StatusCode)
+			}
+		})
+	}
+}
+
 func TestNChoices(t *testing.T) {
 	_, srv := newSim(t, sim.Behaviour{Chunks: 4}, "")
 	body := `{"model":"m","n":3,"messages":[{"role":"user","content":"Tell me something"}]}`

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Done is the data of OpenAI's end-of-stream sentinel.
@@ -29,6 +31,7 @@ type Event struct {
 // Reader parses events incrementally from a stream.
 type Reader struct {
 	r    *bufio.Reader
+	src  dataClock
 	data []byte
 	name []byte
 }
@@ -36,20 +39,42 @@ type Reader struct {
 // readers recycles Readers: a gateway opens one per upstream stream, and their buffers would
 // otherwise be most of the garbage a stream makes.
 var readers = sync.Pool{New: func() any {
-	return &Reader{r: bufio.NewReaderSize(nil, 4<<10)} // events are small; long lines still fit (see readLine)
+	rd := &Reader{r: bufio.NewReaderSize(nil, 4<<10)} // events are small; long lines still fit (see readLine)
+	rd.r.Reset(&rd.src)
+	return rd
 }}
 
 // NewReader reads events from r. Release gives the Reader back when the stream is done.
 func NewReader(r io.Reader) *Reader {
 	rd := readers.Get().(*Reader)
-	rd.r.Reset(r)
+	rd.src.reset(r)
+	rd.r.Reset(&rd.src)
 	return rd
 }
+
+// LastData is when bytes of a `data:` line last arrived from the source (zero before any): a
+// stream's time limits read it, so that comments (`: keep-alive`) and other fields do not count
+// as progress, while a long event that trickles in still does. Safe to call concurrently with
+// Next.
+func (r *Reader) LastData() time.Time {
+	if ns := r.src.last.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// AfterData reports whether the bytes the source last delivered (blank lines aside) were part
+// of a `data:` line (false before any). A caller that also sees bytes arrive below the source —
+// in an HTTP/1.1 chunk not yet complete — may count them as progress only then: before any
+// data, or after a comment, bytes still in transit may be more comments. Safe to call
+// concurrently with Next.
+func (r *Reader) AfterData() bool { return r.src.afterData.Load() }
 
 // Release recycles the Reader. Neither it nor the data of any event it returned may be used
 // afterwards.
 func (r *Reader) Release() {
-	r.r.Reset(nil)
+	r.src.reset(nil)
+	r.r.Reset(&r.src)
 	if cap(r.data) > 64<<10 { // do not keep what one huge event grew
 		r.data = nil
 	}
@@ -135,6 +160,97 @@ func (r *Reader) readLine() ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+// dataClock passes a source through and notes when bytes of a `data:` line go by. It follows
+// line starts across reads: only the first five bytes of a line say whether it is data.
+type dataClock struct {
+	r    io.Reader
+	last atomic.Int64 // unix nanoseconds
+	// afterData: the last bytes delivered (blank lines aside) were of a data line.
+	afterData atomic.Bool
+	head      [5]byte // the start of the current line, until it tells its field
+	n         int     // bytes in head
+	inLine    bool    // inside a line (past its first byte)
+	isData    bool    // the current line is a data line (valid once n == len(head) or decided)
+	known     bool    // the current line's kind is decided
+}
+
+var dataField = []byte("data:")
+
+func (c *dataClock) reset(r io.Reader) {
+	c.r, c.n, c.inLine, c.isData, c.known = r, 0, false, false, false
+	c.last.Store(0) // a recycled Reader starts with no data seen
+	c.afterData.Store(false)
+}
+
+func (c *dataClock) Read(b []byte) (int, error) {
+	if c.r == nil {
+		return 0, io.EOF
+	}
+	// Small reads: an HTTP/1.1 chunked body returns only when b is full or the chunk ends, so
+	// a large chunk on a slow link is seen (and classified) a KiB at a time, not 4 KiB.
+	n, err := c.r.Read(b[:min(len(b), readStep)])
+	data, tail := c.scan(b[:n])
+	if data {
+		c.last.Store(time.Now().UnixNano())
+	}
+	if tail != lineUnknown {
+		c.afterData.Store(tail == lineData)
+	}
+	return n, err
+}
+
+// readStep bounds one read from the source (see dataClock.Read).
+const readStep = 1 << 10
+
+// Kinds of line, as far as the bytes seen tell.
+const (
+	lineUnknown = iota // blank, or too short yet to tell
+	lineData
+	lineOther // a comment or another field
+)
+
+// scan follows the line structure of b and reports whether any of it is data-line bytes, and
+// the kind of the last line in b whose kind is known.
+func (c *dataClock) scan(b []byte) (data bool, tail int) {
+	for len(b) > 0 {
+		if !c.inLine {
+			if b[0] == '\n' || b[0] == '\r' { // blank lines only dispatch
+				b = b[1:]
+				continue
+			}
+			c.inLine, c.n, c.known, c.isData = true, 0, false, false
+		}
+		end := bytes.IndexByte(b, '\n')
+		line := b
+		if end >= 0 {
+			line = b[:end]
+		}
+		if !c.known {
+			c.n += copy(c.head[c.n:], line)
+			h := c.head[:c.n]
+			switch {
+			case bytes.Equal(h, dataField), end >= 0 && bytes.Equal(bytes.TrimRight(h, "\r"), dataField[:4]):
+				c.known, c.isData = true, true // "data" alone is a data field too
+			case end >= 0 || !bytes.HasPrefix(dataField, h):
+				c.known = true
+			}
+		}
+		if c.known {
+			data = data || c.isData
+			tail = lineOther
+			if c.isData {
+				tail = lineData
+			}
+		}
+		if end < 0 {
+			break
+		}
+		c.inLine = false
+		b = b[end+1:]
+	}
+	return data, tail
 }
 
 // Flusher is what an http.ResponseWriter offers to push bytes to the client at once.

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 type event struct{ name, data string }
@@ -238,4 +240,60 @@ func TestBufferedSeesWholeEventsOnly(t *testing.T) {
 		t.Error("a whole buffered event not reported as ready")
 	}
 	pw.Close()
+}
+
+// chunks is a source that returns one piece per Read, as a network connection may.
+type chunks struct{ parts []string }
+
+func (c *chunks) Read(b []byte) (int, error) {
+	if len(c.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, c.parts[0])
+	if c.parts[0] = c.parts[0][n:]; c.parts[0] == "" {
+		c.parts = c.parts[1:]
+	}
+	return n, nil
+}
+
+func TestLastDataCountsOnlyDataLines(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		parts     []string
+		data      bool
+		afterData bool // what AfterData says at the end
+	}{
+		{"nothing yet", nil, false, false},
+		{"comments only", []string{": keep-alive\n\n", ":\n\n", ": x\r\n\r\n"}, false, false},
+		{"other fields", []string{"event: ping\n", "id: 7\nretry: 10\n\n"}, false, false},
+		{"a field that starts like data", []string{"dat\n", "datum: 1\n\n"}, false, false},
+		{"a data line", []string{": ka\n\n", "data: {}\n\n"}, true, true},
+		{"a data line split before its colon", []string{"da", "ta: {}\n\n"}, true, true},
+		{"a data field without a value", []string{"data\n\n"}, true, true},
+		{"a data field without a value, CRLF", []string{"data\r\n\r\n"}, true, true},
+		{"a long data line still arriving", []string{"data: " + strings.Repeat("x", 10)}, true, true},
+		{"data, then a comment in the same read", []string{"data: {}\n\n: ka\n\n"}, true, false},
+		{"a comment, then blank lines", []string{": ka\n", "\n", "\r\n"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rd := NewReader(&chunks{parts: slices.Clone(tc.parts)})
+			defer rd.Release()
+			before := time.Now()
+			for {
+				if _, err := rd.Next(); err != nil {
+					break
+				}
+			}
+			got := rd.LastData()
+			if tc.data && got.Before(before) {
+				t.Fatalf("LastData = %v, want a time after %v", got, before)
+			}
+			if !tc.data && !got.IsZero() {
+				t.Fatalf("LastData = %v, want zero: no data line arrived", got)
+			}
+			if rd.AfterData() != tc.afterData {
+				t.Fatalf("AfterData = %v, want %v", rd.AfterData(), tc.afterData)
+			}
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"strconv"
 	"strings"
@@ -46,12 +47,16 @@ type Options struct {
 	SampleRatio  *float64 // overrides the environment default
 	OTLPEndpoint string   // e.g. http://jaeger:4318; empty: the OTEL_EXPORTER_OTLP_* variables, else no export
 	Getenv       func(string) string
+	// TrustIncomingSampling lets a caller's sampled flag decide (see Sampler).
+	TrustIncomingSampling bool
+	// PropagateBaggage reads and forwards W3C baggage; off, only traceparent/tracestate are.
+	PropagateBaggage bool
 }
 
 // Setup builds tracing. Without an endpoint nothing is exported, but spans still exist so trace
 // ids propagate upstream and appear in logs.
 func Setup(ctx context.Context, o Options) (*Tracing, error) {
-	sampler, err := Sampler(o.Env, o.SampleRatio, o.Getenv)
+	sampler, err := Sampler(o.Env, o.SampleRatio, o.TrustIncomingSampling, o.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +64,7 @@ func Setup(ctx context.Context, o Options) (*Tracing, error) {
 		semconv.ServiceName(o.ServiceName), semconv.ServiceVersion(o.Version),
 		semconv.DeploymentEnvironment(o.Env))
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithSampler(sampler), sdktrace.WithResource(res)}
-	t := &Tracing{Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
+	t := &Tracing{Propagator: Propagator(o.PropagateBaggage)}
 	// OTLP_ENDPOINT (the config) wins; else the standard variables, read through the injected
 	// getenv so tests and `aiservice config` see what the process would do.
 	endpoint, name := o.OTLPEndpoint, "telemetry.otlp_endpoint"
@@ -79,13 +84,11 @@ func Setup(ctx context.Context, o Options) (*Tracing, error) {
 		if u.Path == "" || u.Path == "/" {
 			u.Path = "/v1/traces"
 		}
-		opts, fast, err := fastOTLPConfig(o.Getenv)
+		eopts, err := exporterOptions(o.Getenv)
 		if err != nil {
 			return nil, err
 		}
-		if fast {
-			exp = newOTLPHTTP(u.String(), opts)
-		} else if exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u.String())); err != nil {
+		if exp, err = otlptracehttp.New(ctx, append(eopts, otlptracehttp.WithEndpointURL(u.String()))...); err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
 	}
@@ -97,9 +100,23 @@ func Setup(ctx context.Context, o Options) (*Tracing, error) {
 	return t, nil
 }
 
+// Propagator is W3C trace context, plus W3C baggage only when asked: the same propagator reads
+// the caller's headers and writes the upstream's, and a client's baggage must not reach a
+// third-party upstream by default.
+func Propagator(baggage bool) propagation.TextMapPropagator {
+	if baggage {
+		return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
+	return propagation.TraceContext{}
+}
+
 // Sampler is parent-based trace-id ratio: 1.0 in development, 0.1 in production, unless the
-// config's ratio or OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG say otherwise.
-func Sampler(env string, ratio *float64, getenv func(string) string) (sdktrace.Sampler, error) {
+// config's ratio or OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG say otherwise. Unless trust is
+// set, a caller's traceparent gives the trace its id (for correlation) but its sampled flag
+// does not force sampling: a remote parent that asks for it is sampled at the same ratio, drawn
+// at random — not from the trace id, which the caller chose and could pick to always fall under
+// the ratio. A caller's "not sampled" is respected: it can only lower what is exported.
+func Sampler(env string, ratio *float64, trust bool, getenv func(string) string) (sdktrace.Sampler, error) {
 	r := 1.0
 	if env == "production" {
 		r = 0.1
@@ -118,6 +135,9 @@ func Sampler(env string, ratio *float64, getenv func(string) string) (sdktrace.S
 	}
 	switch name {
 	case "", "parentbased_traceidratio":
+		if !trust {
+			return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r), sdktrace.WithRemoteParentSampled(randomRatio(r))), nil
+		}
 		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r)), nil
 	case "traceidratio":
 		return sdktrace.TraceIDRatioBased(r), nil
@@ -131,6 +151,21 @@ func Sampler(env string, ratio *float64, getenv func(string) string) (sdktrace.S
 		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
 	}
 	return nil, errors.New("OTEL_TRACES_SAMPLER: unsupported sampler " + strconv.Quote(name))
+}
+
+// randomRatio samples a fraction of spans at random, keeping the parent's trace state.
+type randomRatio float64
+
+func (r randomRatio) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	d := sdktrace.Drop
+	if rand.Float64() < float64(r) {
+		d = sdktrace.RecordAndSample
+	}
+	return sdktrace.SamplingResult{Decision: d, Tracestate: trace.SpanContextFromContext(p.ParentContext).TraceState()}
+}
+
+func (r randomRatio) Description() string {
+	return "RandomRatio{" + strconv.FormatFloat(float64(r), 'g', -1, 64) + "}"
 }
 
 // traceHandler adds trace_id and span_id to records logged with a span in their context.

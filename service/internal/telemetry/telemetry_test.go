@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,17 +26,20 @@ func ptr(f float64) *float64 { return &f }
 
 func TestSampler(t *testing.T) {
 	parentRatio := func(r string) string {
-		return "ParentBased{root:TraceIDRatioBased{" + r + "},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
+		return "ParentBased{root:TraceIDRatioBased{" + r + "},remoteParentSampled:RandomRatio{" + r + "},remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
 	}
 	for _, tc := range []struct {
 		name    string
 		env     string
 		ratio   *float64
+		trust   bool
 		vars    map[string]string
 		want    string // the sampler's Description
 		wantErr string
 	}{
 		{name: "development samples everything", env: "development", want: parentRatio("1")},
+		{name: "trusted callers decide for their traces", env: "production", trust: true,
+			want: "ParentBased{root:TraceIDRatioBased{0.1},remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"},
 		{name: "production samples 10%", env: "production", want: parentRatio("0.1")},
 		{name: "the config ratio overrides the environment", env: "production", ratio: ptr(0.5), want: parentRatio("0.5")},
 		{name: "a zero ratio is honoured", env: "development", ratio: ptr(0), want: parentRatio("0")},
@@ -71,7 +75,7 @@ func TestSampler(t *testing.T) {
 			wantErr: "OTEL_TRACES_SAMPLER_ARG"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Sampler(tc.env, tc.ratio, env(tc.vars))
+			s, err := Sampler(tc.env, tc.ratio, tc.trust, env(tc.vars))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
@@ -197,4 +201,57 @@ func TestSetup(t *testing.T) {
 			t.Fatalf("exporter posted to %v, want /v1/traces", paths)
 		}
 	})
+}
+
+// TestIncomingSampledFlag: a caller's sampled flag does not force sampling unless trusted (its
+// "not sampled" is respected); its trace id is kept either way.
+func TestIncomingSampledFlag(t *testing.T) {
+	tid, _ := trace.TraceIDFromHex("00000000000000000000000000000001") // under any trace-id ratio
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	for _, tc := range []struct {
+		name    string
+		ratio   float64
+		trust   bool
+		flags   trace.TraceFlags
+		sampled bool
+	}{
+		{"untrusted sampled flag, ratio 0", 0, false, trace.FlagsSampled, false},
+		{"untrusted sampled flag, ratio 1", 1, false, trace.FlagsSampled, true},
+		{"untrusted not sampled is respected", 1, false, 0, false},
+		{"trusted sampled flag, ratio 0", 0, true, trace.FlagsSampled, true},
+		{"trusted not sampled", 1, true, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Sampler("production", ptr(tc.ratio), tc.trust, env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(s))
+			defer func() { _ = tp.Shutdown(context.Background()) }()
+			parent := trace.ContextWithRemoteSpanContext(context.Background(),
+				trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: tc.flags, Remote: true}))
+			for range 100 {
+				_, span := tp.Tracer("t").Start(parent, "server")
+				sc := span.SpanContext()
+				span.End()
+				if sc.TraceID() != tid {
+					t.Fatalf("trace id %s, want the caller's %s", sc.TraceID(), tid)
+				}
+				if sc.IsSampled() != tc.sampled {
+					t.Fatalf("sampled = %v, want %v", sc.IsSampled(), tc.sampled)
+				}
+			}
+		})
+	}
+}
+
+func TestPropagatorBaggage(t *testing.T) {
+	for _, tc := range []struct {
+		baggage bool
+		fields  string
+	}{{false, "traceparent,tracestate"}, {true, "baggage,traceparent,tracestate"}} {
+		if got := strings.Join(slices.Sorted(slices.Values(Propagator(tc.baggage).Fields())), ","); got != tc.fields {
+			t.Errorf("Propagator(%v) fields %q, want %q", tc.baggage, got, tc.fields)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/bits"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Span is the byte range [Start, End) of a JSON value inside a document; Start < 0 when absent.
@@ -22,8 +23,8 @@ const maxDepth = 10000
 
 // ObjectFields locates the values of some top-level keys of a JSON object without decoding it,
 // so the gateway can read `usage` and patch `model` while passing the rest of an upstream
-// answer through as bytes. Keys are compared raw (the wanted keys have no escapes) and the
-// first occurrence of a repeated key wins. The error is nil exactly when b is valid JSON
+// answer through as bytes. Keys are compared as JSON decodes them (an escaped key is
+// unescaped first: `"mod\u0065l"` is `model`) and the first occurrence of a repeated key wins. The error is nil exactly when b is valid JSON
 // (as json.Valid sees it) whose value is an object.
 func ObjectFields(b []byte, keys ...string) ([]Span, error) {
 	out := make([]Span, len(keys))
@@ -63,6 +64,11 @@ func ObjectFieldsInto(dst []Span, b []byte, keys ...string) error {
 		}
 		if missing > 0 {
 			key := b[i+1 : ke-1]
+			if needsDecoding(key) {
+				if k, ok := UnquoteString(b[i:ke]); ok {
+					key = []byte(k)
+				}
+			}
 			for k, want := range keys {
 				if dst[k].Start < 0 && string(key) == want {
 					dst[k] = Span{vs, ve}
@@ -83,6 +89,17 @@ func ObjectFieldsInto(dst []Span, b []byte, keys ...string) error {
 			return errScan
 		}
 	}
+}
+
+// needsDecoding reports whether a raw key may decode to other bytes: it has an escape, or
+// non-ASCII bytes (invalid UTF-8 decodes to U+FFFD). Rare, so plain keys stay a byte compare.
+func needsDecoding(key []byte) bool {
+	for _, c := range key {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
 }
 
 // ArrayElements returns the spans of the elements of a JSON array. The error is nil exactly

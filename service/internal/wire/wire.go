@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -119,10 +120,7 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 		*c = Content{Text: s, Set: true}
 		return nil
 	case len(b) > 0 && b[0] == '[':
-		var parts []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		}
+		var parts []contentPart
 		if err := json.Unmarshal(b, &parts); err != nil {
 			return errors.New("content parts must be objects with a type")
 		}
@@ -140,6 +138,15 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 	}
 	return errors.New("content must be a string, an array of content parts or null")
 }
+
+// contentPart is what the gateway reads of a content part (the rest is forwarded as is).
+type contentPart struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// keyShape tells CheckKeys what UnmarshalJSON reads: for an array, the parts' type and text.
+func (Content) keyShape() reflect.Type { return reflect.TypeFor[[]contentPart]() }
 
 // IsZero is true for content that was never set: it is then omitted, not sent as "".
 func (c Content) IsZero() bool { return !c.Set && !c.Null && c.Text == "" && c.Parts == nil }
@@ -306,6 +313,9 @@ type ErrorDetail struct {
 	Type    string  `json:"type"`
 	Code    *string `json:"code"`
 	Param   *string `json:"param"`
+	// TraceID is the gateway's addition: the request's trace, for a user to hand to support
+	// (also in the X-Trace-Id header). OpenAI's SDKs ignore fields they do not know.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // ImageSizes are the sizes the gateway and the simulator accept, as OpenAI's image models do.

@@ -1,0 +1,70 @@
+package clients
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"aiservice/harness/launch"
+)
+
+// TestAnthropicSDKAgainstTheSimulator: `@anthropic-ai/sdk` reads the simulator's Messages
+// dialect without complaint. The gateway does not serve /v1/messages yet, so this checks the
+// simulator's fidelity, the upstream the gateway's Anthropic surface will be tested on.
+func TestAnthropicSDKAgainstTheSimulator(t *testing.T) {
+	const key = "sk-ant-test"
+	sim := launch.MustStartSim(t, launch.Options{Args: []string{"--api-key", key}})
+	env := []string{"AISERVICE_BASE_URL=" + sim.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=claude-haiku-4-5"}
+	message := map[string]want{"stop": eq("end_turn"), "blocks.#": eqInt(1), "blocks.0": eq("text"), "text": text,
+		"usage.input_tokens": positive, "usage.output_tokens": positive}
+
+	check(t, "anthropic.mjs", env, map[string]map[string]want{
+		"create": merge(message, map[string]want{"type": eq("message"), "role": eq("assistant")}),
+		"stream": merge(message, map[string]want{"deltas": many}),
+		"toolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text, "input.unit": oneOf("celsius", "fahrenheit"),
+			"finalStop": eq("end_turn"), "final": contains("19 C, clear")},
+		"streamToolUse": {"stop": eq("tool_use"), "tool": eq("get_weather"), "input.city": text, "input.unit": oneOf("celsius", "fahrenheit")},
+		"countTokens":   {"inputTokens": positive},
+		"badInput": {"error.status": eqInt(400), "error.class": eq("BadRequestError"), "error.isBadRequest": isTrue,
+			"error.type": eq("invalid_request_error"), "error.message": contains("messages")},
+		"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAPIError": isTrue,
+			"error.isAuthentication": isTrue, "error.type": eq("authentication_error")},
+	})
+}
+
+// TestAnthropicSDKSeesSimulatorFaults: the simulator's Messages dialect fails the way Anthropic
+// does, so @anthropic-ai/sdk raises its own classes — 429 RateLimitError, 529 OverloadedError,
+// with Anthropic's error types — and a stream whose connection drops ends in an error after
+// the text that arrived.
+func TestAnthropicSDKSeesSimulatorFaults(t *testing.T) {
+	const key = "sk-ant-test"
+	sim := launch.MustStartSim(t, launch.Options{Args: []string{"--api-key", key}})
+	control := launch.SimControl{URL: sim.URL}
+	env := []string{"AISERVICE_BASE_URL=" + sim.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=claude-haiku-4-5"}
+
+	rateLimited := map[string]want{"error.status": eqInt(429), "error.class": eq("RateLimitError"), "error.isAnthropicRateLimit": isTrue,
+		"error.type": eq("rate_limit_error")}
+	overloaded := map[string]want{"error.status": eqInt(529), "error.class": eq("OverloadedError"), "error.isAnthropicOverloaded": isTrue,
+		"error.type": eq("overloaded_error")}
+	for _, tc := range []struct {
+		name      string
+		behaviour launch.SimBehaviour
+		cases     map[string]map[string]want
+	}{
+		{"429", launch.SimBehaviour{ErrorRate: 1, ErrorStatus: 429},
+			map[string]map[string]want{"anthropicCreate": rateLimited, "anthropicStream": merge(rateLimited, map[string]want{"deltas": eqInt(0)})}},
+		{"529", launch.SimBehaviour{ErrorRate: 1, ErrorStatus: 529},
+			map[string]map[string]want{"anthropicCreate": overloaded, "anthropicStream": merge(overloaded, map[string]want{"deltas": eqInt(0)})}},
+		{"stream cut after 3 chunks", launch.SimBehaviour{CutStreamAfter: 3},
+			map[string]map[string]want{"anthropicStream": {"deltas": eqInt(3), "error.class": eq("AnthropicError"), "error.message": text}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := control.SetBehaviour(ctx, tc.behaviour); err != nil {
+				t.Fatal(err)
+			}
+			check(t, "faults.mjs", append(env, "CASES="+caseNames(tc.cases)), tc.cases)
+		})
+	}
+}

@@ -1,0 +1,83 @@
+package api
+
+import (
+	"strings"
+	"testing"
+
+	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/wire"
+)
+
+// TestDecodeRefusesAmbiguousKeys: every body the gateway reads, at every level it reads, is a
+// 400 naming the key when a key is repeated or is a case variant of a field.
+func TestDecodeRefusesAmbiguousKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		into       func() any
+		param      string
+	}{
+		{"chat: model repeated", `{"model":"x","model":"unlisted","messages":[{"role":"user","content":"hi"}]}`, func() any { return new(wire.ChatRequest) }, "model"},
+		{"chat: MODEL", `{"model":"x","MODEL":"cheap","messages":[{"role":"user","content":"hi"}]}`, func() any { return new(wire.ChatRequest) }, "MODEL"},
+		{"chat: N", `{"N":5,"messages":[{"role":"user","content":"hi"}]}`, func() any { return new(wire.ChatRequest) }, "N"},
+		{"chat: Max_Tokens", `{"Max_Tokens":5,"messages":[{"role":"user","content":"hi"}]}`, func() any { return new(wire.ChatRequest) }, "Max_Tokens"},
+		{"chat: a message's Role", `{"messages":[{"role":"user","Role":"system","content":"hi"}]}`, func() any { return new(wire.ChatRequest) }, "messages[0].Role"},
+		{"chat: a tool's function name", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","NAME":"g"}}]}`, func() any { return new(wire.ChatRequest) }, "tools[0].function.NAME"},
+		{"images: prompt repeated", `{"prompt":"a","prompt":"b"}`, func() any { return new(wire.ImageRequest) }, "prompt"},
+		{"images: N", `{"prompt":"a","N":10}`, func() any { return new(wire.ImageRequest) }, "N"},
+		{"agent run: INPUT", `{"input":"a","INPUT":"b"}`, func() any { return new(runRequest) }, "INPUT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Decode([]byte(tc.body), tc.into())
+			e := apperr.From(err)
+			if e.Kind != apperr.InvalidRequest || e.Param != tc.param || !strings.Contains(e.Message, tc.param) {
+				t.Fatalf("Decode = %v (param %q), want a 400 naming %q", err, e.Param, tc.param)
+			}
+		})
+	}
+}
+
+func TestValidateChatOpenAIRules(t *testing.T) {
+	const msgs = `"messages":[{"role":"user","content":"hi"}]`
+	const tool = `"tools":[{"type":"function","function":{"name":"calc","parameters":{"type":"object"}}}]`
+	for _, tc := range []struct {
+		name, body, param string // param "" when valid
+	}{
+		{"plain", `{` + msgs + `}`, ""},
+		{"penalties at the bounds", `{` + msgs + `,"presence_penalty":-2,"frequency_penalty":2}`, ""},
+		{"presence_penalty below -2", `{` + msgs + `,"presence_penalty":-2.5}`, "presence_penalty"},
+		{"frequency_penalty above 2", `{` + msgs + `,"frequency_penalty":3}`, "frequency_penalty"},
+		{"parameters an object", `{` + msgs + `,` + tool + `}`, ""},
+		{"parameters not an object", `{` + msgs + `,"tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]}`, "tools[0].function.parameters"},
+		{"parameters an array", `{` + msgs + `,"tools":[{"type":"function","function":{"name":"f","parameters":[]}}]}`, "tools[0].function.parameters"},
+		{"tool_choice auto", `{` + msgs + `,` + tool + `,"tool_choice":"auto"}`, ""},
+		{"tool_choice none without tools", `{` + msgs + `,"tool_choice":"none"}`, ""},
+		{"tool_choice required without tools", `{` + msgs + `,"tool_choice":"required"}`, "tool_choice"},
+		{"tool_choice an unknown mode", `{` + msgs + `,` + tool + `,"tool_choice":"sometimes"}`, "tool_choice"},
+		{"tool_choice names an offered tool", `{` + msgs + `,` + tool + `,"tool_choice":{"type":"function","function":{"name":"calc"}}}`, ""},
+		{"tool_choice names a tool not offered", `{` + msgs + `,` + tool + `,"tool_choice":{"type":"function","function":{"name":"shell"}}}`, "tool_choice"},
+		{"tool_choice with a case variant", `{` + msgs + `,` + tool + `,"tool_choice":{"type":"function","function":{"name":"calc","NAME":"shell"}}}`, "tool_choice"},
+		{"tool_choice a number", `{` + msgs + `,"tool_choice":5}`, "tool_choice"},
+		{"response_format json_object", `{` + msgs + `,"response_format":{"type":"json_object"}}`, ""},
+		{"response_format json_schema", `{` + msgs + `,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}}}`, ""},
+		{"response_format json_schema without a schema", `{` + msgs + `,"response_format":{"type":"json_schema"}}`, "response_format.json_schema"},
+		{"response_format unknown type", `{` + msgs + `,"response_format":{"type":"yaml"}}`, "response_format.type"},
+		{"response_format TYPE", `{` + msgs + `,"response_format":{"TYPE":"text"}}`, "response_format.type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var req wire.ChatRequest
+			err := Decode([]byte(tc.body), &req)
+			if err == nil {
+				err = validateChat(&req, "m")
+			}
+			if tc.param == "" {
+				if err != nil {
+					t.Fatalf("error %v, want none", err)
+				}
+				return
+			}
+			if e := apperr.From(err); e.Kind != apperr.InvalidRequest || e.Param != tc.param {
+				t.Fatalf("error %v (param %q), want a 400 on %q", err, e.Param, tc.param)
+			}
+		})
+	}
+}
