@@ -184,8 +184,8 @@ func requireTools(t *testing.T, names ...string) map[string]string {
 }
 
 // serviceConfig adds to the embedded defaults a simulator on a known address with its /_sim/*
-// control endpoints on (the test changes
-// its behaviour at run time), a model without a price and one the simulator always fails.
+// control endpoints on (the test changes its behaviour at run time), a model without a price
+// and one the simulator always fails.
 func serviceConfig(simAddr string) string {
 	return fmt.Sprintf(`simulator:
   addr: %s
