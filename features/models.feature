@@ -9,10 +9,12 @@ Feature: Model catalogue
     When I list the models
     Then the response status is 200
     And the models are:
-      | id          | owned by |
-      | gpt-4o-mini | sim      |
-      | gpt-4o      | sim      |
-      | gpt-image-1 | sim      |
+      | id                     | owned by |
+      | gpt-4o-mini            | sim      |
+      | gpt-4o                 | sim      |
+      | gpt-image-1            | sim      |
+      | text-embedding-3-small | sim      |
+      | text-embedding-3-large | sim      |
 
   Scenario: Models routed to an external upstream name that provider
     Given the service is running with a separate simulator

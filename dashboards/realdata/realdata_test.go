@@ -183,11 +183,13 @@ func requireTools(t *testing.T, names ...string) map[string]string {
 	return paths
 }
 
-// serviceConfig adds to the embedded defaults a simulator on a known address (the test changes
-// its behaviour at run time), a model without a price and one the simulator always fails.
+// serviceConfig adds to the embedded defaults a simulator on a known address with its /_sim/*
+// control endpoints on (the test changes its behaviour at run time), a model without a price
+// and one the simulator always fails.
 func serviceConfig(simAddr string) string {
 	return fmt.Sprintf(`simulator:
   addr: %s
+  fault_injection: true
 models:
   - name: gpt-4o-mini
     provider: sim
@@ -197,6 +199,9 @@ models:
   - name: gpt-image-1
     provider: sim
     kind: image
+  - name: text-embedding-3-small
+    provider: sim
+    kind: embedding
   - name: sim-unpriced
     provider: sim
   - name: sim-flaky
@@ -234,6 +239,7 @@ var mix = []request{
 	{"/v1/chat/completions", `{"model":"gpt-4o-mini",` + hi + `}`},
 	{"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,` + hi + `}`},
 	{"/v1/images/generations", `{"model":"gpt-image-1","prompt":"a cat","size":"1024x1024"}`},
+	{"/v1/embeddings", `{"model":"text-embedding-3-small","input":["a cat","a dog"]}`},
 	{"/v1/chat", `{"messages":[`},
 	{"/v1/chat", `{"model":"no-such-model",` + hi + `}`},
 	{"/v1/chat", `{"model":"sim-unpriced",` + hi + `}`},

@@ -43,13 +43,13 @@ var baseline = Phase{Burn: 0.25, Minutes: 3 * 24 * 60}
 var Scenarios = []Scenario{
 	{
 		Name:   "healthy: spending 90% of the budget over 3 days alerts nobody",
-		SLOs:   []string{"chat-latency", "agents-availability"},
+		SLOs:   []string{"chat-latency", "agents-availability", "embeddings-availability", "embeddings-latency"},
 		Phases: []Phase{{Burn: 0.9, Minutes: 3*24*60 + 60}},
 	},
 	{
 		// 1h and 5m at 20 > 14.4; 1d at 1.07 and 3d at 0.52 keep the ticket quiet.
 		Name:   "fast burn pages through the 1h and 5m windows",
-		SLOs:   []string{"chat-availability", "images-latency", "agents-availability"},
+		SLOs:   []string{"chat-availability", "images-latency", "agents-availability", "embeddings-latency"},
 		Phases: []Phase{baseline, {Burn: 20, Minutes: 60}},
 		Want:   []Firing{{"page", "5m"}},
 	},
@@ -62,7 +62,7 @@ var Scenarios = []Scenario{
 	{
 		// 1h at 8 < 14.4; 6h and 30m at 8 > 6; 1d at 2.2 < 3 and 3d at 0.9 < 1.
 		Name:   "slow burn pages through the 6h and 30m windows",
-		SLOs:   []string{"images-availability", "chat-latency", "agents-latency"},
+		SLOs:   []string{"images-availability", "chat-latency", "agents-latency", "embeddings-availability"},
 		Phases: []Phase{baseline, {Burn: 8, Minutes: 6 * 60}},
 		Want:   []Firing{{"page", "30m"}},
 	},
@@ -76,14 +76,14 @@ var Scenarios = []Scenario{
 	{
 		// 2h and 1d at 4 > 3; 1h at 4 and 6h at 4 stay under the page factors.
 		Name:   "day-long burn opens a ticket through the 1d and 2h windows",
-		SLOs:   []string{"chat-availability", "images-latency", "agents-availability"},
+		SLOs:   []string{"chat-availability", "images-latency", "agents-availability", "embeddings-latency"},
 		Phases: []Phase{baseline, {Burn: 4, Minutes: 24 * 60}},
 		Want:   []Firing{{"ticket", "2h"}},
 	},
 	{
 		// 3d and 6h at 1.5 > 1; 2h at 1.5 < 3.
 		Name:   "steady over-budget burn opens a ticket through the 3d and 6h windows",
-		SLOs:   []string{"images-availability", "chat-latency", "agents-latency"},
+		SLOs:   []string{"images-availability", "chat-latency", "agents-latency", "embeddings-availability"},
 		Phases: []Phase{{Burn: 1.5, Minutes: 3*24*60 + 60}},
 		Want:   []Firing{{"ticket", "6h"}},
 	},

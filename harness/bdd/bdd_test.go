@@ -193,6 +193,7 @@ func (s *suite) initScenario(sc *godog.ScenarioContext) {
 	w.registerResponseSteps(sc)
 	w.registerStreamSteps(sc)
 	w.registerDomainSteps(sc)
+	w.registerEmbeddingSteps(sc)
 	w.registerMetricSteps(sc)
 	w.registerShutdownSteps(sc)
 	w.registerChaosSteps(sc)

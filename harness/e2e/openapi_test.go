@@ -30,6 +30,7 @@ var oasServed = map[string][]int{
 	"POST /v1/chat/completions":   {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
 	"POST /v1/images":             {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
 	"POST /v1/images/generations": {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/embeddings":         {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
 	"GET /v1/agents":              {200, 401, 500},
 	"GET /v1/agents/{id}":         {200, 401, 404, 500},
 	"POST /v1/agents/{id}/runs":   {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
@@ -42,7 +43,7 @@ var oasServed = map[string][]int{
 
 // oasPriced are the operations whose 200 carries X-Cost-USD.
 var oasPriced = []string{"POST /v1/chat", "POST /v1/chat/completions", "POST /v1/images",
-	"POST /v1/images/generations", "POST /v1/agents/{id}/runs"}
+	"POST /v1/images/generations", "POST /v1/agents/{id}/runs", "POST /v1/embeddings"}
 
 const oasKey = "sk-openapi-test"
 
@@ -55,6 +56,7 @@ timeouts:
   stream: 3s
   images: 1s
   agents: 1s
+  embeddings: 1s
   stream_first_token: 300ms
   stream_idle: 300ms
 resilience:
@@ -281,6 +283,11 @@ func oasCheckSchemas(t *testing.T, doc *openapi3.T) {
 		{"ChatMessage", `{"role":"tool","content":"4"}`, false}, // tool_call_id missing
 		{"ImagesResponse", `{"created":1,"data":[{"b64_json":"aGk="}],"usage":{"images":1,"cost_usd":0.011}}`, true},
 		{"ImagesResponse", `{"created":1,"data":[{"revised_prompt":"p"}],"usage":{"images":1}}`, false},
+		{"EmbeddingsResponse", `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.6,0.8]},{"object":"embedding","index":1,"embedding":"AACAPw=="}],"model":"m","usage":{"prompt_tokens":2,"total_tokens":2,"cost_usd":0}}`, true},
+		{"EmbeddingsResponse", `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[]}],"model":"m","usage":{"prompt_tokens":2,"total_tokens":2}}`, false},
+		{"EmbeddingsResponse", `{"object":"list","data":[],"model":"m"}`, false}, // usage missing
+		{"EmbeddingRequest", `{"model":"m","input":[[1,2],[3]]}`, true},
+		{"EmbeddingRequest", `{"model":"m","input":[1,"a"]}`, false},
 		{"AgentRun", `{"id":"r","object":"agent.run","agent_id":"a","model":"m","status":"done","output":"","steps":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2},"created":1}`, false},
 	}
 	for _, c := range cases {
@@ -477,6 +484,15 @@ func oasSuccessCases() []oasCase {
 					t.Errorf("want a url image: %.200s", x.body)
 				}
 			}},
+		{name: "embeddings float", method: "POST", path: "/v1/embeddings", status: 200,
+			body: `{"model":"text-embedding-3-small","input":["a cat","a dog"],"dimensions":8,"user":"u","x_vendor":1}`,
+			check: func(t *testing.T, x *oasExchange) {
+				if len(x.obj()["data"].([]any)) != 2 || x.header.Get("X-Cost-USD") == "" {
+					t.Errorf("want 2 priced vectors: %.300s", x.body)
+				}
+			}},
+		{name: "embeddings base64 of tokens", method: "POST", path: "/v1/embeddings", status: 200,
+			body: `{"model":"text-embedding-3-large","input":[[1,2],[3]],"encoding_format":"base64"}`},
 		{name: "agents", method: "GET", path: "/v1/agents", status: 200},
 		{name: "agent", method: "GET", path: "/v1/agents/calculator", status: 200},
 		{name: "agent run", method: "POST", path: "/v1/agents/calculator/runs", body: `{"input":"What is (2 + 3) * 4?"}`, status: 200,
@@ -530,6 +546,19 @@ func oasClientErrorCases() []oasCase {
 		bad("images bad size", "/v1/images", `{"prompt":"x","size":"100x100"}`, "null"),
 		bad("images bad quality", "/v1/images/generations", `{"prompt":"x","quality":"ultra"}`, "null"),
 		bad("images bad response_format", "/v1/images", `{"prompt":"x","response_format":"png"}`, "null"),
+		bad("embeddings missing model", "/v1/embeddings", `{"input":"x"}`, "null"),
+		bad("embeddings missing input", "/v1/embeddings", `{"model":"text-embedding-3-small"}`, "null"),
+		bad("embeddings empty input", "/v1/embeddings", `{"model":"text-embedding-3-small","input":[]}`, "null"),
+		bad("embeddings mixed input", "/v1/embeddings", `{"model":"text-embedding-3-small","input":["a",[1]]}`, "null"),
+		bad("embeddings bad encoding", "/v1/embeddings", `{"model":"text-embedding-3-small","input":"a","encoding_format":"hex"}`, "null"),
+		bad("embeddings zero dimensions", "/v1/embeddings", `{"model":"text-embedding-3-small","input":"a","dimensions":0}`, "null"),
+		// Valid by the document, refused by OpenAI's token limit.
+		{name: "embeddings input over 8192 tokens", method: "POST", path: "/v1/embeddings", status: 400, code: "null",
+			body: `{"model":"text-embedding-3-small","input":"` + strings.Repeat("word ", 8000) + `"}`},
+		{name: "embeddings with a chat model", method: "POST", path: "/v1/embeddings", body: `{"model":"gpt-4o-mini","input":"x"}`, status: 400, code: "model_not_supported"},
+		{name: "unknown model embeddings", method: "POST", path: "/v1/embeddings", body: `{"model":"text-embedding-9","input":"x"}`, status: 404, code: "model_not_found"},
+		{name: "oversized embeddings body", method: "POST", path: "/v1/embeddings", body: `{"model":"m","input":"` + strings.Repeat("p", 1<<20) + `"}`, chunked: true, status: 413, code: "request_too_large"},
+		{name: "text/plain embeddings", method: "POST", path: "/v1/embeddings", body: `{"model":"m","input":"x"}`, ctype: "text/plain", status: 415, code: "unsupported_media_type", invalid: true},
 		bad("run missing input", "/v1/agents/calculator/runs", `{}`, "null"),
 		bad("run blank input", "/v1/agents/assistant/runs", `{"input":"  "}`, "null"),
 		bad("run malformed", "/v1/agents/calculator/runs", `{"input":`, "null"),
@@ -576,6 +605,7 @@ func oasAuthCases() []oasCase {
 		{name: "completions without key", inst: "keyed", method: "POST", path: "/v1/chat/completions", body: oasHello, status: 401, code: "invalid_api_key"},
 		{name: "images without key", inst: "keyed", method: "POST", path: "/v1/images", body: `{"prompt":"x"}`, status: 401, code: "invalid_api_key"},
 		{name: "generations without key", inst: "keyed", method: "POST", path: "/v1/images/generations", body: `{"prompt":"x"}`, status: 401, code: "invalid_api_key"},
+		{name: "embeddings without key", inst: "keyed", method: "POST", path: "/v1/embeddings", body: `{"model":"text-embedding-3-small","input":"x"}`, status: 401, code: "invalid_api_key"},
 		{name: "models with key", inst: "keyed", method: "GET", path: "/v1/models", status: 200, header: bearer},
 		{name: "chat with key", inst: "keyed", method: "POST", path: "/v1/chat", body: oasHello, status: 200, header: bearer},
 		{name: "healthz needs no key", inst: "keyed", method: "GET", path: "/healthz", status: 200},
@@ -666,6 +696,11 @@ func oasFaultCases(env *oasEnv) []oasCase {
 		{name: "generations deadline", inst: "fault", method: "POST", path: "/v1/images/generations", body: `{"prompt":"x"}`, status: 504,
 			before: env.setSim(launch.SimBehaviour{Latency: "2s"})},
 		{name: "agent run deadline", inst: "fault", method: "POST", path: "/v1/agents/calculator/runs", body: `{"input":"What is 9 - 3?"}`, status: 504,
+			before: env.setSim(launch.SimBehaviour{Latency: "2s"})},
+		{name: "embeddings upstream 500", inst: "fault", method: "POST", path: "/v1/embeddings", body: `{"model":"text-embedding-3-small","input":"x"}`, status: 502, before: fail(500, "")},
+		{name: "embeddings upstream 503", inst: "fault", method: "POST", path: "/v1/embeddings", body: `{"model":"text-embedding-3-small","input":"x"}`, status: 503, before: fail(503, "1s"), check: retryAfter("1")},
+		{name: "embeddings upstream 429", inst: "fault", method: "POST", path: "/v1/embeddings", body: `{"model":"text-embedding-3-small","input":"x"}`, status: 429, before: fail(429, "")},
+		{name: "embeddings deadline", inst: "fault", method: "POST", path: "/v1/embeddings", body: `{"model":"text-embedding-3-small","input":"x"}`, status: 504,
 			before: env.setSim(launch.SimBehaviour{Latency: "2s"})},
 		{name: "stream cut mid-way", inst: "fault", method: "POST", path: "/v1/chat/stream", body: chat, status: 200, sse: true,
 			before: env.setSim(launch.SimBehaviour{CutStreamAfter: 2}), check: streamError("upstream_error")},

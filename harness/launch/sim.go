@@ -101,5 +101,8 @@ models:
   - name: gpt-image-1
     provider: upstream
     kind: image
+  - name: text-embedding-3-small
+    provider: upstream
+    kind: embedding
 `, baseURL) + extra
 }

@@ -452,6 +452,12 @@ func TestClientContract(t *testing.T) {
 			},
 		},
 	}
+	runClientCases(t, cases)
+}
+
+// runClientCases runs each case as its own interaction of the client contract.
+func runClientCases(t *testing.T, cases []clientCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPact(t, pactkit.ClientConsumer, pactkit.Service)

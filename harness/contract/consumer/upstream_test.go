@@ -23,7 +23,7 @@ import (
 // service/internal/provider/openai.go sends, and the mock's answers are what the service must be
 // able to consume (the test asserts what the service made of them).
 
-// upstreamConfig routes the chat and image models to the mock with an API key. Retries are off
+// upstreamConfig routes the chat, image and embedding models to the mock with an API key. Retries are off
 // so that every API call makes exactly one upstream request (a mismatch answered 500 by the mock
 // would otherwise be retried, and the 429 interaction expects one request).
 func upstreamConfig(mockURL string) string {
@@ -38,6 +38,9 @@ models:
   - name: gpt-image-1
     provider: upstream
     kind: image
+  - name: text-embedding-3-small
+    provider: upstream
+    kind: embedding
 resilience:
   max_retries: 0
 `, mockURL, pactkit.UpstreamAPIKey)
@@ -309,6 +312,12 @@ func TestUpstreamContract(t *testing.T) {
 			},
 		},
 	}
+	runUpstreamCases(t, cases)
+}
+
+// runUpstreamCases runs each case against a service pointed at its own mock upstream.
+func runUpstreamCases(t *testing.T, cases []upstreamCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPact(t, pactkit.Service, pactkit.Upstream)

@@ -67,6 +67,7 @@ const (
 	groupStream  = "stream"
 	groupImages  = "images"
 	groupAgents  = "agents"
+	groupEmbed   = "embeddings"
 	groupHealthz = "healthz"
 	groupDefault = "default"
 )
@@ -140,6 +141,7 @@ func (s *server) routes(metrics gin.HandlerFunc) []route {
 		{"POST", "/v1/chat/completions", groupStream, true, s.completions}, // the body and a non-stream answer: chat
 		{"POST", "/v1/images", groupImages, true, s.images},
 		{"POST", "/v1/images/generations", groupImages, true, s.images},
+		{"POST", "/v1/embeddings", groupEmbed, true, s.embeddings},
 		{"GET", "/v1/agents", groupAgents, true, s.listAgents},
 		{"GET", "/v1/agents/:id", groupAgents, true, s.getAgent},
 		{"POST", "/v1/agents/:id/runs", groupAgents, true, s.runAgent},

@@ -105,7 +105,7 @@ func TestRoutesHappyPath(t *testing.T) {
 		}},
 		{"models", "GET", "/v1/models", "", func(t *testing.T, r result) {
 			m := r.json(t)
-			if m["object"] != "list" || len(m["data"].([]any)) != 3 {
+			if m["object"] != "list" || len(m["data"].([]any)) != 5 {
 				t.Errorf("models = %s", r.body)
 			}
 		}},

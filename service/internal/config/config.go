@@ -65,6 +65,7 @@ type Timeouts struct {
 	Default          Duration `yaml:"default" json:"default"`
 	StreamFirstToken Duration `yaml:"stream_first_token" json:"stream_first_token"`
 	StreamIdle       Duration `yaml:"stream_idle" json:"stream_idle"`
+	Embeddings       Duration `yaml:"embeddings" json:"embeddings"`
 }
 
 // Shutdown times the graceful drain.
@@ -148,7 +149,7 @@ type Model struct {
 	Name          string   `yaml:"name" json:"name"`
 	Provider      string   `yaml:"provider" json:"provider"`
 	UpstreamModel string   `yaml:"upstream_model" json:"upstream_model,omitempty"`
-	Kind          string   `yaml:"kind" json:"kind,omitempty"` // "chat" (default) or "image"
+	Kind          string   `yaml:"kind" json:"kind,omitempty"` // "chat" (default), "image" or "embedding"
 	Fallbacks     []string `yaml:"fallbacks" json:"fallbacks,omitempty"`
 }
 
@@ -537,6 +538,7 @@ func (c *Config) Validate() error {
 		{"timeouts.images", c.Timeouts.Images}, {"timeouts.agents", c.Timeouts.Agents},
 		{"timeouts.healthz", c.Timeouts.Healthz}, {"timeouts.default", c.Timeouts.Default},
 		{"timeouts.stream_first_token", c.Timeouts.StreamFirstToken}, {"timeouts.stream_idle", c.Timeouts.StreamIdle},
+		{"timeouts.embeddings", c.Timeouts.Embeddings},
 		{"shutdown.grace_period", c.Shutdown.GracePeriod},
 		{"server.read_header_timeout", c.Server.ReadHeaderTimeout}, {"server.idle_timeout", c.Server.IdleTimeout},
 		{"upstream.connect_timeout", c.Upstream.ConnectTimeout},
@@ -630,8 +632,8 @@ func (c *Config) Validate() error {
 		}
 		if m.Kind == "" {
 			c.Models[i].Kind = "chat"
-		} else if m.Kind != "chat" && m.Kind != "image" {
-			bad(f+".kind", "must be chat or image, not %q", m.Kind)
+		} else if m.Kind != "chat" && m.Kind != "image" && m.Kind != "embedding" {
+			bad(f+".kind", "must be chat, image or embedding, not %q", m.Kind)
 		}
 		models[m.Name] = c.Models[i].Kind
 		if !providers[m.Provider] {
@@ -741,6 +743,8 @@ func (t Timeouts) For(group string) time.Duration {
 		return t.Agents.D()
 	case "healthz":
 		return t.Healthz.D()
+	case "embeddings":
+		return t.Embeddings.D()
 	}
 	return t.Default.D()
 }

@@ -40,7 +40,9 @@ func TestDefaults(t *testing.T) {
 		{"telemetry.sample_ratio", cfg.Telemetry.SampleRatio == nil, true},
 		{"slo.latency_thresholds.chat", cfg.SLO.LatencyThresholds["chat"].D(), 2 * time.Second},
 		{"providers", len(cfg.Providers), 2},
-		{"models", len(cfg.Models), 3},
+		{"models", len(cfg.Models), 5},
+		{"timeouts.embeddings", cfg.Timeouts.Embeddings.D(), 30 * time.Second},
+		{"prices.text-embedding-3-large.input_per_1m", cfg.Prices["text-embedding-3-large"].InputPer1M, 0.13},
 		{"agents", len(cfg.Agents), 2},
 		{"simulator.chunks", cfg.Simulator.Chunks, 8},
 		{"simulator.error_status", cfg.Simulator.ErrorStatus, 503},
@@ -57,6 +59,9 @@ func TestDefaults(t *testing.T) {
 	}
 	if m, ok := cfg.Model("gpt-4o"); !ok || !slices.Equal(m.Fallbacks, []string{"gpt-4o-mini"}) {
 		t.Errorf("gpt-4o = %+v, want a fallback to gpt-4o-mini", m)
+	}
+	if m, _ := cfg.Model("text-embedding-3-small"); m.Kind != "embedding" {
+		t.Errorf("text-embedding-3-small kind = %q, want embedding", m.Kind)
 	}
 	if m, _ := cfg.Model("gpt-image-1"); m.Kind != "image" {
 		t.Errorf("gpt-image-1 kind = %q", m.Kind)

@@ -1,4 +1,4 @@
-// Package gateway holds the use cases — chat, streaming chat, images — and everything between a
+// Package gateway holds the use cases — chat, streaming chat, images, embeddings — and everything between a
 // validated request and the provider: model routing, load shedding, the circuit breaker, retries
 // within a budget, fallback models, tracing of each upstream attempt and pricing. Every call
 // returns a *Call saying what it produced; failures get their meaning once, in Classify.
@@ -140,6 +140,9 @@ func New(d Deps) (*Gateway, error) {
 		if !ok {
 			return nil, fmt.Errorf("model %q: provider %q is not available", mc.Name, mc.Provider)
 		}
+		if _, ok := p.(provider.Embedder); mc.Kind == "embedding" && !ok {
+			return nil, fmt.Errorf("model %q: provider %q does not serve embeddings", mc.Name, mc.Provider)
+		}
 		g.routes[mc.Name] = newRoute(mc, p, o.Resilience, slots, m, d.Log)
 	}
 	for _, r := range g.routes {
@@ -170,7 +173,12 @@ func newRoute(mc config.Model, p provider.Provider, rc config.Resilience, slots 
 	if mc.Kind == "image" {
 		op, upstreamOp = "generate_content", "images"
 	}
-	r.server = serverAttrs(p.URL(upstreamOp))
+	if e, ok := p.(provider.Embedder); ok && mc.Kind == "embedding" {
+		op = opEmbeddings
+		r.server = serverAttrs(e.EmbeddingsURL())
+	} else {
+		r.server = serverAttrs(p.URL(upstreamOp))
+	}
 	r.firstSpan.name, r.firstSpan.opts = r.spanStart(op, 1)
 	r.firstSpan.op = op // from here on spanStart returns the cached pair
 	return r

@@ -13,13 +13,14 @@ var routeGroups = map[string]string{
 	"/v1/chat": "chat", "/v1/chat/stream": "chat", "/v1/chat/completions": "chat",
 	"/v1/images": "images", "/v1/images/generations": "images",
 	"/v1/agents/:id/runs": "agents",
+	"/v1/embeddings":      "embeddings",
 }
 
 // Group is the SLO route group of a route template, or "" for routes outside any SLO.
 func Group(route string) string { return routeGroups[route] }
 
 // Groups are the route groups with SLOs.
-var Groups = []string{"chat", "images", "agents"}
+var Groups = []string{"chat", "images", "agents", "embeddings"}
 
 // Objectives configure the SLOs.
 type Objectives struct {

@@ -16,6 +16,7 @@ func TestGroup(t *testing.T) {
 		"/v1/images":             "images",
 		"/v1/images/generations": "images",
 		"/v1/agents/:id/runs":    "agents",
+		"/v1/embeddings":         "embeddings",
 		"/v1/agents":             "",
 		"/v1/models":             "",
 		"/healthz":               "",
@@ -31,7 +32,7 @@ func TestGroup(t *testing.T) {
 }
 
 func TestObserve(t *testing.T) {
-	thresholds := map[string]time.Duration{"chat": 2 * time.Second, "images": 10 * time.Second, "agents": 4 * time.Second}
+	thresholds := map[string]time.Duration{"chat": 2 * time.Second, "images": 10 * time.Second, "agents": 4 * time.Second, "embeddings": time.Second}
 	type counts struct{ availGood, availBad, latGood, latBad float64 }
 	for _, tc := range []struct {
 		name    string
@@ -44,6 +45,7 @@ func TestObserve(t *testing.T) {
 		{"2xx at the threshold is still good", "/v1/chat", 200, 2 * time.Second, counts{1, 0, 1, 0}},
 		{"2xx over the threshold is available but slow", "/v1/chat", 200, 3 * time.Second, counts{1, 0, 0, 1}},
 		{"images use their own threshold", "/v1/images", 200, 9 * time.Second, counts{1, 0, 1, 0}},
+		{"embeddings use their own threshold", "/v1/embeddings", 200, 1500 * time.Millisecond, counts{1, 0, 0, 1}},
 		{"5xx is bad availability and no latency event", "/v1/chat/stream", 503, time.Millisecond, counts{0, 1, 0, 0}},
 		{"504 is bad", "/v1/agents/:id/runs", 504, 5 * time.Second, counts{0, 1, 0, 0}},
 		{"400 is excluded", "/v1/chat", 400, time.Millisecond, counts{}},
@@ -69,8 +71,8 @@ func TestObserve(t *testing.T) {
 				t.Errorf("counts = %+v, want %+v", got, tc.want)
 			}
 			// Only the pre-created routes exist: an ignored route adds no series.
-			if n := testutil.CollectAndCount(r.events); n != 6*4 {
-				t.Errorf("slo_events_total has %d series, want 24", n)
+			if n := testutil.CollectAndCount(r.events); n != 7*4 {
+				t.Errorf("slo_events_total has %d series, want 28", n)
 			}
 		})
 	}
@@ -79,13 +81,13 @@ func TestObserve(t *testing.T) {
 func TestObjectiveGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	NewRecorder(reg, Objectives{Availability: 0.999, Latency: 0.99,
-		Thresholds: map[string]time.Duration{"chat": 2 * time.Second, "images": 10 * time.Second, "agents": 4 * time.Second}})
+		Thresholds: map[string]time.Duration{"chat": 2 * time.Second, "images": 10 * time.Second, "agents": 4 * time.Second, "embeddings": time.Second}})
 	n, err := testutil.GatherAndCount(reg, "slo_objective_ratio", "slo_latency_threshold_seconds")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 2*3+3 {
-		t.Errorf("objective series = %d, want 9", n)
+	if n != 2*4+4 {
+		t.Errorf("objective series = %d, want 12", n)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
