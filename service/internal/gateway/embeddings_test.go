@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -169,13 +170,16 @@ func TestEmbeddingsGuarded(t *testing.T) {
 	})
 	t.Run("shed when the slots are taken", func(t *testing.T) {
 		h := embedHarness(t, func(c *config.Config) { c.Resilience.MaxInFlight = 1 })
-		h.on("pa", answer{chunk: []string{`{"id":"x","choices":[]}`}})
-		st, _, err := h.g.ChatStream(context.Background(), chat("a")) // holds the only slot
-		if err != nil {
-			t.Fatal(err)
+		until := make(chan struct{})
+		h.on("pa", answer{hang: true, until: until})
+		done := make(chan struct{})
+		go func() { _, _, _ = h.g.ChatRaw(context.Background(), chat("a")); close(done) }() // holds the only unary slot
+		for len(h.ups["pa"].calls()) == 0 {
+			time.Sleep(time.Millisecond) // poll until the upstream has the call
 		}
-		defer st.Close()
 		_, call, err := h.g.Embeddings(context.Background(), embed("e"))
+		close(until)
+		<-done
 		if e := apperr.From(err); e == nil || e.Code != "overloaded" || call.Attempts != 0 {
 			t.Fatalf("got %v after %d attempts, want a shed", err, call.Attempts)
 		}
