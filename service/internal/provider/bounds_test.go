@@ -243,16 +243,8 @@ func TestStreamBounds(t *testing.T) {
 		{"a comment line past the bound", ": " + strings.Repeat("x", 2<<20) + "\n\n", ErrResponseTooLarge, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/event-stream")
-				_, _ = io.WriteString(w, tc.body)
-			}))
-			defer srv.Close()
-			st, err := newClient(srv.URL, "").ChatStream(ctxT(t), chatReq("x"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := streamOf(t, tc.body)
+			var err error
 			for err == nil {
 				_, err = st.NextRaw()
 			}

@@ -215,16 +215,8 @@ func TestStreamErrorEvents(t *testing.T) {
 		{"invalid chunk", "data: {not json\n\n", "upstream sent an invalid stream chunk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/event-stream")
-				_, _ = io.WriteString(w, tc.body)
-			}))
-			defer srv.Close()
-			st, err := newClient(srv.URL, "").ChatStream(ctxT(t), chatReq("x"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := streamOf(t, tc.body)
+			var err error
 			_, err = st.Next()
 			if msg, ok := badAnswer(err); !ok || msg != tc.wantMsg {
 				t.Fatalf("error %v, want an upstream error event or invalid answer %q", err, tc.wantMsg)
@@ -521,4 +513,20 @@ func badAnswer(err error) (string, bool) {
 		return ie.Error(), true
 	}
 	return "", false
+}
+
+// streamOf opens a chat stream from an upstream that answers body as an event stream.
+func streamOf(t *testing.T, body string) Stream {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	st, err := newClient(srv.URL, "").ChatStream(ctxT(t), chatReq("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }
