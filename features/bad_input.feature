@@ -59,7 +59,7 @@ Feature: Bad input is refused clearly
       | a temperature of 3                 | /v1/chat        | temperature              |
       | a top_p of 1.5                     | /v1/chat        | top_p                    |
       | max_tokens of 0                    | /v1/chat        | max_tokens               |
-      | n of 2 on chat                     | /v1/chat        | n                        |
+      | n of 129 on chat                   | /v1/chat        | n                        |
       | five stop sequences                | /v1/chat        | stop                     |
       | a chat for the image model         | /v1/chat        | model                    |
 

@@ -40,7 +40,7 @@ var samples = map[string]string{
 	"a temperature of 3":                   `{"messages": [{"role": "user", "content": "hi"}], "temperature": 3}`,
 	"a top_p of 1.5":                       `{"messages": [{"role": "user", "content": "hi"}], "top_p": 1.5}`,
 	"max_tokens of 0":                      `{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}`,
-	"n of 2 on chat":                       `{"messages": [{"role": "user", "content": "hi"}], "n": 2}`,
+	"n of 129 on chat":                     `{"messages": [{"role": "user", "content": "hi"}], "n": 129}`,
 	"five stop sequences":                  `{"messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}`,
 	"a chat for the model gpt-9":           `{"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}`,
 	"a chat for the image model":           `{"model": "gpt-image-1", "messages": [{"role": "user", "content": "hi"}]}`,

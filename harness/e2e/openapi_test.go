@@ -532,7 +532,7 @@ func oasClientErrorCases() []oasCase {
 		bad("temperature not a number", "/v1/chat", `{"temperature":"hot","messages":[{"role":"user","content":"x"}]}`, "null"),
 		bad("top_p out of range", "/v1/chat", `{"top_p":1.5,"messages":[{"role":"user","content":"x"}]}`, "null"),
 		bad("max_tokens zero", "/v1/chat", `{"max_tokens":0,"messages":[{"role":"user","content":"x"}]}`, "null"),
-		bad("n of 2", "/v1/chat", `{"n":2,"messages":[{"role":"user","content":"x"}]}`, "null"),
+		bad("n of 129", "/v1/chat", `{"n":129,"messages":[{"role":"user","content":"x"}]}`, "null"),
 		bad("five stop sequences", "/v1/chat", `{"stop":["a","b","c","d","e"],"messages":[{"role":"user","content":"x"}]}`, "null"),
 		bad("stop not a string", "/v1/chat", `{"stop":7,"messages":[{"role":"user","content":"x"}]}`, "null"),
 		bad("tool without name", "/v1/chat", `{"tools":[{"type":"function","function":{}}],"messages":[{"role":"user","content":"x"}]}`, "null"),

@@ -372,7 +372,7 @@ func hostileCases() []hcase {
 		{name: "max_tokens at the limit", body: chatJSON("hi", `"max_tokens":1000000`), want: 200},
 		{name: "max_tokens fractional", body: chatJSON("hi", `"max_tokens":2.5`), want: 400, wantType: invalid, wantParam: "max_tokens"},
 		{name: "max_tokens as a string", body: chatJSON("hi", `"max_tokens":"10"`), want: 400, wantType: invalid, wantParam: "max_tokens"},
-		{name: "n 2", body: chatJSON("hi", `"n":2`), want: 400, wantType: invalid, wantParam: "n"},
+		{name: "n 129", body: chatJSON("hi", `"n":129`), want: 400, wantType: invalid, wantParam: "n"},
 		{name: "n negative", body: chatJSON("hi", `"n":-1`), want: 400, wantType: invalid, wantParam: "n"},
 		{name: "n 1e400", body: chatJSON("hi", `"n":1e400`), want: 400, wantType: invalid, wantParam: "n"},
 		{name: "n huge integer", body: chatJSON("hi", `"n":99999999999999999999`), want: 400, wantType: invalid, wantParam: "n"},

@@ -151,8 +151,8 @@ func validateChat(req *wire.ChatRequest, defaultModel string) error {
 		return apperr.Invalid("max_tokens", "max_tokens must be between 1 and 1000000.")
 	case req.MaxCompletionTokens != nil && (*req.MaxCompletionTokens < 1 || *req.MaxCompletionTokens > 1_000_000):
 		return apperr.Invalid("max_completion_tokens", "max_completion_tokens must be between 1 and 1000000.")
-	case req.N != nil && *req.N != 1:
-		return apperr.Invalid("n", "n must be 1: the gateway returns one choice.")
+	case req.N != nil && (*req.N < 1 || *req.N > 128):
+		return apperr.Invalid("n", "n must be between 1 and 128.")
 	case req.Stop != nil && len(*req.Stop) > 4:
 		return apperr.Invalid("stop", "stop takes at most 4 sequences.")
 	case req.PresencePenalty != nil && !(*req.PresencePenalty >= -2 && *req.PresencePenalty <= 2):

@@ -228,7 +228,8 @@ func TestBadInput(t *testing.T) {
 		{"temperature out of range", "POST", "/v1/chat", "application/json", `{"temperature":3,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "temperature"},
 		{"negative max_tokens", "POST", "/v1/chat", "application/json", `{"max_tokens":-1,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens"},
 		{"huge max_tokens", "POST", "/v1/chat", "application/json", `{"max_tokens":99999999999,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "max_tokens"},
-		{"n not 1", "POST", "/v1/chat", "application/json", `{"n":3,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "n"},
+		{"n too large", "POST", "/v1/chat", "application/json", `{"n":129,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "n"},
+		{"n zero", "POST", "/v1/chat", "application/json", `{"n":0,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "n"},
 		{"stream on /v1/chat", "POST", "/v1/chat", "application/json", `{"stream":true,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "stream"},
 		{"unknown model", "POST", "/v1/chat", "application/json", `{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}`, 404, "not_found_error", "model"},
 		{"image model for chat", "POST", "/v1/chat", "application/json", `{"model":"gpt-image-1","messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "model"},
@@ -538,5 +539,45 @@ prices: {m: {input_per_1m: 1, output_per_1m: 2}}`, up.URL))
 				t.Errorf("response %s (%v)", r.body, err)
 			}
 		})
+	}
+}
+
+// n > 1 reaches the upstream and every choice comes back, as OpenAI answers it; usage and cost
+// count all of them (issue 18).
+func TestNChoices(t *testing.T) {
+	f := newFixture(t, "")
+	one := f.post("/v1/chat/completions", `{"messages":[{"role":"user","content":"hello there"}]}`).json(t)
+	three := f.post("/v1/chat/completions", `{"n":3,"messages":[{"role":"user","content":"hello there"}]}`).json(t)
+	choices, _ := three["choices"].([]any)
+	if len(choices) != 3 {
+		t.Fatalf("%d choices, want 3: %v", len(choices), three)
+	}
+	tokens := func(m map[string]any) float64 {
+		u, _ := m["usage"].(map[string]any)
+		v, _ := u["completion_tokens"].(float64)
+		return v
+	}
+	cost := func(m map[string]any) float64 {
+		u, _ := m["usage"].(map[string]any)
+		v, _ := u["cost_usd"].(float64)
+		return v
+	}
+	if tokens(three) <= 2*tokens(one) || cost(three) <= cost(one) {
+		t.Errorf("n=3: %v completion tokens and $%v, one choice: %v and $%v; want all choices counted", tokens(three), cost(three), tokens(one), cost(one))
+	}
+	r := f.post("/v1/chat/completions", `{"n":2,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello there"}]}`)
+	seen := map[float64]bool{}
+	for _, ev := range events(r.body) {
+		var c struct {
+			Choices []struct{ Index float64 } `json:"choices"`
+		}
+		if json.Unmarshal([]byte(ev[1]), &c) == nil {
+			for _, ch := range c.Choices {
+				seen[ch.Index] = true
+			}
+		}
+	}
+	if !seen[0] || !seen[1] || len(seen) != 2 {
+		t.Errorf("streamed choice indices %v, want 0 and 1", seen)
 	}
 }
