@@ -82,7 +82,7 @@ func overview(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 		})).
 		WithPanel(timeseriesPanel(panel{
 			title:       "Load shed by route",
-			description: "Requests refused because the in-flight upstream cap was reached.",
+			description: "Requests refused because a gateway budget was full: max_in_flight for unary calls, max_streams for open streams.",
 			unit:        "reqps",
 			queries:     targets{query(sumBy(rate("load_shed_total", byRoute), "route"), "{{route}}")},
 		})).

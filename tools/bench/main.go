@@ -82,7 +82,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.holdRounds, "hold-rounds", 1, "rounds of the held streams, paths alternating")
 	flag.IntVar(&o.chunks, "chunks", 50, "content chunks per paced stream")
 	flag.DurationVar(&o.chunkGap, "chunk-gap", 20*time.Millisecond, "pace of the fixture's chunks")
-	flag.IntVar(&o.tuned, "tuned-max-in-flight", 20000, "also hold streams through a gateway with this max_in_flight, labelled TUNED (0: skip)")
+	flag.IntVar(&o.tuned, "tuned-max-in-flight", 20000, "also hold streams through a gateway with this max_in_flight and max_streams, labelled TUNED (0: skip)")
 	flag.StringVar(&o.bin, "bin", "", "aiservice binary (default: build it)")
 	flag.StringVar(&o.out, "out", filepath.Join(os.TempDir(), "aiservice-bench", "results.json"), "JSON results file (outside the checkout by default)")
 	flag.StringVar(&o.pprof, "pprof", "", "take CPU profiles of the gateway (and the tuned one) into this folder, top entries into the results (adds a debug listener: off by default)")

@@ -32,7 +32,7 @@ var pathLabels = map[string]string{
 	"gateway":          "gateway, 100 % trace export",
 	"gateway-untraced": "gateway, tracing off",
 	"gateway-10pct":    "gateway, 10 % sampling",
-	"gateway-tuned":    "gateway, 100 % export, TUNED max_in_flight",
+	"gateway-tuned":    "gateway, 100 % export, TUNED max_in_flight and max_streams",
 }
 
 // gatewayVariant is how one gateway path differs from the shipped defaults: where the upstream
@@ -74,7 +74,8 @@ func gatewayYAML(v gatewayVariant, upstream, sink string) string {
 		fmt.Fprintf(&b, "telemetry: {%s}\n", strings.Join(tel, ", "))
 	}
 	if v.maxInFlight > 0 {
-		fmt.Fprintf(&b, "resilience: {max_in_flight: %d}\n", v.maxInFlight)
+		// Streams have their own budget (max_streams): the tuned path raises both.
+		fmt.Fprintf(&b, "resilience: {max_in_flight: %d, max_streams: %d}\n", v.maxInFlight, v.maxInFlight)
 	}
 	if v.debugAddr != "" {
 		fmt.Fprintf(&b, "debug_addr: %s\n", v.debugAddr)
