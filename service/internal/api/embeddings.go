@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -56,13 +55,12 @@ func validateEmbeddings(req *wire.EmbeddingRequest) error {
 	}
 	total := 0
 	for i := range in.Len() {
-		p := fmt.Sprintf("input[%d]", i)
 		if in.IsEmpty(i) {
-			return apperr.Invalid("input", "%s must not be empty.", p)
+			return apperr.Invalid("input", "input[%d] must not be empty.", i)
 		}
 		n := in.TokensAt(i)
 		if n > wire.MaxEmbeddingInputTokens {
-			return apperr.Invalid("input", "%s has %d tokens; the maximum is %d.", p, n, wire.MaxEmbeddingInputTokens)
+			return apperr.Invalid("input", "input[%d] has %d tokens; the maximum is %d.", i, n, wire.MaxEmbeddingInputTokens)
 		}
 		if total += n; total > wire.MaxEmbeddingTotalTokens {
 			return apperr.Invalid("input", "The inputs have more than %d tokens in all.", wire.MaxEmbeddingTotalTokens)

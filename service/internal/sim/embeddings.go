@@ -7,13 +7,7 @@ import (
 	"strings"
 
 	"aiservice/service/internal/tokens"
-)
-
-// OpenAI's limits for one embeddings request.
-const (
-	maxEmbeddingInputs      = 2048
-	maxEmbeddingInputTokens = 8192
-	maxEmbeddingTotalTokens = 300_000
+	"aiservice/service/internal/wire"
 )
 
 // embeddingDims are the native sizes of OpenAI's embedding models; others get the small one's.
@@ -105,11 +99,11 @@ func (req *embeddingRequest) validate() ([]string, int, error) {
 	total := 0
 	for i, t := range texts {
 		n := tokens.Count(t)
-		if n > maxEmbeddingInputTokens {
-			return nil, 0, badRequestf("input[%d] has %d tokens; the maximum is %d", i, n, maxEmbeddingInputTokens)
+		if n > wire.MaxEmbeddingInputTokens {
+			return nil, 0, badRequestf("input[%d] has %d tokens; the maximum is %d", i, n, wire.MaxEmbeddingInputTokens)
 		}
-		if total += n; total > maxEmbeddingTotalTokens {
-			return nil, 0, badRequestf("the inputs have more than %d tokens in all", maxEmbeddingTotalTokens)
+		if total += n; total > wire.MaxEmbeddingTotalTokens {
+			return nil, 0, badRequestf("the inputs have more than %d tokens in all", wire.MaxEmbeddingTotalTokens)
 		}
 	}
 	return texts, dims, nil
@@ -129,8 +123,8 @@ func inputs(raw json.RawMessage) ([]string, error) {
 	if err := json.Unmarshal(raw, &many); err != nil || len(many) == 0 {
 		return nil, badRequestf("input must be a non-empty string, array of strings, or array of token arrays")
 	}
-	if len(many) > maxEmbeddingInputs {
-		return nil, badRequestf("input has %d items; the maximum is %d", len(many), maxEmbeddingInputs)
+	if len(many) > wire.MaxEmbeddingInputs {
+		return nil, badRequestf("input has %d items; the maximum is %d", len(many), wire.MaxEmbeddingInputs)
 	}
 	var ids []int
 	if json.Unmarshal(raw, &ids) == nil {
