@@ -63,8 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_, err := fmt.Fprintln(stdout, version)
 		return err
 	case "help", "-h", "--help":
-		_, err := fmt.Fprint(stdout, usage)
-		return err
+		return help(stdout)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
@@ -73,11 +72,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const usage = `usage: aiservice [command] [flags]
 
 commands:
-  serve    start the gateway (default); flags: --config FILE --addr HOST:PORT --env ... (see README)
+  serve    start the gateway (default); its flags below (also in the README)
   sim      start the OpenAI-compatible simulator alone; aiservice sim --help
   config   print the effective configuration as JSON (secrets redacted); --env lists environment variables
   version  print the version
 `
+
+// help writes the usage and serve's flags, which come from the config's one table of settings.
+func help(w io.Writer) error {
+	if _, err := fmt.Fprint(w, usage+"\nserve flags:\n"); err != nil {
+		return err
+	}
+	config.Flags(w)
+	return nil
+}
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
@@ -124,6 +132,9 @@ func printConfig(args []string, getenv func(string) string, stdout io.Writer) er
 // serve runs the gateway until ctx ends or SIGINT/SIGTERM arrives, then drains.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := config.Load(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return help(stdout)
+	}
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}

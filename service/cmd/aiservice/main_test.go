@@ -59,3 +59,19 @@ func TestConfigEnvListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpListsServeFlags(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"serve", "--help"}, {"-h"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(context.Background(), args, func(string) string { return "" }, &out, &out); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"usage: aiservice", "-config string", "-max-streams string", "sets resilience.max_streams (also AISERVICE_MAX_STREAMS)"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("help lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}

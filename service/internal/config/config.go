@@ -8,16 +8,11 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"math"
-	"net"
 	"os"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -250,12 +245,12 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs, flags := newFlagSet()
-	if err := fs.Parse(args); err != nil {
+	flags := newFlagSet()
+	if err := flags.fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("flags: %w", err)
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if flags.fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", flags.fs.Arg(0))
 	}
 	path := flags.config
 	if path == "" {
@@ -273,19 +268,10 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	if err := applyEnv(cfg, getenv); err != nil {
 		return nil, err
 	}
-	var ferr error
-	fs.Visit(func(f *flag.Flag) {
-		if ferr == nil && f.Name != "config" {
-			ferr = set(cfg, flagField[f.Name], f.Value.String(), "--"+f.Name)
-		}
-	})
-	if ferr != nil {
-		return nil, ferr
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := flags.applyFlags(cfg); err != nil {
 		return nil, err
 	}
-	return cfg, nil
+	return finish(cfg)
 }
 
 // Parse reads YAML over the embedded defaults without environment or flags, and validates.
@@ -298,10 +284,25 @@ func Parse(b []byte) (*Config, error) {
 	if err := merge(cfg, b, "config"); err != nil {
 		return nil, err
 	}
+	return finish(cfg)
+}
+
+func finish(cfg *Config) (*Config, error) {
+	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// applyDefaults fills what defaults.yaml cannot: fields of list items, which a file's list
+// replaces whole.
+func (c *Config) applyDefaults() {
+	for i := range c.Models {
+		if c.Models[i].Kind == "" {
+			c.Models[i].Kind = "chat"
+		}
+	}
 }
 
 func decode(b []byte, name string) (*Config, error) {
@@ -343,30 +344,14 @@ func mergeMaps[V any](base, over map[string]V) map[string]V {
 	return out
 }
 
-// envVars maps each supported environment variable to the field it sets.
-var envVars = []struct{ name, field string }{
-	{"AISERVICE_ADDR", "addr"},
-	{"ENV", "env"},
-	{"AISERVICE_LOG_LEVEL", "log_level"},
-	{"AISERVICE_API_KEYS", "api_keys"},
-	{"AISERVICE_MAX_BODY_BYTES", "max_body_bytes"},
-	{"AISERVICE_DEFAULT_MODEL", "default_model"},
-	{"AISERVICE_DEBUG_ADDR", "debug_addr"},
-	{"AISERVICE_SHUTDOWN_GRACE_PERIOD", "shutdown.grace_period"},
-	{"AISERVICE_SHUTDOWN_PRE_DRAIN_DELAY", "shutdown.pre_drain_delay"},
-	{"AISERVICE_MAX_IN_FLIGHT", "resilience.max_in_flight"},
-	{"AISERVICE_MAX_STREAMS", "resilience.max_streams"},
-	{"OTLP_ENDPOINT", "telemetry.otlp_endpoint"},
-	{"AISERVICE_RECORD_CONTENT", "telemetry.record_content"},
-	{"OPENAI_BASE_URL", "providers.openai.base_url"},
-}
-
 // EnvVars lists every environment variable the service reads, including the ones read by
 // libraries (OpenTelemetry) and the provider key variables named in the config.
 func (c *Config) EnvVars() []string {
 	names := []string{"AISERVICE_CONFIG"}
-	for _, e := range envVars {
-		names = append(names, e.name)
+	for _, s := range settings {
+		if s.env != "" {
+			names = append(names, s.env)
+		}
 	}
 	names = append(names, "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
 		"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS")
@@ -379,345 +364,18 @@ func (c *Config) EnvVars() []string {
 	return names
 }
 
-func applyEnv(cfg *Config, getenv func(string) string) error {
-	for _, e := range envVars {
-		if v := getenv(e.name); v != "" {
-			if err := set(cfg, e.field, v, e.name); err != nil {
-				return err
-			}
-		}
-	}
-	// Provider keys come from the variable each provider names.
-	for i := range cfg.Providers {
-		if env := cfg.Providers[i].APIKeyEnv; env != "" && cfg.Providers[i].APIKey == "" {
-			cfg.Providers[i].APIKey = Secret(getenv(env))
-		}
-	}
-	return nil
-}
-
-type flagValues struct{ config string }
-
-// flagField maps each flag to the field it sets.
-var flagField = map[string]string{
-	"addr":                "addr",
-	"env":                 "env",
-	"log-level":           "log_level",
-	"api-keys":            "api_keys",
-	"max-body-bytes":      "max_body_bytes",
-	"default-model":       "default_model",
-	"debug-addr":          "debug_addr",
-	"grace-period":        "shutdown.grace_period",
-	"pre-drain-delay":     "shutdown.pre_drain_delay",
-	"max-in-flight":       "resilience.max_in_flight",
-	"max-streams":         "resilience.max_streams",
-	"otlp-endpoint":       "telemetry.otlp_endpoint",
-	"metrics-addr":        "metrics_addr",
-	"sim-fault-injection": "simulator.fault_injection",
-}
-
-func newFlagSet() (*flag.FlagSet, *flagValues) {
-	fs := flag.NewFlagSet("aiservice serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	v := &flagValues{}
-	fs.StringVar(&v.config, "config", "", "YAML config file (also AISERVICE_CONFIG)")
-	for name, field := range flagField {
-		fs.String(name, "", "sets "+field)
-	}
-	return fs, v
-}
-
-// set assigns one field from a string (env var or flag), naming the source on error.
-func set(cfg *Config, field, v, source string) error {
-	bad := func(err error) error { return fmt.Errorf("%s (%s): %w", source, field, err) }
-	dur := func(d *Duration) error {
-		x, err := time.ParseDuration(v)
-		if err != nil {
-			return bad(fmt.Errorf("%q is not a duration like 30s", v))
-		}
-		*d = Duration(x)
-		return nil
-	}
-	integer := func(n *int) error {
-		x, err := strconv.Atoi(v)
-		if err != nil {
-			return bad(fmt.Errorf("%q is not an integer", v))
-		}
-		*n = x
-		return nil
-	}
-	switch field {
-	case "addr":
-		cfg.Addr = v
-	case "env":
-		cfg.Env = v
-	case "log_level":
-		cfg.LogLevel = v
-	case "default_model":
-		cfg.DefaultModel = v
-	case "debug_addr":
-		cfg.DebugAddr = v
-	case "api_keys":
-		cfg.APIKeys = nil
-		for _, k := range strings.Split(v, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				cfg.APIKeys = append(cfg.APIKeys, Secret(k))
-			}
-		}
-	case "max_body_bytes":
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return bad(fmt.Errorf("%q is not an integer", v))
-		}
-		cfg.MaxBodyBytes = n
-	case "resilience.max_in_flight":
-		return integer(&cfg.Resilience.MaxInFlight)
-	case "resilience.max_streams":
-		return integer(&cfg.Resilience.MaxStreams)
-	case "shutdown.grace_period":
-		return dur(&cfg.Shutdown.GracePeriod)
-	case "shutdown.pre_drain_delay":
-		return dur(&cfg.Shutdown.PreDrainDelay)
-	case "telemetry.otlp_endpoint":
-		cfg.Telemetry.OTLPEndpoint = v
-	case "telemetry.record_content":
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad(fmt.Errorf("%q is not true or false", v))
-		}
-		cfg.Telemetry.RecordContent = b
-	case "metrics_addr":
-		cfg.MetricsAddr = v
-	case "simulator.fault_injection":
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return bad(fmt.Errorf("%q is not true or false", v))
-		}
-		cfg.Simulator.FaultInjection = b
-	case "providers.openai.base_url":
-		for i := range cfg.Providers {
-			if cfg.Providers[i].Name == "openai" {
-				cfg.Providers[i].BaseURL = v
-			}
-		}
-	default:
-		return bad(errors.New("unknown setting"))
-	}
-	return nil
-}
-
-// Validate checks every field and names every bad one (joined), so one run shows them all. It
-// also sets an empty model kind to chat: the fallback checks compare kinds.
+// Validate checks every section and names every bad field (joined), so one run shows them all.
+// It changes nothing: defaults are applyDefaults's.
 func (c *Config) Validate() error {
 	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		bad("addr", "%q is not host:port", c.Addr)
-	}
-	if c.DebugAddr != "" {
-		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			bad("debug_addr", "%q is not host:port", c.DebugAddr)
-		}
-	}
-	if c.Env != "development" && c.Env != "production" {
-		bad("env", "must be development or production, not %q", c.Env)
-	}
-	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
-		bad("log_level", "must be debug, info, warn or error, not %q", c.LogLevel)
-	}
-	if c.MaxBodyBytes < 1024 {
-		bad("max_body_bytes", "must be at least 1024, got %d", c.MaxBodyBytes)
-	}
-	for _, d := range []struct {
-		name string
-		v    Duration
-	}{
-		{"timeouts.chat", c.Timeouts.Chat}, {"timeouts.stream", c.Timeouts.Stream},
-		{"timeouts.images", c.Timeouts.Images}, {"timeouts.agents", c.Timeouts.Agents},
-		{"timeouts.healthz", c.Timeouts.Healthz}, {"timeouts.default", c.Timeouts.Default},
-		{"timeouts.stream_first_token", c.Timeouts.StreamFirstToken}, {"timeouts.stream_idle", c.Timeouts.StreamIdle},
-		{"timeouts.embeddings", c.Timeouts.Embeddings},
-		{"shutdown.grace_period", c.Shutdown.GracePeriod},
-		{"server.read_header_timeout", c.Server.ReadHeaderTimeout}, {"server.idle_timeout", c.Server.IdleTimeout},
-		{"upstream.connect_timeout", c.Upstream.ConnectTimeout},
-		{"upstream.response_header_timeout", c.Upstream.ResponseHeaderTimeout},
-		{"upstream.idle_conn_timeout", c.Upstream.IdleConnTimeout},
-		{"upstream.max_retry_after", c.Upstream.MaxRetryAfter},
-		{"resilience.breaker_cooldown", c.Resilience.BreakerCooldown},
+	for _, v := range []func() error{
+		c.validateServer, c.Timeouts.validate, c.Shutdown.validate, c.Server.validate, c.Upstream.validate,
+		c.Resilience.validate, c.Telemetry.validate, c.SLO.validate, c.validateProviders, c.validateModels,
+		c.validateAgents, c.Simulator.validate, c.validatePrices,
 	} {
-		if d.v <= 0 {
-			bad(d.name, "must be a positive duration")
-		}
-	}
-	if c.Shutdown.PreDrainDelay < 0 {
-		bad("shutdown.pre_drain_delay", "must not be negative")
-	}
-	if c.Upstream.MaxIdleConnsPerHost < 1 {
-		bad("upstream.max_idle_conns_per_host", "must be at least 1")
-	}
-	if c.Upstream.MaxResponseBytes < 4096 {
-		bad("upstream.max_response_bytes", "must be at least 4096, got %d", c.Upstream.MaxResponseBytes)
-	}
-	if c.Upstream.MaxBufferedBytes < c.Upstream.MaxResponseBytes {
-		bad("upstream.max_buffered_bytes", "must be at least upstream.max_response_bytes (%d), got %d", c.Upstream.MaxResponseBytes, c.Upstream.MaxBufferedBytes)
-	}
-	r := c.Resilience
-	if r.MaxRetries < 0 || r.MaxRetries > 10 {
-		bad("resilience.max_retries", "must be between 0 and 10")
-	}
-	if r.BackoffBase < 0 || r.BackoffMax < r.BackoffBase {
-		bad("resilience.backoff_max", "must be at least backoff_base")
-	}
-	if !between(r.RetryBudgetRatio, 0, 1) {
-		bad("resilience.retry_budget_ratio", "must be between 0 and 1")
-	}
-	if !between(r.RetryBudgetMin, 0, math.MaxFloat64) {
-		bad("resilience.retry_budget_min", "must be a finite number, not negative")
-	}
-	if r.BreakerFailures < 1 {
-		bad("resilience.breaker_failures", "must be at least 1")
-	}
-	if r.MaxInFlight < 1 {
-		bad("resilience.max_in_flight", "must be at least 1")
-	}
-	if r.MaxStreams < 1 {
-		bad("resilience.max_streams", "must be at least 1")
-	}
-	if t := c.Telemetry.SampleRatio; t != nil && !between(*t, 0, 1) {
-		bad("telemetry.sample_ratio", "must be between 0 and 1")
-	}
-	for _, o := range []struct {
-		name string
-		v    float64
-	}{{"slo.availability_objective", c.SLO.AvailabilityObjective}, {"slo.latency_objective", c.SLO.LatencyObjective}} {
-		if !(o.v > 0 && o.v < 1) { // NaN fails too
-			bad(o.name, "must be between 0 and 1 (exclusive), e.g. 0.999")
-		}
-	}
-	for g, d := range c.SLO.LatencyThresholds {
-		if d <= 0 {
-			bad("slo.latency_thresholds."+g, "must be a positive duration")
-		}
-	}
-	providers := map[string]bool{}
-	for i, p := range c.Providers {
-		f := fmt.Sprintf("providers[%d]", i)
-		switch {
-		case p.Name == "":
-			bad(f+".name", "is required")
-		case providers[p.Name]:
-			bad(f+".name", "%q is defined twice", p.Name)
-		}
-		providers[p.Name] = true
-		switch p.Type {
-		case "sim":
-		case "openai":
-			if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
-				bad(f+".base_url", "must be an http(s) URL, got %q", p.BaseURL)
-			}
-		default:
-			bad(f+".type", "must be openai or sim, not %q", p.Type)
-		}
-	}
-	models := map[string]string{}
-	for i, m := range c.Models {
-		f := fmt.Sprintf("models[%d]", i)
-		switch {
-		case m.Name == "":
-			bad(f+".name", "is required")
-		case models[m.Name] != "":
-			bad(f+".name", "%q is defined twice", m.Name)
-		}
-		if m.Kind == "" {
-			c.Models[i].Kind = "chat"
-		} else if m.Kind != "chat" && m.Kind != "image" && m.Kind != "embedding" {
-			bad(f+".kind", "must be chat, image or embedding, not %q", m.Kind)
-		}
-		models[m.Name] = c.Models[i].Kind
-		if !providers[m.Provider] {
-			bad(f+".provider", "unknown provider %q", m.Provider)
-		}
-	}
-	for i, m := range c.Models {
-		for _, fb := range m.Fallbacks {
-			switch {
-			case fb == m.Name:
-				bad(fmt.Sprintf("models[%d].fallbacks", i), "%q cannot fall back to itself", fb)
-			case models[fb] == "":
-				bad(fmt.Sprintf("models[%d].fallbacks", i), "unknown model %q", fb)
-			case models[fb] != m.Kind:
-				bad(fmt.Sprintf("models[%d].fallbacks", i), "%q is a %s model, %q a %s model", fb, models[fb], m.Name, m.Kind)
-			}
-		}
-	}
-	if models[c.DefaultModel] != "chat" {
-		bad("default_model", "%q is not a configured chat model", c.DefaultModel)
-	}
-	agents := map[string]bool{}
-	for i, a := range c.Agents {
-		f := fmt.Sprintf("agents[%d]", i)
-		if !validID(a.ID) {
-			bad(f+".id", "%q must be 1-64 characters of a-z, 0-9, - and _", a.ID)
-		}
-		if agents[a.ID] {
-			bad(f+".id", "%q is defined twice", a.ID)
-		}
-		agents[a.ID] = true
-		if models[a.Model] != "chat" {
-			bad(f+".model", "%q is not a configured chat model", a.Model)
-		}
-		for _, t := range a.Tools {
-			if t != "calculator" && t != "clock" {
-				bad(f+".tools", "unknown tool %q (known: calculator, clock)", t)
-			}
-		}
-		if a.MaxSteps < 1 || a.MaxSteps > 50 {
-			bad(f+".max_steps", "must be between 1 and 50")
-		}
-		if a.MaxToolCalls < 0 || a.MaxToolCalls > 256 {
-			bad(f+".max_tool_calls", "must be between 1 and 256 (0: the default, 16)")
-		}
-	}
-	s := c.Simulator
-	if s.Chunks < 1 {
-		bad("simulator.chunks", "must be at least 1")
-	}
-	if !between(s.ErrorRate, 0, 1) {
-		bad("simulator.error_rate", "must be between 0 and 1")
-	}
-	if s.ErrorStatus < 400 || s.ErrorStatus > 599 {
-		bad("simulator.error_status", "must be an HTTP error status (400-599)")
-	}
-	for name, p := range c.Prices {
-		if !between(p.InputPer1M, 0, math.MaxFloat64) || !between(p.OutputPer1M, 0, math.MaxFloat64) || !between(p.CachedInputPer1M, 0, math.MaxFloat64) {
-			bad("prices."+name, "prices must be finite and not negative")
-		}
-		for k, v := range p.PerImage {
-			if !between(v, 0, math.MaxFloat64) || !strings.Contains(k, "/") {
-				bad("prices."+name+".per_image."+k, "keys are SIZE/QUALITY and prices are finite and not negative")
-			}
-		}
+		errs = append(errs, v())
 	}
 	return errors.Join(errs...)
-}
-
-// between reports lo <= v <= hi. NaN is outside every range (a check written as v < lo || v > hi
-// would let it through), and so is an infinity when hi is math.MaxFloat64.
-func between(v, lo, hi float64) bool { return v >= lo && v <= hi }
-
-// validID is also the rule for agent ids in URLs: no dots or slashes, so no path games.
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // Model returns the configured model by name.
