@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"aiservice/service/internal/config"
 	"aiservice/service/internal/pressure"
 )
 
@@ -41,7 +40,7 @@ func TestShedOnMemoryPressure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &server{cfg: &config.Config{MaxBodyBytes: 1 << 20}, log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			s := &server{cfg: Options{MaxBodyBytes: 1 << 20}, log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 				m: newHTTPMetrics(prometheus.NewRegistry())}
 			var mon *pressure.Monitor
 			if !tt.nilMonitor {

@@ -32,7 +32,7 @@ var openAPI []byte
 
 // Deps are what the HTTP layer needs.
 type Deps struct {
-	Config     *config.Config
+	Options    Options
 	Gateway    *gateway.Gateway
 	Agents     *agent.Runner
 	Cost       *cost.Tracker // records each request's spend
@@ -47,7 +47,7 @@ type Deps struct {
 }
 
 type server struct {
-	cfg        *config.Config
+	cfg        Options
 	gw         *gateway.Gateway
 	agents     *agent.Runner
 	cost       *cost.Tracker
@@ -76,16 +76,16 @@ const (
 // warnings on stdout) is the caller's to switch off, once per process: gin.SetMode is global.
 func NewServer(d Deps) http.Handler {
 	s := &server{
-		cfg: d.Config, gw: d.Gateway, agents: d.Agents, cost: d.Cost, tracer: d.Tracer, propagator: d.Propagator,
+		cfg: d.Options, gw: d.Gateway, agents: d.Agents, cost: d.Cost, tracer: d.Tracer, propagator: d.Propagator,
 		log: d.Log, ready: d.Ready,
 		m: newHTTPMetrics(d.Registry),
 		slo: slo.NewRecorder(d.Registry, slo.Objectives{
-			Availability: d.Config.SLO.AvailabilityObjective, Latency: d.Config.SLO.LatencyObjective,
-			Thresholds: thresholds(d.Config.SLO.LatencyThresholds),
+			Availability: d.Options.SLO.AvailabilityObjective, Latency: d.Options.SLO.LatencyObjective,
+			Thresholds: thresholds(d.Options.SLO.LatencyThresholds),
 		}),
-		keys: hashKeys(d.Config.APIKeys),
+		keys: hashKeys(d.Options.APIKeys),
 	}
-	for _, m := range d.Config.Models {
+	for _, m := range d.Options.Models {
 		if m.Kind == "image" {
 			s.imageModel = m.Name
 			break
@@ -103,11 +103,11 @@ func NewServer(d Deps) http.Handler {
 
 	metrics := promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.Log.Handler(), slog.LevelError)})
 	routes := s.routes(gin.WrapH(metrics))
-	if d.Config.MetricsAddr != "" { // /metrics is then served on its own listener only (cmd/aiservice)
+	if d.Options.MetricsAddr != "" { // /metrics is then served on its own listener only (cmd/aiservice)
 		routes = slices.DeleteFunc(routes, func(rt route) bool { return rt.path == "/metrics" })
 	}
 	for _, rt := range routes {
-		chain := []gin.HandlerFunc{s.deadline(d.Config.Timeouts.For(rt.group))}
+		chain := []gin.HandlerFunc{s.deadline(d.Options.Timeouts.For(rt.group))}
 		if rt.auth {
 			chain = append(chain, s.authenticate)
 		}

@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return nil, errors.Join(err, a.Close(ctx))
 	}
 	a.Handler = api.NewServer(api.Deps{
-		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
+		Options: api.OptionsFrom(cfg), Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
 		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
 	})
