@@ -212,4 +212,3 @@ func BenchmarkRealisticPath(b *testing.B) {
 		}
 	}
 }
-
