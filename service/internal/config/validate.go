@@ -134,18 +134,28 @@ func (s SLO) validate() error {
 	return errors.Join(errs...)
 }
 
+// names are the names a list has given so far: each is required and unique.
+type names map[string]bool
+
+// add records the name of one item (field is its path) and refuses it empty or repeated; nil
+// errors are dropped by errors.Join.
+func (n names) add(field, name string) error {
+	defer func() { n[name] = true }()
+	switch {
+	case name == "":
+		return bad(field, "is required")
+	case n[name]:
+		return bad(field, "%q is defined twice", name)
+	}
+	return nil
+}
+
 func (c *Config) validateProviders() error {
 	var errs []error
-	seen := map[string]bool{}
+	seen := names{}
 	for i, p := range c.Providers {
 		f := fmt.Sprintf("providers[%d]", i)
-		switch {
-		case p.Name == "":
-			errs = append(errs, bad(f+".name", "is required"))
-		case seen[p.Name]:
-			errs = append(errs, bad(f+".name", "%q is defined twice", p.Name))
-		}
-		seen[p.Name] = true
+		errs = append(errs, seen.add(f+".name", p.Name))
 		switch p.Type {
 		case "sim":
 		case "openai":
@@ -172,16 +182,10 @@ func (c *Config) kinds() map[string]string {
 
 func (c *Config) validateModels() error {
 	var errs []error
-	seen := map[string]bool{}
+	seen := names{}
 	for i, m := range c.Models {
 		f := fmt.Sprintf("models[%d]", i)
-		switch {
-		case m.Name == "":
-			errs = append(errs, bad(f+".name", "is required"))
-		case seen[m.Name]:
-			errs = append(errs, bad(f+".name", "%q is defined twice", m.Name))
-		}
-		seen[m.Name] = true
+		errs = append(errs, seen.add(f+".name", m.Name))
 		if m.Kind != "chat" && m.Kind != "image" && m.Kind != "embedding" {
 			errs = append(errs, bad(f+".kind", "must be chat, image or embedding, not %q", m.Kind))
 		}
