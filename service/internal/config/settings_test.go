@@ -154,3 +154,30 @@ func TestSettingsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSetting gives any text to any setting, as a variable and as a flag: Load never panics, a
+// value its parser refuses is an error naming the source and the setting, and one it takes
+// either validates or is refused by Validate.
+func FuzzSetting(f *testing.F) {
+	for i, tc := range settingCases {
+		f.Add(uint8(i), tc.value)
+		f.Add(uint8(i), tc.bad)
+	}
+	f.Add(uint8(3), ",,, ,")
+	f.Add(uint8(4), "99999999999999999999")
+	f.Add(uint8(8), "-1s")
+	f.Fuzz(func(t *testing.T, i uint8, value string) {
+		s := settings[int(i)%len(settings)]
+		for _, src := range sources(s, value) {
+			cfg, err := Load(src.args, env(src.env))
+			switch {
+			case err == nil && cfg == nil:
+				t.Fatal("no config and no error")
+			case err != nil && cfg != nil:
+				t.Fatal("a config returned with an error")
+			case err != nil && strings.Contains(err.Error(), "("+s.path+")") && !strings.HasPrefix(err.Error(), src.name+" ("+s.path+"): "):
+				t.Fatalf("a parse error that does not start with its source: %v", err)
+			}
+		}
+	})
+}
