@@ -65,6 +65,7 @@ type options struct {
 	chunkGap   time.Duration
 	tuned      int
 	bin, out   string
+	baseBin    string
 	pprof      string
 	record     bool
 	repo       string
@@ -84,6 +85,7 @@ func parseFlags() (options, error) {
 	flag.DurationVar(&o.chunkGap, "chunk-gap", 20*time.Millisecond, "pace of the fixture's chunks")
 	flag.IntVar(&o.tuned, "tuned-max-in-flight", 20000, "also hold streams through a gateway with this max_in_flight and max_streams, labelled TUNED (0: skip)")
 	flag.StringVar(&o.bin, "bin", "", "aiservice binary (default: build it)")
+	flag.StringVar(&o.baseBin, "base-bin", "", "another aiservice binary (e.g. an earlier commit's) measured side by side as gateway-10pct-base")
 	flag.StringVar(&o.out, "out", filepath.Join(os.TempDir(), "aiservice-bench", "results.json"), "JSON results file (outside the checkout by default)")
 	flag.StringVar(&o.pprof, "pprof", "", "take CPU profiles of the gateway (and the tuned one) into this folder, top entries into the results (adds a debug listener: off by default)")
 	flag.BoolVar(&o.record, "record", false, "also update the committed figures (tools/bench/results/*.json) and charts (docs/img/bench-*.svg)")
@@ -134,14 +136,14 @@ func run() error {
 		Machine: machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: loadavg()},
 		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "rate": o.rate, "streams": o.levels,
 			"hold": o.hold.String(), "hold_rounds": o.holdRounds, "chunks": o.chunks, "chunk_gap": o.chunkGap.String(),
-			"tuned_max_in_flight": o.tuned, "pprof": o.pprof != ""}}
+			"tuned_max_in_flight": o.tuned, "pprof": o.pprof != "", "base_bin": o.baseBin}}
 	for _, p := range profiles(o) {
 		if !slices.Contains(o.profiles, p.name) {
 			continue
 		}
-		variants := gatewayVariants(0)
+		variants := gatewayVariants(0, o.baseBin)
 		if p.held {
-			variants = gatewayVariants(o.tuned)
+			variants = gatewayVariants(o.tuned, o.baseBin)
 		}
 		ts, procs, err := startPaths(o.bin, self, p.upstream, variants, sink, o.pprof != "")
 		if err != nil {

@@ -32,7 +32,9 @@ var pathLabels = map[string]string{
 	"gateway":          "gateway, 100 % trace export",
 	"gateway-untraced": "gateway, tracing off",
 	"gateway-10pct":    "gateway, 10 % sampling",
-	"gateway-tuned":    "gateway, 100 % export, TUNED max_in_flight and max_streams",
+	// A change's cost is measured against the build before it, in the same run (-base-bin).
+	"gateway-10pct-base": "gateway, 10 % sampling, the -base-bin build",
+	"gateway-tuned":      "gateway, 100 % export, TUNED max_in_flight and max_streams",
 }
 
 // gatewayVariant is how one gateway path differs from the shipped defaults: where the upstream
@@ -44,13 +46,17 @@ type gatewayVariant struct {
 	export      bool
 	maxInFlight int    // 0: the shipped default
 	debugAddr   string // a pprof listener, only with -pprof
+	bin         string // "": the measured binary; else -base-bin
 }
 
-func gatewayVariants(tunedMaxInFlight int) []gatewayVariant {
+func gatewayVariants(tunedMaxInFlight int, baseBin string) []gatewayVariant {
 	v := []gatewayVariant{
 		{name: "gateway", sampleRatio: "1.0", export: true},
 		{name: "gateway-untraced", sampleRatio: "0"},
 		{name: "gateway-10pct", sampleRatio: "0.1", export: true},
+	}
+	if baseBin != "" {
+		v = append(v, gatewayVariant{name: "gateway-10pct-base", sampleRatio: "0.1", export: true, bin: baseBin})
 	}
 	if tunedMaxInFlight > 0 {
 		v = append(v, gatewayVariant{name: "gateway-tuned", sampleRatio: "1.0", export: true, maxInFlight: tunedMaxInFlight})
@@ -230,7 +236,11 @@ func startPaths(bin, self string, upstream []string, variants []gatewayVariant, 
 				return fail(err)
 			}
 		}
-		gw, addr, err := startGateway(bin, gatewayYAML(v, upAddr, sink))
+		gwBin := bin
+		if v.bin != "" {
+			gwBin = v.bin
+		}
+		gw, addr, err := startGateway(gwBin, gatewayYAML(v, upAddr, sink))
 		if err != nil {
 			return fail(err)
 		}

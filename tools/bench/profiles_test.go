@@ -11,7 +11,7 @@ import (
 // The gateway paths run the shipped defaults: their config names the upstream and the
 // telemetry that defines the path, and only the labelled tuned path changes anything else.
 func TestGatewayYAMLKeepsTheDefaults(t *testing.T) {
-	for _, v := range gatewayVariants(20000) {
+	for _, v := range gatewayVariants(20000, "") {
 		t.Run(v.name, func(t *testing.T) {
 			y := gatewayYAML(v, "127.0.0.1:9", "http://127.0.0.1:4318")
 			var top []string

@@ -106,6 +106,10 @@ func (r *profileResult) deriveRequests(rate int) {
 	untraced := r.med("gateway-untraced", "rps_c16")
 	r.Derived["tracing_cost_100pct"] = 1 - ratio(r.med("gateway", "rps_c16"), untraced)
 	r.Derived["tracing_cost_10pct"] = 1 - ratio(r.med("gateway-10pct", "rps_c16"), untraced)
+	if base := r.med("gateway-10pct-base", "rps_c16"); base > 0 {
+		r.Derived["vs_base_rps_c16_10pct"] = ratio(r.med("gateway-10pct", "rps_c16"), base)
+		r.Derived["vs_base_cpu_per_req_10pct"] = ratio(r.med("gateway-10pct", "cpu_us_per_req_c16"), r.med("gateway-10pct-base", "cpu_us_per_req_c16"))
+	}
 }
 
 func (r *profileResult) deriveHeld(n int) {
