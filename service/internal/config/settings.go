@@ -144,14 +144,14 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	return nil
 }
 
-// flags are the settings' flags as parsed, plus --config, which names the file and is no setting.
-type flags struct {
+// flagSet holds the settings' flags as parsed, and --config, which names the file and is no setting.
+type flagSet struct {
 	fs     *flag.FlagSet
 	config string
 }
 
-func newFlagSet() *flags {
-	f := &flags{fs: flag.NewFlagSet("aiservice serve", flag.ContinueOnError)}
+func newFlagSet() *flagSet {
+	f := &flagSet{fs: flag.NewFlagSet("aiservice serve", flag.ContinueOnError)}
 	f.fs.SetOutput(io.Discard)
 	f.fs.StringVar(&f.config, "config", "", "YAML config file (also AISERVICE_CONFIG)")
 	for _, s := range settings {
@@ -170,7 +170,7 @@ func (s setting) help() string {
 }
 
 // applyFlags sets the settings whose flags were given.
-func (f *flags) applyFlags(cfg *Config) error {
+func (f *flagSet) applyFlags(cfg *Config) error {
 	given := map[string]string{}
 	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = fl.Value.String() })
 	for _, s := range settings {
