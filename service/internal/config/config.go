@@ -365,7 +365,9 @@ func (c *Config) EnvVars() []string {
 }
 
 // Validate checks every section and names every bad field (joined), so one run shows them all.
-// It changes nothing: defaults are applyDefaults's.
+// It changes nothing: defaults are applyDefaults's. A section is one entry of the list, its
+// rules in its own validator (validate.go, or the section's own file), each error naming its
+// field with the full YAML path.
 func (c *Config) Validate() error {
 	var errs []error
 	for _, v := range []func() error{
