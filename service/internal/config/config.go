@@ -144,13 +144,15 @@ type Provider struct {
 	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env,omitempty"`
 }
 
-// Model routes a public model name to a provider.
+// Model routes a public model name to a provider, or to several deployments.
 type Model struct {
 	Name          string   `yaml:"name" json:"name"`
 	Provider      string   `yaml:"provider" json:"provider"`
 	UpstreamModel string   `yaml:"upstream_model" json:"upstream_model,omitempty"`
 	Kind          string   `yaml:"kind" json:"kind,omitempty"` // "chat" (default), "image" or "embedding"
 	Fallbacks     []string `yaml:"fallbacks" json:"fallbacks,omitempty"`
+
+	Balancing `yaml:",inline"` // several deployments instead of one provider (deployments.go)
 }
 
 // Upstream is the model name sent to the provider.
@@ -636,9 +638,7 @@ func (c *Config) Validate() error {
 			bad(f+".kind", "must be chat, image or embedding, not %q", m.Kind)
 		}
 		models[m.Name] = c.Models[i].Kind
-		if !providers[m.Provider] {
-			bad(f+".provider", "unknown provider %q", m.Provider)
-		}
+		errs = append(errs, c.Models[i].validateRouting(f, providers)...)
 	}
 	for i, m := range c.Models {
 		for _, fb := range m.Fallbacks {
