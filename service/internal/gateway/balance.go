@@ -317,5 +317,5 @@ func (p *pool) unavailable(open, limited int, now time.Time) error {
 	}
 	return &apperr.Error{Kind: apperr.RateLimit, Code: "deployment_limits", RetryAfter: max(wait, time.Second),
 		Message: fmt.Sprintf("Every deployment of %q is at its configured requests or tokens per minute; retry shortly.", p.model.Name),
-		Cause: errLimited}
+		Cause:   errLimited}
 }

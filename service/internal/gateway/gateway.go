@@ -227,8 +227,12 @@ func newPool(mc config.Model, providers map[string]provider.Provider, rc config.
 func newRoute(mc config.Model, t config.Deployment, p provider.Provider, rc config.Resilience, slots *slots, m *metrics, log *slog.Logger) *route {
 	quoted, _ := json.Marshal(mc.Name)
 	mc.Provider, mc.UpstreamModel, mc.Deployments = t.Provider, t.Upstream(mc.Name), nil
+	weight := 1 // a validated config always has one
+	if t.Weight != nil {
+		weight = *t.Weight
+	}
 	r := &route{
-		model: mc, deployment: t.Name, weight: *t.Weight, priority: t.Priority, provider: p, quotedName: quoted,
+		model: mc, deployment: t.Name, weight: weight, priority: t.Priority, provider: p, quotedName: quoted,
 		upstreamDur: m.upstreamDur.WithLabelValues(p.Name(), mc.Name),
 		guard: newGuard(guardOpts{
 			failures: rc.BreakerFailures, cooldown: rc.BreakerCooldown.D(), slots: slots,
