@@ -25,6 +25,10 @@ const defaultDecay = 10 * time.Second
 // requests in flight: unknown is tried first, but not flooded before its first answer.
 const latencyPenalty = 10.0 // seconds
 
+// failureLatency is the least latency a failed attempt counts as: the latency policy steers
+// away from an erroring deployment (whose errors may come fast) before its breaker opens.
+const failureLatency = time.Second
+
 // errLimited marks a call refused because every deployment is at its configured rpm/tpm: the
 // next model of the chain may still serve it.
 var errLimited = fmt.Errorf("deployments at their limits")

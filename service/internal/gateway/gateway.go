@@ -389,6 +389,8 @@ func (g *Gateway) finish(call *Call, a attempt, f Failure, keep bool) {
 	switch {
 	case f.Verdict == Healthy:
 		a.r.load.observe(elapsed, now)
+	case f.Verdict == Failing:
+		a.r.load.observe(max(elapsed, failureLatency), now)
 	case f.Cooldown > 0:
 		a.r.load.cool(now, f.Cooldown)
 	}
