@@ -153,12 +153,13 @@ func TestBalanceWeighted(t *testing.T) {
 }
 
 // A failing deployment is ejected within its breaker threshold — the client never notices, the
-// retries go elsewhere — and readmitted once its cooldown has passed and it answers again.
+// retries go elsewhere — and readmitted once its cooldown has passed and it answers again. The
+// cooldown is long enough that the 30 requests end before a probe, even on a busy machine.
 func TestBalanceEjectsAndReadmits(t *testing.T) {
 	const threshold = 3
 	f := newFleet(t, "weighted", nil, fmt.Sprintf(`resilience:
   breaker_failures: %d
-  breaker_cooldown: 500ms
+  breaker_cooldown: 2s
 `, threshold), nil, []string{"--error-rate", "1", "--error-status", "500"}, nil)
 	noErrors(t, f.drive(t, 30, 1))
 	if st := f.stats(t, 1); st.ChatRequests != threshold {
@@ -171,7 +172,7 @@ func TestBalanceEjectsAndReadmits(t *testing.T) {
 	if err := f.sims[1].Reset(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the recovered deployment serves again and its breaker closes", func() bool {
+	eventually(t, 8*time.Second, "the recovered deployment serves again and its breaker closes", func() bool {
 		noErrors(t, f.drive(t, 6, 1))
 		return f.served(t)[1] > 0 && scrape(t, f.c)[state] == 0
 	})

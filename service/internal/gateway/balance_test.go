@@ -330,3 +330,61 @@ func statusAfter(code int, after time.Duration) error {
 }
 
 func discardGauge() prometheus.Gauge { return prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}) }
+
+// Each attempt's span names its deployment and that deployment's upstream: a retry on the
+// other deployment is a span of its own.
+func TestAttemptSpansNameTheDeployment(t *testing.T) {
+	h := newHarness(t, deployments("weighted", []int{1, 1}, nil))
+	rec := h.traced()
+	h.on("pa", status(503))
+	_, call, err := h.g.ChatRaw(context.Background(), chat("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, sp := range rec.Ended() {
+		attrs := map[string]string{}
+		for _, kv := range sp.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.String()
+		}
+		got = append(got, attrs["aiservice.deployment"]+"@"+attrs["server.address"])
+	}
+	if !slices.Equal(got, []string{"pa@pa.example.com", "pb@pb.example.com"}) || call.Provider != "pb" {
+		t.Errorf("attempt spans %v, call served by %q; want pa then pb", got, call.Provider)
+	}
+}
+
+// A stream holds its deployment's in-flight count until it is closed: least_busy sends the next
+// request elsewhere meanwhile.
+func TestStreamCountsInFlightUntilClosed(t *testing.T) {
+	h := newHarness(t, deployments("least_busy", []int{1, 1}, nil))
+	for _, p := range []string{"pa", "pb"} {
+		h.on(p, answer{chunk: []string{`{"id":"x","created":1,"model":"up","choices":[{"index":0,"delta":{"content":"hi"}}]}`}})
+	}
+	p := h.g.routes["a"]
+	first, _, err := h.g.ChatStream(context.Background(), chat("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := first.a.r
+	if got := counter(held.load.inFlight); got != 1 {
+		t.Fatalf("deployment_in_flight{%s} = %v with its stream open, want 1", held.deployment, got)
+	}
+	second, _, err := h.g.ChatStream(context.Background(), chat("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.a.r == held {
+		t.Errorf("the second stream went to %s too, which has one open", held.deployment)
+	}
+	for _, st := range []*Stream{first, second} {
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range p.routes {
+		if got := counter(r.load.inFlight); got != 0 || r.load.busy.Load() != 0 {
+			t.Errorf("%s: %v in flight after both streams closed", r.deployment, got)
+		}
+	}
+}
