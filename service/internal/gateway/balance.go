@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,15 +34,28 @@ const failureLatency = time.Second
 // next model of the chain may still serve it.
 var errLimited = fmt.Errorf("deployments at their limits")
 
-// mask is a set of a pool's deployments, by index.
+// mask is a set of a pool's deployments, by index: a pick builds no slices, so it allocates
+// nothing on the request path.
 type mask uint64
 
 func (m mask) has(i int) bool  { return m&(1<<i) != 0 }
 func (m mask) with(i int) mask { return m | 1<<i }
+func (m mask) count() int      { return bits.OnesCount64(uint64(m)) }
 
-// policy chooses one of the candidates (never empty) of a pool.
+// first is the lowest index in the set; the set must not be empty.
+func (m mask) first() int { return bits.TrailingZeros64(uint64(m)) }
+
+// nth is the index of the k-th member (from 0) of the set.
+func (m mask) nth(k int) int {
+	for ; k > 0; k-- {
+		m &= m - 1
+	}
+	return m.first()
+}
+
+// policy chooses one of the candidates (a non-empty set) among a pool's routes.
 type policy interface {
-	choose(cands []*route, now time.Time) *route
+	choose(rs []*route, cands mask, now time.Time) *route
 }
 
 // newPolicy builds the named policy; intn is the random source of the randomised ones.
@@ -69,50 +83,54 @@ type smooth struct {
 
 func newSmooth(n int) *smooth { return &smooth{current: make([]int, n)} }
 
-func (s *smooth) choose(cands []*route, _ time.Time) *route {
+func (s *smooth) choose(rs []*route, cands mask, _ time.Time) *route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	total, best := 0, cands[0]
-	for _, r := range cands {
-		s.current[r.index] += r.weight
-		total += r.weight
-		if s.current[r.index] > s.current[best.index] {
-			best = r
+	total, best := 0, cands.first()
+	for m := cands; m != 0; m &= m - 1 {
+		i := m.first()
+		s.current[i] += rs[i].weight
+		total += rs[i].weight
+		if s.current[i] > s.current[best] {
+			best = i
 		}
 	}
-	s.current[best.index] -= total
-	return best
+	s.current[best] -= total
+	return rs[best]
 }
 
 // tiers is the priority policy: the lowest tier among the candidates takes the traffic, shared
 // by weight; a tier whose deployments are all open, limited or tried is skipped by the caller.
 type tiers struct{ smooth *smooth }
 
-func (t tiers) choose(cands []*route, now time.Time) *route {
-	top := cands[0].priority
-	for _, r := range cands {
-		top = min(top, r.priority)
+func (t tiers) choose(rs []*route, cands mask, now time.Time) *route {
+	top := rs[cands.first()].priority
+	for m := cands; m != 0; m &= m - 1 {
+		top = min(top, rs[m.first()].priority)
 	}
-	var buf [maxDeployments]*route
-	tier := buf[:0]
-	for _, r := range cands {
-		if r.priority == top {
-			tier = append(tier, r)
+	var tier mask
+	for m := cands; m != 0; m &= m - 1 {
+		if i := m.first(); rs[i].priority == top {
+			tier = tier.with(i)
 		}
 	}
-	return t.smooth.choose(tier, now)
+	return t.smooth.choose(rs, tier, now)
 }
 
 // leastBusy takes the candidate with the fewest attempts in flight, ties broken from a random
 // starting point so equal deployments share the load.
 type leastBusy struct{ intn func(int) int }
 
-func (l leastBusy) choose(cands []*route, _ time.Time) *route {
-	start := l.intn(len(cands))
-	best := cands[start]
-	for i := 1; i < len(cands); i++ {
-		if r := cands[(start+i)%len(cands)]; r.load.busy.Load() < best.load.busy.Load() {
-			best = r
+func (l leastBusy) choose(rs []*route, cands mask, _ time.Time) *route {
+	start := cands.nth(l.intn(cands.count()))
+	below := cands & (1<<start - 1)
+	best := rs[start]
+	// From the starting point up, then around: the first of equals wins.
+	for _, part := range [2]mask{cands &^ below, below} {
+		for m := part; m != 0; m &= m - 1 {
+			if r := rs[m.first()]; r.load.busy.Load() < best.load.busy.Load() {
+				best = r
+			}
 		}
 	}
 	return best
@@ -123,19 +141,21 @@ func (l leastBusy) choose(cands []*route, _ time.Time) *route {
 // onto the one fastest deployment; the in-flight factor pushes back when it saturates.
 type p2c struct{ intn func(int) int }
 
-func (p p2c) choose(cands []*route, now time.Time) *route {
-	if len(cands) == 1 {
-		return cands[0]
+func (p p2c) choose(rs []*route, cands mask, now time.Time) *route {
+	n := cands.count()
+	if n == 1 {
+		return rs[cands.first()]
 	}
-	a := p.intn(len(cands))
-	b := p.intn(len(cands) - 1)
+	a := p.intn(n)
+	b := p.intn(n - 1)
 	if b >= a {
 		b++
 	}
-	if cands[b].load.cost(now) < cands[a].load.cost(now) {
-		return cands[b]
+	ra, rb := rs[cands.nth(a)], rs[cands.nth(b)]
+	if rb.load.cost(now) < ra.load.cost(now) {
+		return rb
 	}
-	return cands[a]
+	return ra
 }
 
 // load is what the balancer knows of one deployment: attempts in flight, its peak-EWMA latency,
@@ -251,8 +271,7 @@ func (l *load) retryIn(now time.Time) time.Duration {
 func (p *pool) pick(tried, refused mask) (*route, error) {
 	now := p.now()
 	for {
-		var buf, fresh, warm [maxDeployments]*route
-		cands, nf, nw := buf[:0], fresh[:0], warm[:0]
+		var cands mask
 		open, limited := 0, 0
 		for _, r := range p.routes {
 			switch {
@@ -262,29 +281,25 @@ func (p *pool) pick(tried, refused mask) (*route, error) {
 				limited++
 			case refused.has(r.index):
 			default:
-				cands = append(cands, r)
+				cands = cands.with(r.index)
 			}
 		}
-		if len(cands) == 0 {
+		if cands == 0 {
 			return nil, p.unavailable(open, limited, now)
 		}
-		for _, r := range cands {
-			if !tried.has(r.index) {
-				nf = append(nf, r)
+		if fresh := cands &^ tried; fresh != 0 {
+			cands = fresh
+		}
+		var warm mask
+		for m := cands; m != 0; m &= m - 1 {
+			if i := m.first(); !p.routes[i].load.cooling(now) {
+				warm = warm.with(i)
 			}
 		}
-		if len(nf) > 0 {
-			cands = nf
+		if warm != 0 {
+			cands = warm
 		}
-		for _, r := range cands {
-			if !r.load.cooling(now) {
-				nw = append(nw, r)
-			}
-		}
-		if len(nw) > 0 {
-			cands = nw
-		}
-		r := p.policy.choose(cands, now)
+		r := p.policy.choose(p.routes, cands, now)
 		if r.load.take(now) {
 			return r, nil
 		}
