@@ -312,7 +312,9 @@ func send[T any](ctx context.Context, g *Gateway, call *Call, primary *pool, op 
 			g.m.fallbacks.WithLabelValues(primary.model.Name, p.model.Name).Inc()
 			g.log.InfoContext(ctx, "falling back to another model", "model", primary.model.Name, "fallback", p.model.Name, "error", last)
 		}
-		call.Model = p.model.Name
+		// Until a deployment is picked, the call names the model's first one (a refusal before
+		// any attempt still says which upstream it was for).
+		call.Provider, call.Model, call.UpstreamModel = p.routes[0].provider.Name(), p.model.Name, p.routes[0].model.Upstream()
 		p.budget.deposit()
 		var tried mask
 		for n := 0; ; n++ {
