@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -32,7 +33,7 @@ const failureLatency = time.Second
 
 // errLimited marks a call refused because every deployment is at its configured rpm/tpm: the
 // next model of the chain may still serve it.
-var errLimited = fmt.Errorf("deployments at their limits")
+var errLimited = errors.New("deployments at their limits")
 
 // mask is a set of a pool's deployments, by index: a pick builds no slices, so it allocates
 // nothing on the request path.
