@@ -395,6 +395,8 @@ func (g *Gateway) finish(call *Call, a attempt, f Failure, keep bool) {
 		a.r.load.observe(max(elapsed, failureLatency), now)
 	case f.Cooldown > 0:
 		a.r.load.cool(now, f.Cooldown)
+		g.log.InfoContext(a.ctx, "deployment rate limited: out of the rotation", "model", a.r.model.Name,
+			"deployment", a.r.deployment, "for", f.Cooldown)
 	}
 	if f.Err != nil {
 		markFailed(a.span, f)
