@@ -28,6 +28,10 @@ Feature: Metrics for dashboards and alerts
       | upstream_retries_total                  | counter   |
       | upstream_retry_budget_exhausted_total   | counter   |
       | circuit_breaker_state                   | gauge     |
+      | deployment_requests_total               | counter   |
+      | deployment_latency_ewma_seconds         | gauge     |
+      | deployment_in_flight                    | gauge     |
+      | deployment_cooldowns_total              | counter   |
       | cost_request_cost_usd                   | histogram |
       | cost_provider_api_calls_total           | counter   |
       | cost_provider_tokens_total              | counter   |

@@ -112,9 +112,9 @@ func overview(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 		})).
 		WithPanel(statPanel(panel{
 			title:       "Circuit breaker state",
-			description: "Per provider and model, now: closed (traffic flows), half-open (probing), open (failing fast).",
+			description: "Per model and deployment, now: closed (traffic flows), half-open (probing), open (failing fast, skipped by the balancer).",
 			unit:        "none",
-			queries:     targets{query(`max by (provider, model) (`+sel("circuit_breaker_state", byJob)+`)`, "{{provider}} {{model}}")},
+			queries:     targets{query(`max by (model, deployment) (`+sel("circuit_breaker_state", byJob)+`)`, "{{model}} {{deployment}}")},
 		}).
 			Span(12).
 			GraphMode(common.BigValueGraphModeNone).
@@ -128,9 +128,10 @@ func overview(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 			}}})).
 		WithPanel(timeseriesPanel(panel{
 			title:       "Circuit breaker transitions",
-			description: "State changes per second, by provider, model and new state.",
+			description: "State changes per second, by model, deployment and new state.",
 			unit:        "ops",
-			queries:     targets{query(sumBy(rate("circuit_breaker_transitions_total", byJob), "provider", "model", "to"), "{{provider}} {{model}} → {{to}}")},
+			queries:     targets{query(sumBy(rate("circuit_breaker_transitions_total", byJob), "model", "deployment", "to"), "{{model}} {{deployment}} → {{to}}")},
 		}).Span(12))
+	b = balanceRow(b)
 	return b, "overview.json", nil
 }

@@ -75,3 +75,35 @@ func TestHelpListsServeFlags(t *testing.T) {
 		})
 	}
 }
+
+// `aiservice config` shows a balanced model's deployments with their defaults filled in.
+func TestConfigShowsDeployments(t *testing.T) {
+	var out, errOut bytes.Buffer
+	env := map[string]string{"AISERVICE_CONFIG": "../../config.example.yaml"}
+	if err := run(context.Background(), []string{"config"}, func(k string) string { return env[k] }, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Models []struct {
+			Name        string `json:"name"`
+			Policy      string `json:"policy"`
+			Deployments []struct {
+				Name   string `json:"name"`
+				Weight int    `json:"weight"`
+			} `json:"deployments"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range got.Models {
+		if m.Name != "gpt-4.1" {
+			continue
+		}
+		if m.Policy != "latency" || len(m.Deployments) != 2 || m.Deployments[0].Weight != 3 || m.Deployments[1].Name != "sim-b" || m.Deployments[1].Weight != 1 {
+			t.Errorf("gpt-4.1 shown as %+v", m)
+		}
+		return
+	}
+	t.Errorf("the example's balanced model gpt-4.1 is not in the output:\n%s", out.String())
+}

@@ -244,7 +244,7 @@ func (s *server) runAgent(c *gin.Context) {
 func (s *server) models(c *gin.Context) {
 	list := wire.ModelList{Object: "list", Data: make([]wire.Model, 0, len(s.cfg.Models))}
 	for _, m := range s.cfg.Models {
-		list.Data = append(list.Data, wire.Model{ID: m.Name, Object: "model", Created: 1700000000, OwnedBy: m.Provider})
+		list.Data = append(list.Data, wire.Model{ID: m.Name, Object: "model", Created: 1700000000, OwnedBy: m.Owner()})
 	}
 	c.JSON(http.StatusOK, list)
 }

@@ -154,7 +154,7 @@ func TestCircuitBreaker(t *testing.T) {
 models:
   - {name: gpt-4o-mini, provider: sim}
   - {name: gpt-image-1, provider: sim, kind: image}`)
-	state := `circuit_breaker_state{model="gpt-4o-mini",provider="sim"}`
+	state := `circuit_breaker_state{deployment="sim",model="gpt-4o-mini",provider="sim"}`
 	f.behave(sim.Behaviour{ErrorRate: 1, ErrorStatus: 503})
 	for i := 0; i < 3; i++ {
 		if r := f.post("/v1/chat", userHi); r.status != 503 {
@@ -184,7 +184,7 @@ models:
 	if v := f.metric(state); v != 0 {
 		t.Errorf("breaker state after probe = %v, want 0 (closed)", v)
 	}
-	if v := f.metric(`circuit_breaker_transitions_total{model="gpt-4o-mini",provider="sim",to="open"}`); v != 1 {
+	if v := f.metric(`circuit_breaker_transitions_total{deployment="sim",model="gpt-4o-mini",provider="sim",to="open"}`); v != 1 {
 		t.Errorf("open transitions = %v", v)
 	}
 }
@@ -275,7 +275,7 @@ func TestUpstream429DoesNotOpenTheCircuit(t *testing.T) {
 			t.Fatalf("request %d: %d %s", i, r.status, r.body)
 		}
 	}
-	if v := f.metric(`circuit_breaker_state{model="gpt-4o-mini",provider="sim"}`); v != 0 {
+	if v := f.metric(`circuit_breaker_state{deployment="sim",model="gpt-4o-mini",provider="sim"}`); v != 0 {
 		t.Errorf("breaker state = %v after a 429 storm, want closed", v)
 	}
 }

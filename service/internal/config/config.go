@@ -139,13 +139,15 @@ type Provider struct {
 	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env,omitempty"`
 }
 
-// Model routes a public model name to a provider.
+// Model routes a public model name to a provider, or to several deployments.
 type Model struct {
 	Name          string   `yaml:"name" json:"name"`
 	Provider      string   `yaml:"provider" json:"provider"`
 	UpstreamModel string   `yaml:"upstream_model" json:"upstream_model,omitempty"`
 	Kind          string   `yaml:"kind" json:"kind,omitempty"` // "chat" (default), "image" or "embedding"
 	Fallbacks     []string `yaml:"fallbacks" json:"fallbacks,omitempty"`
+
+	Balancing `yaml:",inline"` // several deployments instead of one provider (deployments.go)
 }
 
 // Upstream is the model name sent to the provider.
@@ -302,6 +304,7 @@ func (c *Config) applyDefaults() {
 		if c.Models[i].Kind == "" {
 			c.Models[i].Kind = "chat"
 		}
+		c.Models[i].routingDefaults()
 	}
 }
 

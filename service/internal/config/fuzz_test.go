@@ -30,6 +30,8 @@ func FuzzParse(f *testing.F) {
 		"[[[[[[[[[[[[[[[[[[[[\n",
 		"api_keys: [k1, k2]\n",
 		"---\naddr: 127.0.0.1:1\n---\naddr: nope\n",
+		"models:\n  - {name: gpt-4o-mini, policy: weighted, latency_decay: 2s, deployments: [{provider: sim, weight: 3, rpm: 60}, {name: b, provider: sim, priority: 1, tpm: 1000}]}\nagents: []\n",
+		"models:\n  - {name: gpt-4o-mini, provider: sim, deployments: [{provider: sim, weight: 0}]}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -183,15 +183,17 @@ func (c *Config) kinds() map[string]string {
 func (c *Config) validateModels() error {
 	var errs []error
 	seen := names{}
+	providers := map[string]bool{}
+	for _, p := range c.Providers {
+		providers[p.Name] = true
+	}
 	for i, m := range c.Models {
 		f := fmt.Sprintf("models[%d]", i)
 		errs = append(errs, seen.add(f+".name", m.Name))
 		if m.Kind != "chat" && m.Kind != "image" && m.Kind != "embedding" {
 			errs = append(errs, bad(f+".kind", "must be chat, image or embedding, not %q", m.Kind))
 		}
-		if !slices.ContainsFunc(c.Providers, func(p Provider) bool { return p.Name == m.Provider }) {
-			errs = append(errs, bad(f+".provider", "unknown provider %q", m.Provider))
-		}
+		errs = append(errs, m.validateRouting(f, providers)...)
 	}
 	kinds := c.kinds()
 	for i, m := range c.Models {

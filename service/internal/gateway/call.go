@@ -21,6 +21,8 @@ type Call struct {
 	Upstream      time.Duration // time spent waiting on upstreams, a stream's body included
 	Attempts      int           // upstream attempts, retries and fallbacks included
 	Failure       Failure       // the error, classified once; Failure.Err is nil on success
+
+	load *load // the deployment that served: its tokens-per-minute budget is charged on pricing
 }
 
 // Billable reports whether the call has a spend to record: an upstream answered, and the call
@@ -57,4 +59,5 @@ func (c *Call) Add(o *Call) {
 func (c *Call) price(prices *cost.Table, u *wire.Usage) {
 	c.Usage = u
 	c.CostUSD, c.Priced = prices.Chat(c.Model, *u)
+	c.load.spend(u.TotalTokens)
 }

@@ -32,6 +32,9 @@ type Failure struct {
 	Outcome  string // the cost_provider_api_calls_total outcome label
 	// RetryAfter is the delay the upstream asked for before another try.
 	RetryAfter time.Duration
+	// Cooldown is how long the deployment that answered asked to be left alone (a 429 with
+	// Retry-After): the balancer sends elsewhere meanwhile. It says nothing of its health.
+	Cooldown time.Duration
 }
 
 // errCircuitOpen marks a call refused by an open breaker: the next route may still serve it.
@@ -56,7 +59,7 @@ func Classify(ctx context.Context, err error) Failure {
 	if isOwn {
 		// The gateway's own refusals, or a failure that already has its meaning.
 		f := ofKind(own, NoVerdict)
-		f.Fallback = errors.Is(err, errCircuitOpen)
+		f.Fallback = errors.Is(err, errCircuitOpen) || errors.Is(err, errLimited)
 		return f
 	}
 	var se *provider.StatusError
@@ -130,7 +133,7 @@ func upstreamStatus(se *provider.StatusError, err error) Failure {
 	case c == 429:
 		f.Err = &apperr.Error{Kind: apperr.RateLimit, Code: "upstream_rate_limited", RetryAfter: se.RetryAfter,
 			Message: "The upstream is rate limiting requests: " + msg, Cause: err}
-		f.Verdict, f.Outcome = NoVerdict, cost.OutcomeRateLimited
+		f.Verdict, f.Outcome, f.Cooldown = NoVerdict, cost.OutcomeRateLimited, se.RetryAfter
 	case c == 401 || c == 403:
 		f.Err = apperr.Wrap(apperr.Upstream, err, "The upstream rejected the gateway's credentials.")
 	case c == 404:

@@ -1,5 +1,6 @@
 // Package gateway holds the use cases — chat, streaming chat, images, embeddings — and everything between a
-// validated request and the provider: model routing, load shedding, the circuit breaker, retries
+// validated request and the provider: model routing, load balancing over a model's deployments
+// (balance.go), load shedding, the circuit breakers, retries
 // within a budget, fallback models, tracing of each upstream attempt and pricing. Every call
 // returns a *Call saying what it produced; failures get their meaning once, in Classify.
 // It knows nothing of HTTP: the API layer turns a Call and its Failure into a response.
@@ -8,6 +9,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -62,15 +64,35 @@ type Gateway struct {
 	cost             *cost.Tracker
 	tracer           trace.Tracer
 	log              *slog.Logger
-	routes           map[string]*route
+	routes           map[string]*pool // by public model name
 	m                *metrics
 	jitter           func() float64
 	sleep            func(context.Context, time.Duration) bool // false when ctx ended first
 }
 
-// route is one configured model with its provider, guard and pre-resolved metric children.
+// pool is one configured model: its deployments, the policy that picks among them, its retry
+// budget and its fallback chain.
+type pool struct {
+	model  config.Model
+	routes []*route // the deployments, by index
+	policy policy
+	now    func() time.Time
+	chain  []*pool // this model, then its fallbacks in order
+	budget *budget
+
+	retries   prometheus.Counter
+	exhausted prometheus.Counter
+}
+
+// route is one deployment of a model: what an attempt is sent to, with its guard, its load and
+// pre-resolved metric children.
 type route struct {
+	// model is the public model as configured, with Provider and UpstreamModel this deployment's.
 	model      config.Model
+	deployment string // its name, a metric label and span attribute
+	index      int    // in its pool
+	weight     int
+	priority   int
 	quotedName []byte // the model name as a JSON string, patched into raw answers
 	firstSpan  struct {
 		op, name string
@@ -78,12 +100,10 @@ type route struct {
 	}
 	provider provider.Provider
 	server   []attribute.KeyValue // server.address, server.port and url.full of the upstream
-	chain    []*route             // this route, then its fallbacks in order
 	guard    *guard
+	load     *load
 
 	upstreamDur prometheus.Observer
-	retries     prometheus.Counter
-	exhausted   prometheus.Counter
 }
 
 type metrics struct {
@@ -93,10 +113,16 @@ type metrics struct {
 	fallbacks   *prometheus.CounterVec
 	state       *prometheus.GaugeVec
 	transitions *prometheus.CounterVec
+	// Per deployment: the labels come from the configuration only.
+	requests  *prometheus.CounterVec
+	latency   *prometheus.GaugeVec
+	inFlight  *prometheus.GaugeVec
+	cooldowns *prometheus.CounterVec
 }
 
 // newMetrics registers the gateway's metrics.
 func newMetrics(reg prometheus.Registerer) *metrics {
+	deployment := []string{"model", "deployment"}
 	m := &metrics{
 		upstreamDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "upstream_request_duration_seconds",
@@ -113,13 +139,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "upstream_fallbacks_total", Help: "Requests handed to a fallback model after the primary failed.",
 		}, []string{"model", "fallback"}),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "circuit_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
-		}, []string{"provider", "model"}),
+			Name: "circuit_breaker_state", Help: "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open.",
+		}, []string{"provider", "model", "deployment"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "circuit_breaker_transitions_total", Help: "Circuit breaker state changes.",
-		}, []string{"provider", "model", "to"}),
+		}, []string{"provider", "model", "deployment", "to"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deployment_requests_total", Help: "Upstream attempts per deployment, by outcome.",
+		}, []string{"model", "deployment", "outcome"}),
+		latency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "deployment_latency_ewma_seconds", Help: "Peak-EWMA upstream latency per deployment, as of its last answer.",
+		}, deployment),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "deployment_in_flight", Help: "Upstream attempts in flight per deployment (open streams included).",
+		}, deployment),
+		cooldowns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deployment_cooldowns_total", Help: "Times an upstream's 429 with Retry-After took a deployment out of the rotation.",
+		}, deployment),
 	}
-	reg.MustRegister(m.upstreamDur, m.retries, m.exhausted, m.fallbacks, m.state, m.transitions)
+	reg.MustRegister(m.upstreamDur, m.retries, m.exhausted, m.fallbacks, m.state, m.transitions,
+		m.requests, m.latency, m.inFlight, m.cooldowns)
 	return m
 }
 
@@ -131,43 +170,78 @@ func New(d Deps) (*Gateway, error) {
 	g := &Gateway{
 		cfg: o.Resilience, record: o.RecordContent,
 		prices: d.Prices, cost: d.Cost, tracer: d.Tracer, log: d.Log,
-		routes: map[string]*route{}, m: m, jitter: rand.Float64, sleep: sleep,
+		routes: map[string]*pool{}, m: m, jitter: rand.Float64, sleep: sleep,
 	}
 	g.firstToken, g.idle = o.StreamFirstToken, o.StreamIdle
 	slots := newSlots(o.Resilience.MaxInFlight, o.Resilience.MaxStreams)
 	for _, mc := range o.Models {
-		p, ok := d.Providers[mc.Provider]
-		if !ok {
-			return nil, fmt.Errorf("model %q: provider %q is not available", mc.Name, mc.Provider)
+		p, err := newPool(mc, d.Providers, o.Resilience, slots, m, d.Log)
+		if err != nil {
+			return nil, err
 		}
-		if _, ok := p.(provider.Embedder); mc.Kind == "embedding" && !ok {
-			return nil, fmt.Errorf("model %q: provider %q does not serve embeddings", mc.Name, mc.Provider)
-		}
-		g.routes[mc.Name] = newRoute(mc, p, o.Resilience, slots, m, d.Log)
+		g.routes[mc.Name] = p
 	}
-	for _, r := range g.routes {
-		r.chain = []*route{r}
-		for _, fb := range r.model.Fallbacks {
-			r.chain = append(r.chain, g.routes[fb])
+	for _, p := range g.routes {
+		p.chain = []*pool{p}
+		for _, fb := range p.model.Fallbacks {
+			p.chain = append(p.chain, g.routes[fb])
 		}
 	}
 	return g, nil
 }
 
-// newRoute builds one model's route: its guard, its first attempt span and its metric children.
-func newRoute(mc config.Model, p provider.Provider, rc config.Resilience, slots *slots, m *metrics, log *slog.Logger) *route {
+// newPool builds one model's pool: a route per deployment and the model's policy.
+func newPool(mc config.Model, providers map[string]provider.Provider, rc config.Resilience, slots *slots, m *metrics, log *slog.Logger) (*pool, error) {
+	targets := mc.Targets()
+	if len(targets) > maxDeployments {
+		return nil, fmt.Errorf("model %q: %d deployments, at most %d", mc.Name, len(targets), maxDeployments)
+	}
+	pol, err := newPolicy(mc.Policy, len(targets), rand.IntN)
+	if err != nil {
+		return nil, fmt.Errorf("model %q: %w", mc.Name, err)
+	}
+	owner := mc.Owner()
+	pl := &pool{model: mc, policy: pol, now: time.Now, budget: newBudget(rc.RetryBudgetRatio, rc.RetryBudgetMin),
+		retries: m.retries.WithLabelValues(owner, mc.Name), exhausted: m.exhausted.WithLabelValues(owner, mc.Name)}
+	decay := mc.LatencyDecay.D()
+	if decay <= 0 {
+		decay = defaultDecay
+	}
+	for i, t := range targets {
+		p, ok := providers[t.Provider]
+		if !ok {
+			return nil, fmt.Errorf("model %q: provider %q is not available", mc.Name, t.Provider)
+		}
+		if _, ok := p.(provider.Embedder); mc.Kind == "embedding" && !ok {
+			return nil, fmt.Errorf("model %q: provider %q does not serve embeddings", mc.Name, t.Provider)
+		}
+		r := newRoute(mc, t, p, rc, slots, m, log)
+		r.index, r.load.decay = i, decay
+		pl.routes = append(pl.routes, r)
+	}
+	return pl, nil
+}
+
+// newRoute builds one deployment's route: its guard, its load, its first attempt span and its
+// metric children.
+func newRoute(mc config.Model, t config.Deployment, p provider.Provider, rc config.Resilience, slots *slots, m *metrics, log *slog.Logger) *route {
 	quoted, _ := json.Marshal(mc.Name)
+	mc.Provider, mc.UpstreamModel, mc.Deployments = t.Provider, t.Upstream(mc.Name), nil
+	weight := 1 // a validated config always has one
+	if t.Weight != nil {
+		weight = *t.Weight
+	}
 	r := &route{
-		model: mc, provider: p, quotedName: quoted,
+		model: mc, deployment: t.Name, weight: weight, priority: t.Priority, provider: p, quotedName: quoted,
 		upstreamDur: m.upstreamDur.WithLabelValues(p.Name(), mc.Name),
-		retries:     m.retries.WithLabelValues(p.Name(), mc.Name),
-		exhausted:   m.exhausted.WithLabelValues(p.Name(), mc.Name),
 		guard: newGuard(guardOpts{
 			failures: rc.BreakerFailures, cooldown: rc.BreakerCooldown.D(), slots: slots,
-			budgetRatio: rc.RetryBudgetRatio, budget: rc.RetryBudgetMin,
-			state: m.state.WithLabelValues(p.Name(), mc.Name), transitions: m.transitions, log: log,
-			provider: p.Name(), model: mc.Name,
+			state: m.state.WithLabelValues(p.Name(), mc.Name, t.Name), transitions: m.transitions, log: log,
+			provider: p.Name(), model: mc.Name, deployment: t.Name,
 		}),
+		load: &load{rpm: perMinute(t.RPM), tpm: perMinute(t.TPM),
+			inFlight: m.inFlight.WithLabelValues(mc.Name, t.Name), latency: m.latency.WithLabelValues(mc.Name, t.Name),
+			cooldowns: m.cooldowns.WithLabelValues(mc.Name, t.Name)},
 	}
 	op, upstreamOp := "chat", "chat"
 	if mc.Kind == "image" {
@@ -184,22 +258,22 @@ func newRoute(mc config.Model, p provider.Provider, rc config.Resilience, slots 
 	return r
 }
 
-// resolve finds the route of a public model name of the wanted kind, and starts its Call.
-func (g *Gateway) resolve(model, kind string) (*route, *Call, error) {
+// resolve finds the pool of a public model name of the wanted kind, and starts its Call.
+func (g *Gateway) resolve(model, kind string) (*pool, *Call, error) {
 	call := &Call{Spend: cost.Spend{Model: model}}
-	r, ok := g.routes[model]
+	p, ok := g.routes[model]
 	if !ok {
 		err := &apperr.Error{Kind: apperr.NotFound, Code: "model_not_found", Param: "model",
 			Message: fmt.Sprintf("The model %q does not exist or you do not have access to it.", apperr.Excerpt(model))}
 		return nil, call, call.fail(ofKind(err, NoVerdict))
 	}
-	if r.model.Kind != kind {
+	if p.model.Kind != kind {
 		err := &apperr.Error{Kind: apperr.InvalidRequest, Code: "model_not_supported", Param: "model",
-			Message: fmt.Sprintf("The model %q is a %s model and cannot serve this request.", apperr.Excerpt(model), r.model.Kind)}
+			Message: fmt.Sprintf("The model %q is a %s model and cannot serve this request.", apperr.Excerpt(model), p.model.Kind)}
 		return nil, call, call.fail(ofKind(err, NoVerdict))
 	}
-	call.Provider = r.provider.Name()
-	return r, call, nil
+	call.Provider = p.routes[0].provider.Name()
+	return p, call, nil
 }
 
 // fail records the failure on the call and returns the client's error.
@@ -220,39 +294,46 @@ type attempt struct {
 	start  time.Time
 }
 
-// send is how every request is tried: for each route of the chain (the primary, then its
-// fallbacks), acquire a permit (breaker, a slot of its budget), try, classify the outcome, then
-// retry the route, move to the next one, or stop. try gets the attempt's context and span.
+// send is how every request is tried: for each model of the chain (the primary, then its
+// fallbacks), pick a deployment (one this request has not tried, while there is one), acquire
+// its permit (breaker, a slot of its budget), try, classify the outcome, then retry — on
+// another deployment when one is healthy, else the same after a backoff —, move to the next
+// model, or stop. try gets the attempt's context, its deployment and its span.
 // When keep is set (a stream), the attempt takes a stream slot instead of an in-flight one, and
 // a successful one keeps its slot and open span: the caller owns them from then on and hands
 // them back with end.
-func send[T any](ctx context.Context, g *Gateway, call *Call, primary *route, op string, keep bool,
+func send[T any](ctx context.Context, g *Gateway, call *Call, primary *pool, op string, keep bool,
 	try func(context.Context, *route, trace.Span) (T, error)) (T, attempt, error) {
 	var zero T
 	var f Failure
 	var last error
-	for i, r := range primary.chain {
+	for i, p := range primary.chain {
 		if i > 0 {
-			g.m.fallbacks.WithLabelValues(primary.model.Name, r.model.Name).Inc()
-			g.log.InfoContext(ctx, "falling back to another model", "model", primary.model.Name, "fallback", r.model.Name, "error", last)
+			g.m.fallbacks.WithLabelValues(primary.model.Name, p.model.Name).Inc()
+			g.log.InfoContext(ctx, "falling back to another model", "model", primary.model.Name, "fallback", p.model.Name, "error", last)
 		}
-		call.Provider, call.Model, call.UpstreamModel = r.provider.Name(), r.model.Name, r.model.Upstream()
-		r.guard.budget.deposit()
+		// Until a deployment is picked, the call names the model's first one (a refusal before
+		// any attempt still says which upstream it was for).
+		call.Provider, call.Model, call.UpstreamModel = p.routes[0].provider.Name(), p.model.Name, p.routes[0].model.Upstream()
+		p.budget.deposit()
+		var tried mask
 		for n := 0; ; n++ {
-			p, err := r.guard.acquire(r.model.Name, keep)
+			a, err := g.admit(ctx, p, tried, op, n+1, keep)
 			if err != nil {
 				last, f = err, Classify(ctx, err)
 				break
 			}
-			a := g.begin(ctx, r, op, n+1, p)
+			r := a.r
+			call.Provider, call.UpstreamModel = r.provider.Name(), r.model.Upstream()
 			v, err := try(a.ctx, r, a.span)
 			last, f = err, Classify(ctx, err)
 			g.finish(call, a, f, keep)
 			if err == nil {
-				call.Served = true
+				call.Served, call.load = true, r.load
 				return v, a, nil
 			}
-			if !g.again(ctx, r, n, f) {
+			tried = tried.with(r.index)
+			if !g.again(ctx, p, n, f, p.spare(tried)) {
 				break
 			}
 		}
@@ -266,22 +347,57 @@ func send[T any](ctx context.Context, g *Gateway, call *Call, primary *route, op
 	return zero, attempt{}, call.fail(f)
 }
 
-// begin opens an admitted attempt's span.
+// admit picks a deployment of the pool and acquires its permit. A breaker that refuses when
+// asked (its state changed since the pick, or a half-open one busy with its probe) takes that
+// deployment out for this attempt; a full gateway-wide budget refuses at once.
+func (g *Gateway) admit(ctx context.Context, p *pool, tried mask, op string, n int, keep bool) (attempt, error) {
+	var refused mask
+	for {
+		r, err := p.pick(tried, refused)
+		if err != nil {
+			return attempt{}, err
+		}
+		perm, err := r.guard.acquire(p.model.Name, keep)
+		if errors.Is(err, errCircuitOpen) {
+			refused = refused.with(r.index)
+			continue
+		}
+		if err != nil {
+			return attempt{}, err
+		}
+		return g.begin(ctx, r, op, n, perm), nil
+	}
+}
+
+// begin opens an admitted attempt's span and counts it in flight.
 func (g *Gateway) begin(ctx context.Context, r *route, op string, n int, p permit) attempt {
 	name, opts := r.spanStart(op, n)
 	ctx, span := g.tracer.Start(ctx, name, opts...)
+	r.load.enter()
 	return attempt{ctx: ctx, r: r, span: span, permit: p, start: time.Now()}
 }
 
-// finish records a tried attempt: its duration, its outcome, the breaker's verdict, and (unless
-// a successful one is kept open) its slot and span.
+// finish records a tried attempt: its duration, its outcome, the breaker's verdict, the
+// deployment's latency or cooldown, and (unless a successful one is kept open) its slot and span.
 func (g *Gateway) finish(call *Call, a attempt, f Failure, keep bool) {
-	elapsed := time.Since(a.start)
+	now := time.Now()
+	elapsed := now.Sub(a.start)
 	a.r.upstreamDur.Observe(elapsed.Seconds())
 	call.Upstream += elapsed
 	call.Attempts++
 	g.cost.RecordAPICall(a.r.provider.Name(), a.r.model.Name, f.Outcome)
+	g.m.requests.WithLabelValues(a.r.model.Name, a.r.deployment, f.Outcome).Inc()
 	a.permit.judge(f.Verdict)
+	switch {
+	case f.Verdict == Healthy:
+		a.r.load.observe(elapsed, now)
+	case f.Verdict == Failing:
+		a.r.load.observe(max(elapsed, failureLatency), now)
+	case f.Cooldown > 0:
+		a.r.load.cool(now, f.Cooldown)
+		g.log.InfoContext(a.ctx, "deployment rate limited: out of the rotation", "model", a.r.model.Name,
+			"deployment", a.r.deployment, "for", f.Cooldown)
+	}
 	if f.Err != nil {
 		markFailed(a.span, f)
 		a.end()
@@ -294,26 +410,35 @@ func (g *Gateway) finish(call *Call, a attempt, f Failure, keep bool) {
 
 // end frees the attempt's slot and ends its span.
 func (a attempt) end() {
+	a.r.load.leave()
 	a.permit.release()
 	a.span.End()
 }
 
-// again decides whether to try the same route once more, and waits the backoff when so: the
-// failure must be retryable, retries left, the budget not spent and the deadline far enough.
-func (g *Gateway) again(ctx context.Context, r *route, n int, f Failure) bool {
+// again decides whether to try once more, and waits the backoff when the same deployment is
+// next (elsewhere: another healthy one is, which needs no wait): the failure must be
+// retryable, retries left, the budget not spent and the deadline far enough.
+func (g *Gateway) again(ctx context.Context, p *pool, n int, f Failure, elsewhere bool) bool {
 	if !f.Retry || n >= g.cfg.MaxRetries {
 		return false
 	}
-	delay := g.backoff(n, f.RetryAfter)
+	var delay time.Duration
+	if !elsewhere {
+		delay = g.backoff(n, f.RetryAfter)
+	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= delay {
 		return false
 	}
-	if !r.guard.budget.withdraw() {
-		r.exhausted.Inc()
+	if !p.budget.withdraw() {
+		p.exhausted.Inc()
 		return false
 	}
-	r.retries.Inc()
-	g.log.DebugContext(ctx, "retrying upstream", "model", r.model.Name, "attempt", n+2, "delay", delay, "error", f.Err)
+	p.retries.Inc()
+	g.log.DebugContext(ctx, "retrying upstream", "model", p.model.Name, "attempt", n+2, "delay", delay,
+		"elsewhere", elsewhere, "error", f.Err)
+	if delay == 0 {
+		return ctx.Err() == nil
+	}
 	return g.sleep(ctx, delay)
 }
 
@@ -349,6 +474,7 @@ func (r *route) spanStart(op string, attempt int) (string, []trace.SpanStartOpti
 		attribute.String("gen_ai.operation.name", op),
 		attribute.String("gen_ai.provider.name", r.provider.System()),
 		attribute.String("gen_ai.request.model", r.model.Name),
+		attribute.String("aiservice.deployment", r.deployment),
 		attribute.Int("aiservice.attempt", attempt),
 	}, r.server...) // one option, so the span copies its attributes once
 	return op + " " + r.model.Name, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}

@@ -166,8 +166,8 @@ func TestBreaker(t *testing.T) {
 		c.Resilience.BreakerCooldown = config.Duration(cooldown)
 	})
 	r := h.g.routes["a"]
-	state := h.g.m.state.WithLabelValues("pa", "a")
-	to := func(s string) float64 { return counter(h.g.m.transitions.WithLabelValues("pa", "a", s)) }
+	state := h.g.m.state.WithLabelValues("pa", "a", "pa")
+	to := func(s string) float64 { return counter(h.g.m.transitions.WithLabelValues("pa", "a", "pa", s)) }
 
 	// Neither a 429 nor a caller that left says the upstream is broken.
 	h.on("pa", status(429))
@@ -203,7 +203,7 @@ func TestBreaker(t *testing.T) {
 
 	// After the cooldown one probe goes through; its success closes the breaker.
 	deadline := time.Now().Add(5 * time.Second)
-	for r.guard.retryIn() > 0 && time.Now().Before(deadline) {
+	for r.routes[0].guard.retryIn() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	h.on("pa", answer{body: okBody})

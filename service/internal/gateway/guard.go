@@ -14,14 +14,12 @@ import (
 	"aiservice/service/internal/apperr"
 )
 
-// guard admits attempts on one route: its circuit breaker, the gateway-wide slots and the
-// route's retry budget.
+// guard admits attempts on one deployment: its circuit breaker and the gateway-wide slots.
 type guard struct {
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	cooldown time.Duration
 	openedAt atomic.Int64 // unix ns of the last transition to open, for Retry-After
 	slots    *slots
-	budget   *budget
 }
 
 // slots are the gateway-wide admission budgets, shared by every route. A unary call is
@@ -75,23 +73,22 @@ var (
 )
 
 type guardOpts struct {
-	failures            int
-	cooldown            time.Duration
-	slots               *slots
-	budgetRatio, budget float64
-	state               prometheus.Gauge
-	transitions         *prometheus.CounterVec
-	log                 *slog.Logger
-	provider, model     string
+	failures                    int
+	cooldown                    time.Duration
+	slots                       *slots
+	state                       prometheus.Gauge
+	transitions                 *prometheus.CounterVec
+	log                         *slog.Logger
+	provider, model, deployment string
 }
 
-// newGuard builds a route's guard: the breaker opens after `failures` consecutive failures,
-// lets one probe through after the cooldown, and closes again when the probe succeeds.
+// newGuard builds a deployment's guard: the breaker opens after `failures` consecutive
+// failures, lets one probe through after the cooldown, and closes again when the probe succeeds.
 func newGuard(o guardOpts) *guard {
-	g := &guard{cooldown: o.cooldown, slots: o.slots, budget: newBudget(o.budgetRatio, o.budget)}
+	g := &guard{cooldown: o.cooldown, slots: o.slots}
 	o.state.Set(0)
 	g.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        o.provider + "/" + o.model,
+		Name:        o.model + "/" + o.deployment,
 		MaxRequests: 1,
 		Timeout:     o.cooldown,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(o.failures) },
@@ -101,9 +98,9 @@ func newGuard(o guardOpts) *guard {
 				g.openedAt.Store(time.Now().UnixNano())
 			}
 			o.state.Set(breakerGauge(to))
-			o.transitions.WithLabelValues(o.provider, o.model, breakerLabel(to)).Inc()
+			o.transitions.WithLabelValues(o.provider, o.model, o.deployment, breakerLabel(to)).Inc()
 			o.log.Warn("circuit breaker changed state", "provider", o.provider, "model", o.model,
-				"from", breakerLabel(from), "to", breakerLabel(to))
+				"deployment", o.deployment, "from", breakerLabel(from), "to", breakerLabel(to))
 		},
 	})
 	return g
@@ -136,6 +133,10 @@ func (g *guard) acquire(model string, stream bool) (permit, error) {
 	}
 	return permit{done: done, slot: slot}, nil
 }
+
+// isOpen reports an open breaker: the deployment is skipped until its cooldown ends (gobreaker
+// turns it half-open then, when it is next looked at).
+func (g *guard) isOpen() bool { return g.breaker.State() == gobreaker.StateOpen }
 
 // retryIn is how long until an open breaker lets a probe through (a half-open one is busy
 // with its probe: about now).

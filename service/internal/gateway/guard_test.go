@@ -126,8 +126,8 @@ func TestOpenBreakerTakesNoSlot(t *testing.T) {
 }
 
 func testGuard(s *slots) *guard {
-	return newGuard(guardOpts{failures: 5, cooldown: 10e9, slots: s, budgetRatio: 0.2, budget: 10,
+	return newGuard(guardOpts{failures: 5, cooldown: 10e9, slots: s,
 		state:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "s"}),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t"}, []string{"provider", "model", "to"}),
-		log:         slog.New(slog.DiscardHandler), provider: "p", model: "m"})
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "t"}, []string{"provider", "model", "deployment", "to"}),
+		log:         slog.New(slog.DiscardHandler), provider: "p", model: "m", deployment: "p"})
 }
