@@ -66,6 +66,7 @@ type Timeouts struct {
 	StreamFirstToken Duration `yaml:"stream_first_token" json:"stream_first_token"`
 	StreamIdle       Duration `yaml:"stream_idle" json:"stream_idle"`
 	Embeddings       Duration `yaml:"embeddings" json:"embeddings"`
+	Messages         Duration `yaml:"messages" json:"messages"`
 }
 
 // Shutdown times the graceful drain.
@@ -141,7 +142,8 @@ type Provider struct {
 	BaseURL string `yaml:"base_url" json:"base_url,omitempty"`
 	APIKey  Secret `yaml:"api_key" json:"api_key,omitempty"`
 	// APIKeyEnv names an environment variable holding the key, so keys stay out of files.
-	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	APIKeyEnv       string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	ProviderDialect `yaml:",inline"`
 }
 
 // Model routes a public model name to a provider.
@@ -190,10 +192,12 @@ type Simulator struct {
 
 // Price is USD per 1M tokens, or per image keyed by "SIZE/QUALITY".
 type Price struct {
-	InputPer1M       float64            `yaml:"input_per_1m" json:"input_per_1m"`
-	CachedInputPer1M float64            `yaml:"cached_input_per_1m" json:"cached_input_per_1m,omitempty"`
-	OutputPer1M      float64            `yaml:"output_per_1m" json:"output_per_1m"`
-	PerImage         map[string]float64 `yaml:"per_image" json:"per_image,omitempty"`
+	InputPer1M       float64 `yaml:"input_per_1m" json:"input_per_1m"`
+	CachedInputPer1M float64 `yaml:"cached_input_per_1m" json:"cached_input_per_1m,omitempty"`
+	// CacheWriteInputPer1M prices prompt tokens written to a cache (Anthropic charges them above input).
+	CacheWriteInputPer1M float64            `yaml:"cache_write_input_per_1m" json:"cache_write_input_per_1m,omitempty"`
+	OutputPer1M          float64            `yaml:"output_per_1m" json:"output_per_1m"`
+	PerImage             map[string]float64 `yaml:"per_image" json:"per_image,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML and JSON.
@@ -539,6 +543,7 @@ func (c *Config) Validate() error {
 		{"timeouts.healthz", c.Timeouts.Healthz}, {"timeouts.default", c.Timeouts.Default},
 		{"timeouts.stream_first_token", c.Timeouts.StreamFirstToken}, {"timeouts.stream_idle", c.Timeouts.StreamIdle},
 		{"timeouts.embeddings", c.Timeouts.Embeddings},
+		{"timeouts.messages", c.Timeouts.Messages},
 		{"shutdown.grace_period", c.Shutdown.GracePeriod},
 		{"server.read_header_timeout", c.Server.ReadHeaderTimeout}, {"server.idle_timeout", c.Server.IdleTimeout},
 		{"upstream.connect_timeout", c.Upstream.ConnectTimeout},
@@ -613,13 +618,14 @@ func (c *Config) Validate() error {
 		providers[p.Name] = true
 		switch p.Type {
 		case "sim":
-		case "openai":
+		case "openai", "anthropic":
 			if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 				bad(f+".base_url", "must be an http(s) URL, got %q", p.BaseURL)
 			}
 		default:
-			bad(f+".type", "must be openai or sim, not %q", p.Type)
+			bad(f+".type", "must be openai, anthropic or sim, not %q", p.Type)
 		}
+		p.validateDialect(f, bad)
 	}
 	models := map[string]string{}
 	for i, m := range c.Models {
@@ -691,7 +697,7 @@ func (c *Config) Validate() error {
 		bad("simulator.error_status", "must be an HTTP error status (400-599)")
 	}
 	for name, p := range c.Prices {
-		if !between(p.InputPer1M, 0, math.MaxFloat64) || !between(p.OutputPer1M, 0, math.MaxFloat64) || !between(p.CachedInputPer1M, 0, math.MaxFloat64) {
+		if !between(p.InputPer1M, 0, math.MaxFloat64) || !between(p.OutputPer1M, 0, math.MaxFloat64) || !between(p.CachedInputPer1M, 0, math.MaxFloat64) || !between(p.CacheWriteInputPer1M, 0, math.MaxFloat64) {
 			bad("prices."+name, "prices must be finite and not negative")
 		}
 		for k, v := range p.PerImage {
@@ -745,6 +751,8 @@ func (t Timeouts) For(group string) time.Duration {
 		return t.Healthz.D()
 	case "embeddings":
 		return t.Embeddings.D()
+	case "messages":
+		return t.Messages.D()
 	}
 	return t.Default.D()
 }
