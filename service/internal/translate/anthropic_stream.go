@@ -14,7 +14,6 @@ type EventTranslator struct {
 	created   int64
 	tools     map[int]int // block index → tool call index
 	usage     wire.AUsage
-	stop      string
 }
 
 // NewEventTranslator starts a translation; created is the chunks' timestamp.
