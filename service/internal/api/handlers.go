@@ -73,6 +73,12 @@ func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 
 func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
 	body, call, err := s.gw.ChatRaw(c.Request.Context(), req)
+	s.answer(c, body, call, err)
+}
+
+// answer writes what a gateway call answered: its JSON body with X-Cost-USD when priced, or
+// its failure.
+func (s *server) answer(c *gin.Context, body []byte, call *gateway.Call, err error) {
 	exchangeOf(c).call = call
 	if err != nil {
 		s.fail(c, err)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,13 +19,7 @@ func (s *server) messages(c *gin.Context) {
 		return
 	}
 	body, call, err := s.gw.Messages(c.Request.Context(), req)
-	exchangeOf(c).call = call
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	costHeader(c, call.Priced, call.CostUSD)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	s.answer(c, body, call, err)
 }
 
 // countTokens is Anthropic's POST /v1/messages/count_tokens.
@@ -36,10 +29,5 @@ func (s *server) countTokens(c *gin.Context) {
 		return
 	}
 	body, call, err := s.gw.CountTokens(c.Request.Context(), req)
-	exchangeOf(c).call = call
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	s.answer(c, body, call, err) // never priced: no X-Cost-USD
 }

@@ -102,18 +102,7 @@ func messagesPayload(req *wire.MessagesRequest, stream bool) (json.RawMessage, e
 // MessagesRaw implements Messenger: the answer is returned as received once its shape is
 // checked.
 func (p *Anthropic) MessagesRaw(ctx context.Context, req *wire.MessagesRequest) ([]byte, error) {
-	payload, err := messagesPayload(req, false)
-	if err != nil {
-		return nil, invalidRequest(err)
-	}
-	b, err := p.http.postWith(ctx, p.messagesURL, payload, headers(req))
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckMessage(b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return p.send(ctx, p.messagesURL, req, CheckMessage)
 }
 
 // MessagesStream implements Messenger.
@@ -127,17 +116,28 @@ func (p *Anthropic) MessagesStream(ctx context.Context, req *wire.MessagesReques
 
 // CountTokensRaw implements Messenger.
 func (p *Anthropic) CountTokensRaw(ctx context.Context, req *wire.MessagesRequest) ([]byte, error) {
+	return p.send(ctx, p.countURL, req, func(b []byte) error {
+		var out wire.CountTokensResponse
+		if json.Unmarshal(b, &out) != nil || out.InputTokens < 0 || out.InputTokens > maxTokens {
+			return invalid("count_tokens answer")
+		}
+		return nil
+	})
+}
+
+// send posts a request (the client's JSON, model patched) to url with the client's Anthropic
+// headers, and returns the answer once check accepts it.
+func (p *Anthropic) send(ctx context.Context, url string, req *wire.MessagesRequest, check func([]byte) error) ([]byte, error) {
 	payload, err := messagesPayload(req, false)
 	if err != nil {
 		return nil, invalidRequest(err)
 	}
-	b, err := p.http.postWith(ctx, p.countURL, payload, headers(req))
+	b, err := p.http.postWith(ctx, url, payload, headers(req))
 	if err != nil {
 		return nil, err
 	}
-	var out wire.CountTokensResponse
-	if json.Unmarshal(b, &out) != nil || out.InputTokens < 0 || out.InputTokens > maxTokens {
-		return nil, invalid("count_tokens answer")
+	if err := check(b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
