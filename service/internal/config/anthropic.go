@@ -1,6 +1,9 @@
 package config
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // ProviderDialect is what a provider speaks and how the gateway translates to it: the Messages
 // dialect of Anthropic upstreams (and of the simulator, when asked), and what to do with what
@@ -41,5 +44,19 @@ func (p Provider) validateDialect(f string, bad func(field, format string, args 
 	}
 	if p.Dialect != "" && p.Type != "sim" && p.Dialect != p.Speaks() {
 		bad(f+".dialect", "only a sim provider chooses its dialect; a %s provider speaks %s", p.Type, p.Speaks())
+	}
+}
+
+// validateDialectModels refuses image and embedding models on a provider that speaks
+// Anthropic's dialect: the Messages API has neither.
+func (c *Config) validateDialectModels(bad func(field, format string, args ...any)) {
+	speaks := map[string]string{}
+	for _, p := range c.Providers {
+		speaks[p.Name] = p.Speaks()
+	}
+	for i, m := range c.Models {
+		if speaks[m.Provider] == "anthropic" && m.Kind != "" && m.Kind != "chat" {
+			bad(fmt.Sprintf("models[%d].kind", i), "%q is a %s model on %q, whose dialect (anthropic) serves chat only", m.Name, m.Kind, m.Provider)
+		}
 	}
 }

@@ -658,6 +658,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateDialectModels(bad)
 	if models[c.DefaultModel] != "chat" {
 		bad("default_model", "%q is not a configured chat model", c.DefaultModel)
 	}
