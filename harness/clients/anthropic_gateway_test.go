@@ -57,3 +57,19 @@ func TestAnthropicSDKSeesGatewayFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenAINPMOnAnthropicUpstream: npm `openai` on a model whose upstream speaks Anthropic's
+// Messages — chat, streams, tools (the runTools loop too) and errors, translated both ways.
+// Structured outputs (response_format json_schema) and images are not: the Messages API has
+// neither, and a json_schema is refused with a 400 naming response_format (docs/anthropic.md).
+func TestOpenAINPMOnAnthropicUpstream(t *testing.T) {
+	const key = "sk-gw"
+	_, svc := gatewayOnSim(t, key)
+	all := openaiCases("claude-haiku-4-5")
+	cases := map[string]map[string]want{}
+	for _, name := range []string{"chat", "stream", "tools", "streamTools", "runTools", "models", "unknownModel", "badInput", "wrongKey"} {
+		cases[name] = all[name]
+	}
+	env := []string{"AISERVICE_BASE_URL=" + svc.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=claude-haiku-4-5", "CASES=" + caseNames(cases)}
+	check(t, "openai.mjs", env, cases)
+}
