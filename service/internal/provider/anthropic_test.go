@@ -243,3 +243,49 @@ func TestOpenAIServesMessages(t *testing.T) {
 		t.Errorf("count %s (%v)", count, err)
 	}
 }
+
+// TestAnthropicBounds: the Anthropic client inherits the transport's refusals — a redirect is
+// not followed, an answer over max_response_bytes is not read, a stream that stops before
+// message_stop is a truncation — each final, never a success.
+func TestAnthropicBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		handle http.HandlerFunc
+		call   func(p *Anthropic) error
+		want   error
+	}{
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://elsewhere.example/v1/messages", http.StatusTemporaryRedirect)
+		},
+			func(p *Anthropic) error { _, err := p.MessagesRaw(ctxT(t), messagesReq("x")); return err }, ErrRedirect},
+		{"too large", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, `{"type":"message","content":["`+strings.Repeat("x", 4096)+`"]}`)
+		},
+			func(p *Anthropic) error { _, err := p.MessagesRaw(ctxT(t), messagesReq("x")); return err }, ErrResponseTooLarge},
+		{"stream without message_stop", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n")
+		}, func(p *Anthropic) error {
+			st, err := p.MessagesStream(ctxT(t), messagesReq("x"))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for {
+				if _, err := st.NextRaw(); err != nil {
+					return err
+				}
+			}
+		}, io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handle)
+			defer srv.Close()
+			p := NewAnthropic(AnthropicConfig{Version: "2023-06-01", OpenAIConfig: OpenAIConfig{Name: "a", BaseURL: srv.URL, APIKey: "k",
+				ConnectTimeout: time.Second, ResponseHeaderTimeout: 5 * time.Second, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute, MaxResponseBytes: 1024}})
+			if err := tc.call(p); !errors.Is(err, tc.want) {
+				t.Errorf("error %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
