@@ -106,7 +106,7 @@ func TestMessagesPassThroughPricedAndTraced(t *testing.T) {
 	for i, sp := range spans {
 		attrs := map[string]string{}
 		for _, kv := range sp.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		if attrs["gen_ai.provider.name"] != "anthropic" || attrs["gen_ai.request.model"] != "claude" {
 			t.Errorf("span %d: %v", i, attrs)
