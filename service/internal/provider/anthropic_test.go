@@ -66,18 +66,10 @@ func TestAnthropicStreamNative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
 	var types []string
-	for {
-		b, err := st.NextRaw()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, b := range rawEvents(t, st) {
 		var ev wire.AEvent
-		if err := json.Unmarshal(b, &ev); err != nil {
+		if err := json.Unmarshal([]byte(b), &ev); err != nil {
 			t.Fatal(err)
 		}
 		types = append(types, ev.Type)
@@ -222,21 +214,9 @@ func TestOpenAIServesMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	var last string
-	n := 0
-	for ; ; n++ {
-		b, err := st.NextRaw()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = string(b)
-	}
-	if n < 6 || last != `{"type":"message_stop"}` {
-		t.Errorf("%d events, last %s", n, last)
+	evs := rawEvents(t, st)
+	if len(evs) < 6 || evs[len(evs)-1] != `{"type":"message_stop"}` {
+		t.Errorf("events %q", evs)
 	}
 	count, err := p.CountTokensRaw(ctxT(t), req)
 	if err != nil || !strings.Contains(string(count), `"input_tokens":`) {
@@ -287,5 +267,22 @@ func TestAnthropicBounds(t *testing.T) {
 				t.Errorf("error %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// rawEvents reads a stream to its end and closes it.
+func rawEvents(t *testing.T, st RawStream) []string {
+	t.Helper()
+	defer st.Close()
+	var out []string
+	for {
+		b, err := st.NextRaw()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
 	}
 }
