@@ -179,3 +179,36 @@ func TestMessagesAcceptXAPIKey(t *testing.T) {
 		})
 	}
 }
+
+// TestMessagesWithoutUpstreamUsage: an OpenAI-dialect upstream that reports no usage still
+// gives the Messages client a usage — estimated, marked, and priced — streamed or not.
+func TestMessagesWithoutUpstreamUsage(t *testing.T) {
+	f := newFixture(t, anthropicYAML)
+	f.behave(sim.Behaviour{OmitUsage: true})
+	for _, stream := range []bool{false, true} {
+		extra := ""
+		if stream {
+			extra = `"stream":true,`
+		}
+		r := f.post("/v1/messages", `{"model":"gpt-4o-mini","max_tokens":64,`+extra+`"messages":[{"role":"user","content":"Hello"}]}`)
+		if r.status != http.StatusOK {
+			t.Fatalf("stream %v: %d %s", stream, r.status, r.body)
+		}
+		data := string(r.body)
+		if stream {
+			evs := events(r.body)
+			data = evs[len(evs)-2][1] // message_delta carries the final usage
+		}
+		var m struct {
+			Usage struct {
+				InputTokens  int      `json:"input_tokens"`
+				OutputTokens int      `json:"output_tokens"`
+				CostUSD      *float64 `json:"cost_usd"`
+				Estimated    bool     `json:"estimated"`
+			} `json:"usage"`
+		}
+		if err := json.Unmarshal([]byte(data), &m); err != nil || m.Usage.OutputTokens == 0 || m.Usage.InputTokens == 0 || !m.Usage.Estimated || m.Usage.CostUSD == nil {
+			t.Errorf("stream %v: usage %+v (%v) in %s", stream, m.Usage, err, data)
+		}
+	}
+}

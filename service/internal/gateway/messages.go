@@ -70,11 +70,46 @@ func (g *Gateway) Messages(ctx context.Context, req *wire.MessagesRequest) ([]by
 	if err != nil {
 		return nil, call, err
 	}
-	if ans.usage == nil {
-		ans.usage = estimated(promptTokensOf(req), 0)
+	if ans.usage == nil || ans.usage.CompletionTokens == 0 {
+		if ans.usage, ans.body, err = estimateMessage(ans.body, ans.fields, req); err != nil {
+			return nil, call, call.fail(Classify(ctx, err))
+		}
 	}
 	call.price(g.prices, ans.usage)
 	return patch(ans.body, ans.fields[0], ans.fields[1], a.r.quotedName, call.CostUSD, call.Priced), call, nil
+}
+
+// estimateMessage handles a message whose upstream counted no output (an OpenAI-compatible
+// upstream that sent no usage, translated): the usage estimated from the request and the
+// content is set in the body, marked, so the client sees what it is billed for (f is updated
+// to the new body). A message with no output keeps its counts.
+func estimateMessage(body []byte, f []wire.Span, req *wire.MessagesRequest) (*wire.Usage, []byte, error) {
+	var m wire.MessagesResponse
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, nil, &provider.InvalidError{What: "message"}
+	}
+	runes := 0
+	for _, b := range m.Content {
+		runes += utf8.RuneCountInString(b.Text) + utf8.RuneCountInString(b.Name) + utf8.RuneCount(b.Input)
+	}
+	if runes == 0 {
+		return translate.UsageFromAnthropic(m.Usage), body, nil
+	}
+	u := estimated(promptTokensOf(req), runes)
+	enc, err := json.Marshal(translate.UsageToAnthropic(u))
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode estimated usage: %w", err)
+	}
+	b, err := wire.SetFields(body, wire.Field{Key: "usage", Value: enc})
+	if err != nil {
+		return nil, nil, fmt.Errorf("set estimated usage: %w", err)
+	}
+	nf, err := wire.ObjectFields(b, "model", "usage", "stop_reason")
+	if err != nil {
+		return nil, nil, fmt.Errorf("re-scan message: %w", err)
+	}
+	copy(f, nf)
+	return u, b, nil
 }
 
 // readAUsage reads an Anthropic usage object as the gateway's usage; nil when absent.
@@ -187,12 +222,24 @@ func (s *Stream) relayEvent(raw []byte) (Event, error) {
 				translate.MergeDeltaUsage(&s.msgUsage, du)
 			}
 			usage := translate.UsageFromAnthropic(s.msgUsage)
-			if s.msgUsage == (wire.AUsage{}) { // an upstream that counted nothing: estimate, as for chat
+			guessed := s.msgUsage.OutputTokens == 0 && s.outRunes > 0 // the upstream counted nothing
+			if guessed {
 				usage = estimated(s.prompt, s.outRunes)
 			}
 			s.usage = usage
 			s.price(usage)
-			out = patch(raw, wire.Span{Start: -1, End: -1}, u, nil, s.call.CostUSD, s.call.Priced)
+			if !guessed {
+				out = patch(raw, wire.Span{Start: -1, End: -1}, u, nil, s.call.CostUSD, s.call.Priced)
+				break
+			}
+			// The client gets the estimate it is billed for, marked, as on the chat routes.
+			enc, err := json.Marshal(translate.UsageToAnthropic(usage))
+			if err == nil {
+				out, err = wire.SetFields(raw, wire.Field{Key: "usage", Value: enc})
+			}
+			if err != nil {
+				return Event{}, s.fail(&provider.InvalidError{What: "stream event"})
+			}
 		}
 	}
 	return Event{Data: out, Name: typ}, nil

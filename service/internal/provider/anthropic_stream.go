@@ -119,7 +119,7 @@ func (p *OpenAI) MessagesStream(ctx context.Context, req *wire.MessagesRequest) 
 	if err != nil {
 		return nil, err
 	}
-	return &eventsFromChunks{inner: inner, t: translate.NewChunkTranslator(req.Model)}, nil
+	return &eventsFromChunks{inner: inner, t: translate.NewChunkTranslator(req.Model, promptEstimate(creq))}, nil
 }
 
 // CountTokensRaw implements Messenger. OpenAI has no such route: the count is the gateway's
@@ -129,6 +129,11 @@ func (p *OpenAI) CountTokensRaw(_ context.Context, req *wire.MessagesRequest) ([
 	if err != nil {
 		return nil, err
 	}
+	return json.Marshal(wire.CountTokensResponse{InputTokens: promptEstimate(creq)})
+}
+
+// promptEstimate is the gateway's estimate of a chat request's input tokens, tools included.
+func promptEstimate(creq *wire.ChatRequest) int {
 	texts := make([]string, 0, len(creq.Messages)+len(creq.Tools))
 	for _, m := range creq.Messages {
 		texts = append(texts, m.Content.Text)
@@ -136,5 +141,5 @@ func (p *OpenAI) CountTokensRaw(_ context.Context, req *wire.MessagesRequest) ([
 	for _, t := range creq.Tools {
 		texts = append(texts, t.Function.Name+t.Function.Description+string(t.Function.Parameters))
 	}
-	return json.Marshal(wire.CountTokensResponse{InputTokens: tokens.Prompt(texts)})
+	return tokens.Prompt(texts)
 }

@@ -68,7 +68,7 @@ func UsageToAnthropic(u *wire.Usage) wire.AUsage {
 	if u == nil {
 		return wire.AUsage{}
 	}
-	out := wire.AUsage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, CostUSD: u.CostUSD}
+	out := wire.AUsage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, CostUSD: u.CostUSD, Estimated: u.Estimated}
 	if d := u.PromptTokensDetails; d != nil {
 		out.CacheReadInputTokens, out.CacheCreationInputTokens = d.CachedTokens, d.CacheWriteTokens
 		out.InputTokens = max(u.PromptTokens-d.CachedTokens-d.CacheWriteTokens, 0)

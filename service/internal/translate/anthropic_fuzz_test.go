@@ -40,7 +40,7 @@ func FuzzEventTranslator(f *testing.F) {
 {"type":"message_delta","usage":{"output_tokens":-1}}
 {"type":"message_stop"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		et, ct := NewEventTranslator(0), NewChunkTranslator("m")
+		et, ct := NewEventTranslator(0), NewChunkTranslator("m", 0)
 		for _, line := range splitLines(b) {
 			var ev wire.AEvent
 			if json.Unmarshal(line, &ev) != nil {

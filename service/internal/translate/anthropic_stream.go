@@ -87,6 +87,7 @@ func (t *EventTranslator) chunk(d wire.Delta, finish *string) *wire.Chunk {
 // call, message_delta and message_stop once the upstream ended (End).
 type ChunkTranslator struct {
 	model   string
+	input   int // message_start's input_tokens until the upstream's usage is known
 	started bool
 	open    int    // index of the open block; -1 when none
 	kind    string // "text" or "tool_use": the open block's
@@ -96,9 +97,11 @@ type ChunkTranslator struct {
 	usage   *wire.Usage
 }
 
-// NewChunkTranslator starts a translation; model is the one the client asked for.
-func NewChunkTranslator(model string) *ChunkTranslator {
-	return &ChunkTranslator{model: model, open: -1, tools: map[int]int{}}
+// NewChunkTranslator starts a translation; model is the one the client asked for, input the
+// estimated prompt tokens for message_start (OpenAI reports usage only at the end; clients
+// that size their context from message_start would otherwise read 0).
+func NewChunkTranslator(model string, input int) *ChunkTranslator {
+	return &ChunkTranslator{model: model, input: input, open: -1, tools: map[int]int{}}
 }
 
 // Chunk translates one chunk into the events it makes (maybe none).
@@ -107,7 +110,7 @@ func (t *ChunkTranslator) Chunk(c *wire.Chunk) []wire.AEvent {
 	if !t.started {
 		t.started = true
 		out = append(out, wire.AEvent{Type: "message_start", Message: &wire.MessagesResponse{ID: messageID(c.ID), Type: "message",
-			Role: "assistant", Model: t.model, Content: []wire.ABlock{}}})
+			Role: "assistant", Model: t.model, Content: []wire.ABlock{}, Usage: wire.AUsage{InputTokens: t.input}}})
 	}
 	if c.Usage != nil {
 		t.usage = c.Usage

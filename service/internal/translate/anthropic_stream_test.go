@@ -84,7 +84,7 @@ func TestEventTranslator(t *testing.T) {
 // their order and content, the stop reason and the usage.
 func TestStreamRoundTrip(t *testing.T) {
 	in := eventsOf(t, toolStream)
-	et, ct := NewEventTranslator(1), NewChunkTranslator("claude")
+	et, ct := NewEventTranslator(1), NewChunkTranslator("claude", 25)
 	var out []wire.AEvent
 	for _, ev := range in {
 		if c := et.Event(&ev); c != nil {
@@ -152,7 +152,7 @@ func TestChunkTranslator(t *testing.T) {
 		{Choices: []wire.ChunkChoice{{FinishReason: &length}}},
 		{Choices: []wire.ChunkChoice{}, Usage: &wire.Usage{PromptTokens: 3, CompletionTokens: 4, TotalTokens: 7}},
 	}
-	ct := NewChunkTranslator("pub")
+	ct := NewChunkTranslator("pub", 2)
 	var out []wire.AEvent
 	for _, c := range chunks {
 		out = append(out, ct.Chunk(c)...)
@@ -171,7 +171,7 @@ func TestChunkTranslator(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, " "), want)
 	}
-	if m := out[0].Message; m.ID != "msg_1" || m.Model != "pub" {
+	if m := out[0].Message; m.ID != "msg_1" || m.Model != "pub" || m.Usage.InputTokens != 2 {
 		t.Errorf("message_start %+v", m)
 	}
 	md := out[len(out)-2]

@@ -163,6 +163,8 @@ type AUsage struct {
 	CacheCreationInputTokens int      `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     int      `json:"cache_read_input_tokens"`
 	CostUSD                  *float64 `json:"cost_usd,omitempty"`
+	// Estimated marks counts the gateway estimated because the upstream reported none.
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // AEvent is one stream event; which fields are set depends on Type.
