@@ -40,6 +40,16 @@ func overview(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 			queries:     targets{query(sumBy(rate("http_requests_total", byRoute), "code"), "{{code}}")},
 		})).
 		WithPanel(timeseriesPanel(panel{
+			title: "Requests by API dialect",
+			description: "Model requests per second by the dialect the client speaks: OpenAI's routes (chat completions, embeddings, images) " +
+				"and Anthropic's Messages (/v1/messages, count_tokens). Which dialect the upstream speaks is the provider's: see spend by provider.",
+			unit: "reqps",
+			queries: targets{
+				query(sumBy(rate("http_requests_total", byRoute, `route=~"/v1/chat.*|/v1/embeddings|/v1/images.*"`)), "openai"),
+				query(sumBy(rate("http_requests_total", byRoute, `route=~"/v1/messages.*"`)), "anthropic"),
+			},
+		}).Span(24)).
+		WithPanel(timeseriesPanel(panel{
 			title:       "Request duration percentiles by route",
 			description: "Time from request read to last byte written; for streams, the whole stream.",
 			unit:        "s",

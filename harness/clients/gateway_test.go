@@ -21,27 +21,7 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 		script string
 		cases  map[string]map[string]want
 	}{
-		{"openai.mjs", map[string]map[string]want{
-			// usage.cost_usd is the gateway's own field: the SDK hands it through untouched.
-			"chat": {"object": eq("chat.completion"), "model": eq("gpt-4o-mini"), "content": text, "finish": eq("stop"),
-				"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive, "usage.cost_usd": positive},
-			"stream": {"chunks": many, "content": text, "finish": eq("stop"),
-				"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive},
-			"tools": merge(weatherCall, map[string]want{"finish": eq("tool_calls"), "tool": eq("get_weather"),
-				"finalFinish": eq("stop"), "final": contains("19 C, clear")}),
-			"streamTools": merge(weatherCall, map[string]want{"argDeltas": many, "finish": eq("tool_calls"), "tool": eq("get_weather")}),
-			"runTools": {"calls.#": eqInt(1), "calls.0.city": text, "calls.0.unit": oneOf("celsius", "fahrenheit"),
-				"completions": eqInt(2), "final": contains("19 C, clear")},
-			"structured":       merge(recipe("parsed"), map[string]want{"finish": eq("stop")}),
-			"streamStructured": recipe("parsed"),
-			"models":           {"ids": includes("gpt-4o-mini")},
-			"images":           png512,
-			"unknownModel": {"error.status": eqInt(404), "error.class": eq("NotFoundError"), "error.isAPIError": isTrue, "error.isNotFound": isTrue,
-				"error.message": contains("no-such-model")},
-			"badInput": {"error.status": eqInt(400), "error.class": eq("BadRequestError"), "error.isAPIError": isTrue, "error.isBadRequest": isTrue,
-				"error.message": contains("messages")},
-			"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAuthentication": isTrue},
-		}},
+		{"openai.mjs", openaiCases("gpt-4o-mini")},
 		{"aisdk.mjs", map[string]map[string]want{
 			"generateText":       {"text": text, "finish": eq("stop"), "usage.inputTokens": positive, "usage.outputTokens": positive},
 			"streamText":         {"parts": many, "text": text, "finish": eq("stop"), "usage.inputTokens": positive, "usage.outputTokens": positive},
@@ -70,5 +50,32 @@ func TestNPMClientsAgainstTheGateway(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.script, func(t *testing.T) { check(t, tc.script, env, tc.cases) })
+	}
+}
+
+// openaiCases are what openai.mjs must print against the gateway on model.
+func openaiCases(model string) map[string]map[string]want {
+	png512 := map[string]want{"count": eqInt(1), "image.png": isTrue, "image.width": eqInt(512), "image.height": eqInt(512)}
+	weatherCall := map[string]want{"args.city": text, "args.unit": oneOf("celsius", "fahrenheit")}
+	return map[string]map[string]want{
+		// usage.cost_usd is the gateway's own field: the SDK hands it through untouched.
+		"chat": {"object": eq("chat.completion"), "model": eq(model), "content": text, "finish": eq("stop"),
+			"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive, "usage.cost_usd": positive},
+		"stream": {"chunks": many, "content": text, "finish": eq("stop"),
+			"usage.prompt_tokens": positive, "usage.completion_tokens": positive, "usage.total_tokens": positive},
+		"tools": merge(weatherCall, map[string]want{"finish": eq("tool_calls"), "tool": eq("get_weather"),
+			"finalFinish": eq("stop"), "final": contains("19 C, clear")}),
+		"streamTools": merge(weatherCall, map[string]want{"argDeltas": many, "finish": eq("tool_calls"), "tool": eq("get_weather")}),
+		"runTools": {"calls.#": eqInt(1), "calls.0.city": text, "calls.0.unit": oneOf("celsius", "fahrenheit"),
+			"completions": eqInt(2), "final": contains("19 C, clear")},
+		"structured":       merge(recipe("parsed"), map[string]want{"finish": eq("stop")}),
+		"streamStructured": recipe("parsed"),
+		"models":           {"ids": includes(model)},
+		"images":           png512,
+		"unknownModel": {"error.status": eqInt(404), "error.class": eq("NotFoundError"), "error.isAPIError": isTrue, "error.isNotFound": isTrue,
+			"error.message": contains("no-such-model")},
+		"badInput": {"error.status": eqInt(400), "error.class": eq("BadRequestError"), "error.isAPIError": isTrue, "error.isBadRequest": isTrue,
+			"error.message": contains("messages")},
+		"wrongKey": {"error.status": eqInt(401), "error.class": eq("AuthenticationError"), "error.isAuthentication": isTrue},
 	}
 }

@@ -257,7 +257,16 @@ func (e *oasEnv) run(t *testing.T, c oasCase) *oasExchange {
 		if rvi.Route.Operation.Responses.Status(x.status).Value.Content.Get(ct) == nil {
 			t.Errorf("Content-Type %q is not documented for %s %s %d", ct, rvi.Route.Method, rvi.Route.Path, x.status)
 		}
-		x.events = e.checkStream(t, body)
+		if strings.HasPrefix(rvi.Route.Path, "/v1/messages") {
+			events, err := oasParseSSE(body)
+			if err != nil || len(events) == 0 {
+				t.Fatalf("stream: %v\n%s", err, body)
+			}
+			x.events = events
+			e.checkMessageStream(t, events)
+		} else {
+			x.events = e.checkStream(t, body)
+		}
 	} else if strings.HasPrefix(ct, "application/json") && c.method != http.MethodHead {
 		if err := json.Unmarshal(body, &x.json); err != nil {
 			t.Fatalf("body is not JSON: %v", err)

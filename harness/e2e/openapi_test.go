@@ -25,25 +25,27 @@ import (
 // statuses each can answer. The document must list exactly these operations with exactly
 // these responses; the 405 sweep and the unknown-route probes show nothing else is served.
 var oasServed = map[string][]int{
-	"POST /v1/chat":               {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/chat/stream":        {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/chat/completions":   {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/images":             {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/images/generations": {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/embeddings":         {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"GET /v1/agents":              {200, 401, 500},
-	"GET /v1/agents/{id}":         {200, 401, 404, 500},
-	"POST /v1/agents/{id}/runs":   {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"GET /v1/models":              {200, 401, 500},
-	"GET /healthz":                {200, 500},
-	"GET /readyz":                 {200, 500, 503},
-	"GET /metrics":                {200},
-	"GET /openapi.json":           {200, 500},
+	"POST /v1/chat":                  {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/chat/stream":           {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/chat/completions":      {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/images":                {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/images/generations":    {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/embeddings":            {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"GET /v1/agents":                 {200, 401, 500},
+	"GET /v1/agents/{id}":            {200, 401, 404, 500},
+	"POST /v1/agents/{id}/runs":      {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"GET /v1/models":                 {200, 401, 500},
+	"GET /healthz":                   {200, 500},
+	"GET /readyz":                    {200, 500, 503},
+	"GET /metrics":                   {200},
+	"GET /openapi.json":              {200, 500},
+	"POST /v1/messages":              {200, 400, 401, 404, 413, 415, 429, 500, 502, 504, 529},
+	"POST /v1/messages/count_tokens": {200, 400, 401, 404, 413, 415, 429, 500, 502, 504, 529},
 }
 
 // oasPriced are the operations whose 200 carries X-Cost-USD.
 var oasPriced = []string{"POST /v1/chat", "POST /v1/chat/completions", "POST /v1/images",
-	"POST /v1/images/generations", "POST /v1/agents/{id}/runs", "POST /v1/embeddings"}
+	"POST /v1/images/generations", "POST /v1/agents/{id}/runs", "POST /v1/embeddings", "POST /v1/messages"}
 
 const oasKey = "sk-openapi-test"
 
@@ -81,6 +83,7 @@ func TestOpenAPI(t *testing.T) {
 	keyed := launch.MustStartService(t, launch.Options{Args: []string{"--api-keys", oasKey}})
 	simP := launch.MustStartSim(t, launch.Options{})
 	fault := launch.MustStartService(t, launch.Options{Config: launch.UpstreamConfig(simP.URL, oasFaultYAML)})
+	anthropicP := launch.MustStartService(t, launch.Options{Config: oasAnthropicYAML(simP.URL)})
 	circuit := launch.MustStartService(t, launch.Options{Config: launch.UpstreamConfig(simP.URL, oasCircuitYAML),
 		Args: []string{"--pre-drain-delay", "3s", "--grace-period", "1s"}})
 
@@ -103,7 +106,7 @@ func TestOpenAPI(t *testing.T) {
 	t.Run("document", func(t *testing.T) { oasCheckDocument(t, doc) })
 	t.Run("schemas", func(t *testing.T) { oasCheckSchemas(t, doc) })
 
-	env := newOASEnv(t, doc, map[string]*launch.Process{"main": mainP, "keyed": keyed, "fault": fault, "circuit": circuit},
+	env := newOASEnv(t, doc, map[string]*launch.Process{"main": mainP, "keyed": keyed, "fault": fault, "circuit": circuit, "anthropic": anthropicP},
 		launch.SimControl{URL: simP.URL})
 	t.Run("routes", func(t *testing.T) { oasCheckRoutes(t, env) })
 	for _, group := range []struct {
@@ -115,6 +118,7 @@ func TestOpenAPI(t *testing.T) {
 		{"auth", oasAuthCases()},
 		{"upstream-faults", oasFaultCases(env)},
 		{"circuit", oasCircuitCases(env)},
+		{"messages", oasMessagesCases(env)},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, c := range group.cases {

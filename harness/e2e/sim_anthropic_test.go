@@ -17,9 +17,15 @@ import (
 // and its result, count_tokens, and errors as the SDK's *anthropic.Error with their status.
 func TestSimulatorSpeaksAnthropicToTheOfficialSDK(t *testing.T) {
 	sim := launch.MustStartSim(t, launch.Options{Args: []string{"--api-key", "sk-ant-test"}})
-	client := anthropic.NewClient(option.WithBaseURL(sim.URL), option.WithAPIKey("sk-ant-test"), option.WithMaxRetries(0))
+	exerciseAnthropicSDK(t, sim.URL, "sk-ant-test", "claude-sonnet-4-5")
+}
+
+// exerciseAnthropicSDK runs Anthropic's Go SDK against a Messages server at baseURL that
+// wants key, on model.
+func exerciseAnthropicSDK(t *testing.T, baseURL, key string, model anthropic.Model) {
+	t.Helper()
+	client := anthropic.NewClient(option.WithBaseURL(baseURL), option.WithAPIKey(key), option.WithMaxRetries(0))
 	ctx := context.Background()
-	model := anthropic.Model("claude-sonnet-4-5")
 	ask := anthropic.NewUserMessage(anthropic.NewTextBlock("What is the weather in Lisbon today?"))
 
 	msg, err := client.Messages.New(ctx, anthropic.MessageNewParams{Model: model, MaxTokens: 200, Messages: []anthropic.MessageParam{ask}})
@@ -83,7 +89,7 @@ func TestSimulatorSpeaksAnthropicToTheOfficialSDK(t *testing.T) {
 		t.Fatalf("count_tokens = %+v, %v", count, err)
 	}
 
-	wrong := anthropic.NewClient(option.WithBaseURL(sim.URL), option.WithAPIKey("wrong"), option.WithMaxRetries(0))
+	wrong := anthropic.NewClient(option.WithBaseURL(baseURL), option.WithAPIKey("wrong"), option.WithMaxRetries(0))
 	_, err = wrong.Messages.New(ctx, anthropic.MessageNewParams{Model: model, MaxTokens: 10, Messages: []anthropic.MessageParam{ask}})
 	var apiErr *anthropic.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {

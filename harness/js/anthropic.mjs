@@ -1,6 +1,5 @@
-// `@anthropic-ai/sdk` against the simulator's Messages dialect (service/internal/sim): the
-// gateway does not serve /v1/messages yet, so this checks that the simulator is faithful enough
-// for Anthropic's own SDK.
+// `@anthropic-ai/sdk` against a Messages server: the simulator's dialect (service/internal/sim)
+// or the gateway's /v1/messages (harness/clients/anthropic*_test.go) — the same cases for both.
 import Anthropic from "@anthropic-ai/sdk";
 import { env, run, describeError } from "./cases.mjs";
 import { weather, weatherJSONSchema, weatherPrompt, weatherResult } from "./fixtures.mjs";

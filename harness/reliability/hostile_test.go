@@ -511,6 +511,7 @@ func hostileCases() []hcase {
 		{name: "client never reads: the route deadline still applies", run: neverReadsDeadline},
 		{name: "slow body: the route deadline still applies", run: slowBody},
 	}
+	cases = append(cases, messagesCases()...)
 	return cases
 }
 

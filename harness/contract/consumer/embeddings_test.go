@@ -94,7 +94,7 @@ func TestEmbeddingsContract(t *testing.T) {
 // what the service sends for POST /v1/embeddings (the client's body, model set) and what it
 // needs back: a list of vectors and the usage it prices.
 func TestUpstreamEmbeddingsContract(t *testing.T) {
-	runUpstreamCases(t, []upstreamCase{{
+	runUpstreamCases(t, pactkit.Upstream, upstreamConfig, []upstreamCase{{
 		name: "embeddings",
 		declare: func(t *testing.T, p *consumer.V4HTTPMockProvider) {
 			p.AddInteraction().Given(pactkit.StateUpstreamKey).

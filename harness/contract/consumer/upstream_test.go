@@ -312,20 +312,21 @@ func TestUpstreamContract(t *testing.T) {
 			},
 		},
 	}
-	runUpstreamCases(t, cases)
+	runUpstreamCases(t, pactkit.Upstream, upstreamConfig, cases)
 }
 
-// runUpstreamCases runs each case against a service pointed at its own mock upstream.
-func runUpstreamCases(t *testing.T, cases []upstreamCase) {
+// runUpstreamCases runs each case against a service pointed by config at its own mock of the
+// provider.
+func runUpstreamCases(t *testing.T, provider string, config func(mockURL string) string, cases []upstreamCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPact(t, pactkit.Service, pactkit.Upstream)
+			p := newPact(t, pactkit.Service, provider)
 			tc.declare(t, p)
 			err := p.ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				svc, err := launch.StartService(ctx, launch.Options{Config: upstreamConfig(mockURL(cfg))})
+				svc, err := launch.StartService(ctx, launch.Options{Config: config(mockURL(cfg))})
 				if err != nil {
 					return err
 				}

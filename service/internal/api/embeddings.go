@@ -1,8 +1,6 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"aiservice/service/internal/apperr"
@@ -24,13 +22,7 @@ func (s *server) embeddings(c *gin.Context) {
 		return
 	}
 	body, call, err := s.gw.Embeddings(c.Request.Context(), &req)
-	exchangeOf(c).call = call
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	costHeader(c, call.Priced, call.CostUSD)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	s.answer(c, body, call, err)
 }
 
 // validateEmbeddings checks an embeddings request against OpenAI's rules and limits, so a

@@ -35,7 +35,7 @@ func (s *server) fail(c *gin.Context, err error) {
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
-	c.AbortWithStatusJSON(statusOf(e.Kind), body(c.Request.Context(), e))
+	c.AbortWithStatusJSON(errorResponse(c, e))
 }
 
 func levelFor(k apperr.Kind) slog.Level {

@@ -73,6 +73,12 @@ func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 
 func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
 	body, call, err := s.gw.ChatRaw(c.Request.Context(), req)
+	s.answer(c, body, call, err)
+}
+
+// answer writes what a gateway call answered: its JSON body with X-Cost-USD when priced, or
+// its failure.
+func (s *server) answer(c *gin.Context, body []byte, call *gateway.Call, err error) {
 	exchangeOf(c).call = call
 	if err != nil {
 		s.fail(c, err)
@@ -95,8 +101,15 @@ func costHeader(c *gin.Context, priced bool, usd float64) {
 // first byte, an `event: error` carrying the same error object ends the stream, so a client
 // never mistakes a cut stream for a finished one.
 func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool) {
-	ex, start := exchangeOf(c), time.Now()
+	start := time.Now()
 	st, call, err := s.gw.ChatStream(c.Request.Context(), req)
+	s.relayStream(c, start, st, call, err, includeUsage)
+}
+
+// relayStream answers with an opened stream (or its failure to open): chat chunks, or on the
+// Messages surface Anthropic's named events. start is when the handler began.
+func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream, call *gateway.Call, err error, includeUsage bool) {
+	ex := exchangeOf(c)
 	ex.call = call
 	if err != nil {
 		s.fail(c, err)
@@ -115,7 +128,7 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	c.Status(http.StatusOK)
 	ex.streamed = true
-	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, ex: ex, start: start,
+	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, named: messagesSurface(c), ex: ex, start: start,
 		ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
 	if err := r.run(first); err != nil {
 		s.endStream(c, r.out, err)
@@ -131,7 +144,8 @@ func (s *server) endStream(c *gin.Context, out *sse.Writer, err error) {
 		return
 	}
 	s.log.WarnContext(c.Request.Context(), "stream ended with an error", "error_type", e.Kind.String(), "error", e.Error())
-	data, _ := json.Marshal(body(c.Request.Context(), e))
+	_, b := errorResponse(c, e)
+	data, _ := json.Marshal(b)
 	_ = out.Last("error", data)
 }
 
@@ -140,6 +154,7 @@ type relay struct {
 	out          *sse.Writer
 	st           *gateway.Stream
 	includeUsage bool
+	named        bool // Anthropic's events: message_stop ends the stream, no [DONE]
 	ex           *exchange
 	ttft, gap    prometheus.Observer
 	start, last  time.Time // start: when the handler began, which time to first token counts from
@@ -150,19 +165,21 @@ type relay struct {
 func (r *relay) run(ev gateway.Event) error {
 	for {
 		if !ev.UsageOnly || r.includeUsage {
-			write := r.out.Data
+			write := r.out.Event
 			if r.st.Ready() {
-				write = r.out.DataLater // the next chunk is here: one write for both
+				write = r.out.EventLater // the next chunk is here: one write for both
 			}
-			if err := write(ev.Data); err != nil {
+			if err := write(ev.Name, ev.Data); err != nil {
 				return nil
 			}
 			r.sent(time.Now())
 		}
 		var err error
 		if ev, err = r.st.Next(); errors.Is(err, io.EOF) {
-			// The final event goes out unflushed, once the request has been fully recorded.
-			_ = r.out.Last("", sse.Done)
+			if !r.named {
+				// The final event goes out unflushed, once the request has been fully recorded.
+				_ = r.out.Last("", sse.Done)
+			}
 			return nil
 		} else if err != nil {
 			return err

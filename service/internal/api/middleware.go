@@ -109,6 +109,10 @@ func (s *server) authenticate(c *gin.Context) {
 		return
 	}
 	token, ok := ParseBearer(c.GetHeader("Authorization"))
+	if h := c.Request.Header.Values("X-Api-Key"); !ok && len(h) == 1 {
+		// Anthropic's SDKs send the key as x-api-key.
+		token, ok = h[0], h[0] != "" && len(h[0]) <= 512
+	}
 	if ok {
 		sum := sha256.Sum256([]byte(token))
 		match := 0
@@ -122,7 +126,7 @@ func (s *server) authenticate(c *gin.Context) {
 	}
 	c.Header("WWW-Authenticate", `Bearer realm="aiservice"`)
 	s.fail(c, &apperr.Error{Kind: apperr.Authentication, Code: "invalid_api_key",
-		Message: "Missing or invalid API key. Send it as `Authorization: Bearer KEY`."})
+		Message: "Missing or invalid API key. Send it as `Authorization: Bearer KEY` (or `x-api-key: KEY`)."})
 }
 
 // ParseBearer extracts the token of a Bearer Authorization header.

@@ -85,12 +85,14 @@ func (s *server) record(ctx context.Context, span trace.Span, ex *exchange, f fi
 	s.m.record(f.rm, f.method, f.route, f.status, f.elapsed)
 	s.m.count(f.rm, ex.failure)
 	latency, sloStatus := f.elapsed, f.status
+	if e := ex.failure; e != nil && e.Kind != apperr.Canceled {
+		// A stream's closing error event is what the client got; and the SLO judges an error by
+		// its kind's status on OpenAI's table, whatever the surface's (Anthropic's 529 for
+		// shedding is OpenAI's 429, which spends no error budget).
+		sloStatus = statusOf(e.Kind)
+	}
 	if ex.streamed {
-		// A stream's latency is its first byte; a closing error event is what the client got.
-		latency = ex.firstByte
-		if e := ex.failure; e != nil && e.Kind != apperr.Canceled {
-			sloStatus = statusOf(e.Kind)
-		}
+		latency = ex.firstByte // a stream's latency is its first byte
 	}
 	s.slo.Observe(f.route, sloStatus, latency)
 	var upstream time.Duration

@@ -29,12 +29,13 @@ func TestAgentRoutesShareTheAgentsDeadline(t *testing.T) {
 // with a distinct timeout per group, each route's deadline names its group.
 func TestEveryRouteHasItsGroupsDeadline(t *testing.T) {
 	d := func(s string) config.Duration { v, _ := time.ParseDuration(s); return config.Duration(v) }
-	tm := config.Timeouts{Chat: d("11s"), Stream: d("12s"), Images: d("13s"), Agents: d("14s"), Healthz: d("15s"), Default: d("16s"), Embeddings: d("17s")}
+	tm := config.Timeouts{Chat: d("11s"), Stream: d("12s"), Images: d("13s"), Agents: d("14s"), Healthz: d("15s"), Default: d("16s"), Embeddings: d("17s"), Messages: d("18s")}
 	want := map[string]time.Duration{
 		"POST /v1/chat": 11 * time.Second, "POST /v1/chat/stream": 12 * time.Second, "POST /v1/chat/completions": 12 * time.Second,
 		"POST /v1/images": 13 * time.Second, "POST /v1/images/generations": 13 * time.Second,
 		"POST /v1/embeddings": 17 * time.Second,
-		"GET /v1/agents":      14 * time.Second, "GET /v1/agents/:id": 14 * time.Second, "POST /v1/agents/:id/runs": 14 * time.Second,
+		"POST /v1/messages":   18 * time.Second, "POST /v1/messages/count_tokens": 18 * time.Second,
+		"GET /v1/agents": 14 * time.Second, "GET /v1/agents/:id": 14 * time.Second, "POST /v1/agents/:id/runs": 14 * time.Second,
 		"GET /healthz": 15 * time.Second, "GET /readyz": 15 * time.Second, "GET /metrics": 15 * time.Second,
 		"GET /v1/models": 16 * time.Second, "GET /openapi.json": 16 * time.Second,
 	}

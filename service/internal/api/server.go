@@ -68,6 +68,7 @@ const (
 	groupImages  = "images"
 	groupAgents  = "agents"
 	groupEmbed   = "embeddings"
+	groupMsgs    = "messages"
 	groupHealthz = "healthz"
 	groupDefault = "default"
 )
@@ -142,6 +143,8 @@ func (s *server) routes(metrics gin.HandlerFunc) []route {
 		{"POST", "/v1/images", groupImages, true, s.images},
 		{"POST", "/v1/images/generations", groupImages, true, s.images},
 		{"POST", "/v1/embeddings", groupEmbed, true, s.embeddings},
+		{"POST", "/v1/messages", groupMsgs, true, s.messages},
+		{"POST", "/v1/messages/count_tokens", groupMsgs, true, s.countTokens},
 		{"GET", "/v1/agents", groupAgents, true, s.listAgents},
 		{"GET", "/v1/agents/:id", groupAgents, true, s.getAgent},
 		{"POST", "/v1/agents/:id/runs", groupAgents, true, s.runAgent},

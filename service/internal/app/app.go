@@ -26,6 +26,7 @@ import (
 	"aiservice/service/internal/provider"
 	"aiservice/service/internal/sim"
 	"aiservice/service/internal/telemetry"
+	"aiservice/service/internal/translate"
 )
 
 // App is a wired service, not yet listening.
@@ -39,7 +40,7 @@ type App struct {
 	SimURL string
 
 	simServer *http.Server
-	upstreams []*provider.OpenAI // their idle pooled connections are dropped at Close
+	upstreams []interface{ CloseIdle() } // their idle pooled connections are dropped at Close
 }
 
 // Options carry what is not in the configuration.
@@ -72,6 +73,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost, IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
 			Propagator:       tracing.Propagator,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, Buffers: buffers, MaxRetryAfter: cfg.Upstream.MaxRetryAfter.D(),
+			Translate: translate.Options{DropUnsupported: p.DropUnsupported},
 		}
 		if p.Type == "sim" {
 			// The built-in simulator is a real HTTP server on loopback, reached like any upstream.
@@ -81,6 +83,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 				}
 			}
 			pc.System, pc.BaseURL = "sim", a.SimURL+"/v1"
+		}
+		if p.Speaks() == "anthropic" {
+			if p.Type == "anthropic" {
+				pc.System = "anthropic"
+			}
+			up := provider.NewAnthropic(provider.AnthropicConfig{OpenAIConfig: pc, Version: p.Version()})
+			providers[p.Name], a.upstreams = up, append(a.upstreams, up)
+			continue
 		}
 		up := provider.NewOpenAI(pc)
 		providers[p.Name], a.upstreams = up, append(a.upstreams, up)

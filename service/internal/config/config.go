@@ -61,6 +61,7 @@ type Timeouts struct {
 	StreamFirstToken Duration `yaml:"stream_first_token" json:"stream_first_token"`
 	StreamIdle       Duration `yaml:"stream_idle" json:"stream_idle"`
 	Embeddings       Duration `yaml:"embeddings" json:"embeddings"`
+	Messages         Duration `yaml:"messages" json:"messages"`
 }
 
 // Shutdown times the graceful drain.
@@ -136,7 +137,8 @@ type Provider struct {
 	BaseURL string `yaml:"base_url" json:"base_url,omitempty"`
 	APIKey  Secret `yaml:"api_key" json:"api_key,omitempty"`
 	// APIKeyEnv names an environment variable holding the key, so keys stay out of files.
-	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	APIKeyEnv       string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	ProviderDialect `yaml:",inline"`
 }
 
 // Model routes a public model name to a provider, or to several deployments.
@@ -187,10 +189,12 @@ type Simulator struct {
 
 // Price is USD per 1M tokens, or per image keyed by "SIZE/QUALITY".
 type Price struct {
-	InputPer1M       float64            `yaml:"input_per_1m" json:"input_per_1m"`
-	CachedInputPer1M float64            `yaml:"cached_input_per_1m" json:"cached_input_per_1m,omitempty"`
-	OutputPer1M      float64            `yaml:"output_per_1m" json:"output_per_1m"`
-	PerImage         map[string]float64 `yaml:"per_image" json:"per_image,omitempty"`
+	InputPer1M       float64 `yaml:"input_per_1m" json:"input_per_1m"`
+	CachedInputPer1M float64 `yaml:"cached_input_per_1m" json:"cached_input_per_1m,omitempty"`
+	// CacheWriteInputPer1M prices prompt tokens written to a cache (Anthropic charges them above input).
+	CacheWriteInputPer1M float64            `yaml:"cache_write_input_per_1m" json:"cache_write_input_per_1m,omitempty"`
+	OutputPer1M          float64            `yaml:"output_per_1m" json:"output_per_1m"`
+	PerImage             map[string]float64 `yaml:"per_image" json:"per_image,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML and JSON.
@@ -376,7 +380,7 @@ func (c *Config) Validate() error {
 	for _, v := range []func() error{
 		c.validateServer, c.Timeouts.validate, c.Shutdown.validate, c.Server.validate, c.Upstream.validate,
 		c.Resilience.validate, c.Telemetry.validate, c.SLO.validate, c.validateProviders, c.validateModels,
-		c.validateAgents, c.Simulator.validate, c.validatePrices,
+		c.validateAgents, c.Simulator.validate, c.validatePrices, c.validateDialectModels,
 	} {
 		errs = append(errs, v())
 	}
@@ -408,6 +412,8 @@ func (t Timeouts) For(group string) time.Duration {
 		return t.Healthz.D()
 	case "embeddings":
 		return t.Embeddings.D()
+	case "messages":
+		return t.Messages.D()
 	}
 	return t.Default.D()
 }

@@ -158,13 +158,14 @@ func (c *Config) validateProviders() error {
 		errs = append(errs, seen.add(f+".name", p.Name))
 		switch p.Type {
 		case "sim":
-		case "openai":
+		case "openai", "anthropic":
 			if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 				errs = append(errs, bad(f+".base_url", "must be an http(s) URL, got %q", p.BaseURL))
 			}
 		default:
-			errs = append(errs, bad(f+".type", "must be openai or sim, not %q", p.Type))
+			errs = append(errs, bad(f+".type", "must be openai, anthropic or sim, not %q", p.Type))
 		}
+		errs = append(errs, p.validateDialect(f))
 	}
 	return errors.Join(errs...)
 }
@@ -263,7 +264,7 @@ func (s Simulator) validate() error {
 func (c *Config) validatePrices() error {
 	var errs []error
 	for name, p := range c.Prices {
-		if !between(p.InputPer1M, 0, math.MaxFloat64) || !between(p.OutputPer1M, 0, math.MaxFloat64) || !between(p.CachedInputPer1M, 0, math.MaxFloat64) {
+		if !between(p.InputPer1M, 0, math.MaxFloat64) || !between(p.OutputPer1M, 0, math.MaxFloat64) || !between(p.CachedInputPer1M, 0, math.MaxFloat64) || !between(p.CacheWriteInputPer1M, 0, math.MaxFloat64) {
 			errs = append(errs, bad("prices."+name, "prices must be finite and not negative"))
 		}
 		for k, v := range p.PerImage {

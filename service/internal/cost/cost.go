@@ -28,15 +28,20 @@ func (t *Table) Chat(model string, u wire.Usage) (usd float64, ok bool) {
 	if !ok || (p.InputPer1M == 0 && p.OutputPer1M == 0) {
 		return 0, false
 	}
-	cached := 0
-	if u.PromptTokensDetails != nil {
-		cached = min(u.PromptTokensDetails.CachedTokens, u.PromptTokens)
+	cached, written := 0, 0
+	if d := u.PromptTokensDetails; d != nil {
+		cached = min(d.CachedTokens, u.PromptTokens)
+		written = min(d.CacheWriteTokens, u.PromptTokens-cached)
 	}
-	cachedRate := p.CachedInputPer1M
+	cachedRate, writeRate := p.CachedInputPer1M, p.CacheWriteInputPer1M
 	if cachedRate == 0 {
 		cachedRate = p.InputPer1M
 	}
-	usd = (float64(u.PromptTokens-cached)*p.InputPer1M + float64(cached)*cachedRate + float64(u.CompletionTokens)*p.OutputPer1M) / 1e6
+	if writeRate == 0 {
+		writeRate = p.InputPer1M
+	}
+	usd = (float64(u.PromptTokens-cached-written)*p.InputPer1M + float64(cached)*cachedRate + float64(written)*writeRate +
+		float64(u.CompletionTokens)*p.OutputPer1M) / 1e6
 	return round(usd), true
 }
 

@@ -22,6 +22,7 @@ func testTable() *Table {
 		"image":     {PerImage: map[string]float64{"1024x1024/low": 0.01, "1024x1024/medium": 0.04, "1024x1536/high": 0.25}},
 		"dalle":     {PerImage: map[string]float64{"1024x1024/standard": 0.04, "1024x1024/hd": 0.08}},
 		"chatimage": {InputPer1M: 1, OutputPer1M: 1},
+		"claude":    {InputPer1M: 3, CachedInputPer1M: 0.3, CacheWriteInputPer1M: 3.75, OutputPer1M: 15},
 	})
 }
 
@@ -44,6 +45,14 @@ func TestTableChat(t *testing.T) {
 		{"no cached rate bills cached tokens at the input rate", "nocache",
 			wire.Usage{PromptTokens: 1000, CompletionTokens: 1000, PromptTokensDetails: &wire.PromptTokensDetails{CachedTokens: 500}},
 			0.003, true},
+		{"cache reads and writes at their rates", "claude",
+			wire.Usage{PromptTokens: 1000, CompletionTokens: 100, PromptTokensDetails: &wire.PromptTokensDetails{CachedTokens: 600, CacheWriteTokens: 300}},
+			(100*3 + 600*0.3 + 300*3.75 + 100*15) / 1e6, true},
+		{"cache writes capped at the uncached prompt", "claude",
+			wire.Usage{PromptTokens: 100, PromptTokensDetails: &wire.PromptTokensDetails{CachedTokens: 60, CacheWriteTokens: 500}},
+			(60*0.3 + 40*3.75) / 1e6, true},
+		{"no cache-write rate bills writes at the input rate", "chat",
+			wire.Usage{PromptTokens: 1000, PromptTokensDetails: &wire.PromptTokensDetails{CacheWriteTokens: 1000}}, 0.0025, true},
 		{"zero usage costs zero but is priced", "chat", wire.Usage{}, 0, true},
 		{"float noise is rounded", "chat", wire.Usage{PromptTokens: 3, CompletionTokens: 1}, 0.0000175, true},
 		{"unknown model", "nope", wire.Usage{PromptTokens: 10}, 0, false},

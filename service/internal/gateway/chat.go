@@ -239,14 +239,18 @@ func (g *Gateway) Images(ctx context.Context, req *wire.ImageRequest) (*wire.Ima
 // ends the attempt and completes the Call — usage estimated for a stream cut short — and must
 // always be called.
 type Stream struct {
-	g      *Gateway
-	a      attempt // the open attempt: its route, span and slot are the stream's until Close
-	inner  provider.Stream
-	ctx    context.Context // the attempt's; its cause says which limit ended it
-	cancel context.CancelCauseFunc
-	call   *Call
-	timer  *time.Timer
-	idle   time.Duration
+	g     *Gateway
+	a     attempt // the open attempt: its route, span and slot are the stream's until Close
+	inner provider.RawStream
+	// messages: the events are Anthropic's (relayEvent), not chat chunks; msgUsage is what
+	// message_start and message_delta reported so far.
+	messages bool
+	msgUsage wire.AUsage
+	ctx      context.Context // the attempt's; its cause says which limit ended it
+	cancel   context.CancelCauseFunc
+	call     *Call
+	timer    *time.Timer
+	idle     time.Duration
 	// prompt is the estimated prompt tokens, outRunes the characters produced so far.
 	prompt   int
 	outRunes int
@@ -276,7 +280,7 @@ var (
 // cancellable context: the first-token and idle limits end it with a cause that Classify can
 // tell apart from the route deadline.
 type opened struct {
-	inner  provider.Stream
+	inner  provider.RawStream
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 }
@@ -285,15 +289,25 @@ type opened struct {
 // answered with headers. After that nothing is retried: bytes may have reached the client.
 // The Call is the stream's: complete once the stream is closed (or now, when it failed to open).
 func (g *Gateway) ChatStream(ctx context.Context, req *wire.ChatRequest) (*Stream, *Call, error) {
-	primary, call, err := g.resolve(req.Model, "chat")
+	return g.openStream(ctx, req.Model, promptTokens(req), false, func(ctx context.Context, r *route) (provider.RawStream, error) {
+		up := *req
+		up.Model = r.model.Upstream()
+		return r.provider.ChatStream(ctx, &up)
+	})
+}
+
+// openStream is how every stream opens: resolve the model, then send until an upstream
+// answered with headers; messages says the events are Anthropic's. prompt is the estimated
+// prompt tokens, for a stream that ends without usage.
+func (g *Gateway) openStream(ctx context.Context, model string, prompt int, messages bool,
+	open func(context.Context, *route) (provider.RawStream, error)) (*Stream, *Call, error) {
+	primary, call, err := g.resolve(model, "chat")
 	if err != nil {
 		return nil, call, err
 	}
 	o, a, err := send(ctx, g, call, primary, "chat", true, func(ctx context.Context, r *route, _ trace.Span) (opened, error) {
-		up := *req
-		up.Model = r.model.Upstream()
 		sctx, cancel := context.WithCancelCause(ctx)
-		inner, err := r.provider.ChatStream(sctx, &up)
+		inner, err := open(sctx, r)
 		if err != nil {
 			cancel(nil)
 			return opened{}, err
@@ -304,7 +318,7 @@ func (g *Gateway) ChatStream(ctx context.Context, req *wire.ChatRequest) (*Strea
 		return nil, call, err
 	}
 	s := &Stream{g: g, a: a, inner: o.inner, ctx: o.ctx, cancel: o.cancel, call: call, opened: time.Now(),
-		idle: g.idle, firstToken: g.firstToken, prompt: promptTokens(req)}
+		idle: g.idle, firstToken: g.firstToken, prompt: prompt, messages: messages}
 	s.waitSince.Store(s.opened.UnixNano()) // the first-token limit runs from the moment the upstream answered
 	s.timer = time.AfterFunc(s.firstToken, s.expire)
 	return s, call, nil
@@ -346,6 +360,7 @@ func (s *Stream) expire() {
 type Event struct {
 	Data      []byte
 	UsageOnly bool
+	Name      string // the SSE event name: Anthropic's event type; empty for chat chunks
 }
 
 // Next returns the next chunk, or io.EOF at the end of the stream. Chunks are relayed as the
@@ -363,7 +378,7 @@ func (s *Stream) Next() (Event, error) {
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			s.ended = true
-			if s.usage == nil {
+			if s.usage == nil && !s.messages {
 				return s.estimatedUsage(), nil
 			}
 			return Event{}, io.EOF
@@ -373,6 +388,9 @@ func (s *Stream) Next() (Event, error) {
 	if !s.started.Swap(true) {
 		// The timer was set for the first-token limit; from now on the idle limit rules.
 		s.timer.Reset(s.idle)
+	}
+	if s.messages {
+		return s.relayEvent(raw)
 	}
 	return s.relay(raw)
 }

@@ -144,7 +144,7 @@ func upstreamStatus(se *provider.StatusError, err error) Failure {
 		f.Err = &apperr.Error{Kind: apperr.InvalidRequest, Message: msg, Cause: err}
 	case c == 500 || c == 502:
 		f.Err, f.Verdict = apperr.Wrap(apperr.Upstream, err, "The upstream failed: %s", msg), Failing
-	case c == 503:
+	case c == 503 || c == 529: // 529 is Anthropic's "overloaded"
 		f.Err = &apperr.Error{Kind: apperr.Unavailable, RetryAfter: se.RetryAfter, Message: "The upstream is unavailable: " + msg, Cause: err}
 		f.Verdict = Failing
 	case c == 504:

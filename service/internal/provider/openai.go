@@ -20,6 +20,7 @@ import (
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/sse"
+	"aiservice/service/internal/translate"
 	"aiservice/service/internal/wire"
 )
 
@@ -42,6 +43,8 @@ type OpenAIConfig struct {
 	Buffers *semaphore.Weighted
 	// MaxRetryAfter clamps the upstream's Retry-After; 0 is DefaultMaxRetryAfter.
 	MaxRetryAfter time.Duration
+	// Translate says what to do with what cannot be translated to this provider's dialect.
+	Translate translate.Options
 }
 
 // Defaults of the bounds, for an OpenAIConfig that leaves them zero.
@@ -61,7 +64,7 @@ type OpenAI struct {
 	client    *http.Client
 	chatURL   string
 	imagesURL string
-	auth      string
+	header    http.Header    // sent with every request: the credentials
 	secret    *regexp.Regexp // the API key, matched case-insensitively and across whitespace
 }
 
@@ -101,9 +104,9 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 		// it for the same host on another port): the 3xx itself is the answer (see do).
 		return http.ErrUseLastResponse
 	}}
-	p := &OpenAI{cfg: cfg, client: client, chatURL: base + "/chat/completions", imagesURL: base + "/images/generations"}
+	p := &OpenAI{cfg: cfg, client: client, chatURL: base + "/chat/completions", imagesURL: base + "/images/generations", header: http.Header{}}
 	if cfg.APIKey != "" {
-		p.auth = "Bearer " + cfg.APIKey
+		p.header.Set("Authorization", "Bearer "+cfg.APIKey)
 		p.secret = secretPattern(cfg.APIKey)
 	}
 	return p
@@ -140,8 +143,9 @@ func (p *OpenAI) URL(op string) string {
 // CloseIdle drops pooled connections (used at shutdown).
 func (p *OpenAI) CloseIdle() { p.client.CloseIdleConnections() }
 
-// do sends a JSON request and returns the response when its status is 2xx.
-func (p *OpenAI) do(ctx context.Context, url string, body any, stream bool) (*http.Response, error) {
+// do sends a JSON request and returns the response when its status is 2xx. extra are headers
+// of this request only (nil for none).
+func (p *OpenAI) do(ctx context.Context, url string, body any, stream bool, extra http.Header) (*http.Response, error) {
 	// The body is not pooled: the transport may still be writing it when the answer arrives.
 	var payload []byte
 	var err error
@@ -163,8 +167,10 @@ func (p *OpenAI) do(ctx context.Context, url string, body any, stream bool) (*ht
 	} else {
 		req.Header.Set("Accept", "application/json")
 	}
-	if p.auth != "" {
-		req.Header.Set("Authorization", p.auth)
+	for _, h := range []http.Header{p.header, extra} {
+		for k, v := range h {
+			req.Header[k] = v
+		}
 	}
 	if p.cfg.Propagator != nil {
 		p.cfg.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
@@ -303,7 +309,12 @@ func invalid(what string) error { return &InvalidError{What: what} }
 // post sends a JSON request and reads the whole 2xx answer, within MaxResponseBytes and the
 // shared Buffers.
 func (p *OpenAI) post(ctx context.Context, url string, in any) ([]byte, error) {
-	resp, err := p.do(ctx, url, in, false)
+	return p.postWith(ctx, url, in, nil)
+}
+
+// postWith is post with headers of this request.
+func (p *OpenAI) postWith(ctx context.Context, url string, in any, extra http.Header) ([]byte, error) {
+	resp, err := p.do(ctx, url, in, false, extra)
 	if err != nil {
 		return nil, err
 	}
@@ -486,13 +497,20 @@ var errStreamClosed = errors.New("read from a closed stream")
 
 // ChatStream implements Provider. It asks the upstream to include usage in the stream.
 func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error) {
-	st := &sseStream{ctx: ctx, secret: p.secret}
+	return p.openStream(ctx, p.chatURL, req, nil, nil)
+}
+
+// openStream sends a streaming request and returns its events once the upstream answered
+// with headers. last, when set, tells the dialect's final event (the stream then ends after
+// it); otherwise the stream ends at [DONE].
+func (p *OpenAI) openStream(ctx context.Context, url string, in any, extra http.Header, last func([]byte) bool) (*sseStream, error) {
+	st := &sseStream{ctx: ctx, secret: p.secret, last: last}
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if ac, ok := info.Conn.(*activityConn); ok {
 			st.conn = ac
 		}
 	}}
-	resp, err := p.do(httptrace.WithClientTrace(ctx, trace), p.chatURL, req, true)
+	resp, err := p.do(httptrace.WithClientTrace(ctx, trace), url, in, true, extra)
 	if err != nil {
 		return nil, err
 	}
@@ -522,6 +540,7 @@ type sseStream struct {
 	secret *regexp.Regexp // the API key, kept out of error events; nil when there is none
 	conn   *activityConn  // nil when unknown (e.g. a shared HTTP/2 connection)
 	done   bool
+	last   func([]byte) bool // the dialect's final event, when it has one instead of [DONE]
 	// clock is r for LastRead, which a stream's timer calls from its own goroutine, also
 	// while Close runs; nil once closed.
 	clock atomic.Pointer[sse.Reader]
@@ -581,6 +600,7 @@ func (s *sseStream) NextRaw() ([]byte, error) {
 	if isErrorEvent(ev.Name, ev.Data) {
 		return nil, upstreamError(s.secret, http.StatusBadGateway, ev.Data, streamErrorWhat)
 	}
+	s.done = s.last != nil && s.last(ev.Data)
 	return ev.Data, nil
 }
 

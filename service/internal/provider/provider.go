@@ -35,11 +35,17 @@ type Provider interface {
 // Stream yields chunks until io.EOF (the upstream's [DONE]). A stream that stops without
 // [DONE] returns an error wrapping io.ErrUnexpectedEOF: a truncation is never a clean end.
 type Stream interface {
-	// NextRaw returns the JSON of the next chunk event — valid until the next call — without
-	// decoding it; error events come back as *StatusError.
-	NextRaw() ([]byte, error)
+	RawStream
 	// Next is NextRaw decoded.
 	Next() (*wire.Chunk, error)
+}
+
+// RawStream yields the events of a stream in its dialect — chat chunks, or Anthropic's
+// events up to message_stop — until io.EOF.
+type RawStream interface {
+	// NextRaw returns the JSON of the next event — valid until the next call — without
+	// decoding it; error events come back as *StatusError.
+	NextRaw() ([]byte, error)
 	// Ready reports whether the next event's bytes are already received (no wait for it).
 	Ready() bool
 	Close() error

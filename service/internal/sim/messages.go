@@ -345,11 +345,18 @@ func (s *Server) streamMessage(w http.ResponseWriter, r *http.Request, msg anthr
 		send("message_stop", map[string]string{"type": "message_stop"})
 }
 
+// countTokens answers count_tokens; injected latency and failures apply to it as to messages.
 func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) {
 	a, req, ok := s.readAnthropic(w, r, true)
 	if !ok {
 		return
 	}
+	c, _, ok := s.beginIn(w, r, a.Model, writeAnthropicError)
+	defer c.end()
+	if !ok {
+		return
+	}
+	c.completed = true
 	n := promptTokens(req)
 	for _, t := range a.Tools {
 		n += tokens.Count(t.Name + t.Description + string(t.InputSchema))

@@ -71,8 +71,8 @@ func TestObserve(t *testing.T) {
 				t.Errorf("counts = %+v, want %+v", got, tc.want)
 			}
 			// Only the pre-created routes exist: an ignored route adds no series.
-			if n := testutil.CollectAndCount(r.events); n != 7*4 {
-				t.Errorf("slo_events_total has %d series, want 28", n)
+			if n := testutil.CollectAndCount(r.events); n != len(routeGroups)*4 {
+				t.Errorf("slo_events_total has %d series, want %d", n, len(routeGroups)*4)
 			}
 		})
 	}

@@ -275,6 +275,9 @@ func (w *Writer) DataLater(data []byte) error { return w.write("", data, false) 
 // Event writes a named event and flushes it.
 func (w *Writer) Event(name string, data []byte) error { return w.write(name, data, true) }
 
+// EventLater writes a named event without flushing (DataLater with a name).
+func (w *Writer) EventLater(name string, data []byte) error { return w.write(name, data, false) }
+
 // Done writes the `[DONE]` sentinel and flushes it.
 func (w *Writer) Done() error { return w.write("", Done, true) }
 

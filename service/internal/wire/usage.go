@@ -18,13 +18,16 @@ func ParseUsage(b []byte) (u *Usage, ok bool) {
 		}
 	}
 	if d := f[3]; d.Found() && b[d.Start] == '{' {
-		var c [1]Span
+		var c [2]Span
 		details := b[d.Start:d.End]
-		if ObjectFieldsInto(c[:], details, "cached_tokens") != nil {
+		if ObjectFieldsInto(c[:], details, "cached_tokens", "cache_write_tokens") != nil {
 			return nil, false
 		}
 		u.PromptTokensDetails = &PromptTokensDetails{}
 		if u.PromptTokensDetails.CachedTokens, ok = intValue(details, c[0]); !ok {
+			return nil, false
+		}
+		if u.PromptTokensDetails.CacheWriteTokens, ok = intValue(details, c[1]); !ok {
 			return nil, false
 		}
 	} else if d.Found() && string(b[d.Start:d.End]) != "null" {

@@ -221,6 +221,9 @@ type Usage struct {
 // PromptTokensDetails reports cached input tokens.
 type PromptTokensDetails struct {
 	CachedTokens int `json:"cached_tokens"`
+	// CacheWriteTokens are prompt tokens written to the cache (Anthropic's
+	// cache_creation_input_tokens), priced apart; OpenAI has no such count.
+	CacheWriteTokens int `json:"cache_write_tokens,omitempty"`
 }
 
 // Chunk is a `chat.completion.chunk` stream event.

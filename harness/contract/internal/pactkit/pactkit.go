@@ -42,6 +42,10 @@ const (
 	Service = "aiservice"
 	// Upstream is any OpenAI-compatible API the service's `openai` provider talks to.
 	Upstream = "openai-compatible-upstream"
+	// AnthropicClient is Anthropic's Go SDK (anthropic-sdk-go) calling the service's /v1/messages.
+	AnthropicClient = "anthropic-client"
+	// AnthropicUpstream is Anthropic's Messages API as the service's `anthropic` provider uses it.
+	AnthropicUpstream = "anthropic-upstream"
 )
 
 // Provider states used by the contracts; the provider tests register a handler for each.
@@ -52,6 +56,7 @@ const (
 	StateUpstreamHealthy = "the upstream answers normally"
 	StateUpstreamKey     = "the API key sk-contract-upstream is valid"
 	StateUpstreamLimited = "the upstream is rate limiting"
+	StateUpstreamBusy    = "the upstream is overloaded"
 )
 
 // UpstreamAPIKey is the key the service is configured with in the upstream contract; the

@@ -1,0 +1,122 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/wire"
+)
+
+// decodeMessages reads and validates a Messages request with the client's Anthropic headers;
+// counting is count_tokens, which takes no max_tokens.
+func (s *server) decodeMessages(c *gin.Context, counting bool) (*wire.MessagesRequest, bool) {
+	var req wire.MessagesRequest
+	raw, err := readJSON(c.Writer, c.Request, &req)
+	if err == nil {
+		err = ValidateMessages(&req, counting)
+	}
+	if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	req.Raw = raw
+	req.Version, req.Beta = c.GetHeader("Anthropic-Version"), c.GetHeader("Anthropic-Beta")
+	return &req, true
+}
+
+// Block types a client may send; the gateway reads text, image, tool_use and tool_result and
+// passes the others to an Anthropic upstream (a translation refuses them by name).
+var blockTypes = []string{"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
+	"search_result", "server_tool_use", "web_search_tool_result", "container_upload"}
+
+// ValidateMessages checks a Messages request as Anthropic's API does, naming the field in
+// Anthropic's dotted form (messages.0.content.1.type).
+func ValidateMessages(req *wire.MessagesRequest, counting bool) error {
+	switch {
+	case req.Model == "":
+		return apperr.Invalid("model", "model: Field required.")
+	case !counting && req.MaxTokens == nil:
+		return apperr.Invalid("max_tokens", "max_tokens: Field required.")
+	case req.MaxTokens != nil && (*req.MaxTokens < 1 || *req.MaxTokens > 1_000_000):
+		return apperr.Invalid("max_tokens", "max_tokens must be between 1 and 1000000.")
+	case len(req.Messages) == 0:
+		return apperr.Invalid("messages", "messages: at least one message is required.")
+	case req.Temperature != nil && !(*req.Temperature >= 0 && *req.Temperature <= 1):
+		return apperr.Invalid("temperature", "temperature must be between 0 and 1.")
+	case req.TopP != nil && !(*req.TopP >= 0 && *req.TopP <= 1):
+		return apperr.Invalid("top_p", "top_p must be between 0 and 1.")
+	case req.TopK != nil && *req.TopK < 0:
+		return apperr.Invalid("top_k", "top_k must be at least 0.")
+	case len(req.StopSequences) > 16:
+		return apperr.Invalid("stop_sequences", "stop_sequences takes at most 16 sequences.")
+	}
+	if req.System != nil {
+		if err := validateBlocks(req.System.Blocks, "system", "user"); err != nil {
+			return err
+		}
+	}
+	for i, m := range req.Messages {
+		at := fmt.Sprintf("messages.%d", i)
+		if m.Role != "user" && m.Role != "assistant" {
+			return apperr.Invalid(at+".role", "%s.role must be user or assistant, not %q.", at, apperr.Excerpt(m.Role))
+		}
+		if m.Content == nil {
+			return apperr.Invalid(at+".content", "%s.content: Field required.", at)
+		}
+		if err := validateBlocks(m.Content, at+".content", m.Role); err != nil {
+			return err
+		}
+	}
+	return validateTools(req)
+}
+
+func validateBlocks(blocks []wire.ABlock, at, role string) error {
+	for j, b := range blocks {
+		f := fmt.Sprintf("%s.%d", at, j)
+		switch {
+		case !slices.Contains(blockTypes, b.Type):
+			return apperr.Invalid(f+".type", "%s.type: unknown content block type %q.", f, apperr.Excerpt(b.Type))
+		case b.Type == "image" && (b.Source == nil || b.Source.Type != "base64" && b.Source.Type != "url"):
+			return apperr.Invalid(f+".source", "%s.source must be a base64 or url source.", f)
+		case b.Type == "tool_use" && (role != "assistant" || b.ID == "" || b.Name == ""):
+			return apperr.Invalid(f, "%s: a tool_use block is an assistant's, with an id and a name.", f)
+		case b.Type == "tool_use" && len(b.Input) > 0 && bytes.TrimSpace(b.Input)[0] != '{':
+			return apperr.Invalid(f+".input", "%s.input must be an object.", f)
+		case b.Type == "tool_result" && (role != "user" || b.ToolUseID == ""):
+			return apperr.Invalid(f, "%s: a tool_result block is a user's, with a tool_use_id.", f)
+		}
+	}
+	return nil
+}
+
+func validateTools(req *wire.MessagesRequest) error {
+	names := map[string]bool{}
+	for i, t := range req.Tools {
+		f := fmt.Sprintf("tools.%d", i)
+		switch {
+		case t.Name == "":
+			return apperr.Invalid(f+".name", "%s.name: Field required.", f)
+		case (t.Type == "" || t.Type == "custom") && (len(t.InputSchema) == 0 || bytes.TrimSpace(t.InputSchema)[0] != '{'):
+			return apperr.Invalid(f+".input_schema", "%s.input_schema must be a JSON Schema object.", f)
+		}
+		names[t.Name] = true
+	}
+	c := req.ToolChoice
+	if c == nil {
+		return nil
+	}
+	switch c.Type {
+	case "auto", "any", "none":
+	case "tool":
+		if !names[c.Name] {
+			return apperr.Invalid("tool_choice.name", "tool_choice.name must name one of the tools, not %q.", apperr.Excerpt(c.Name))
+		}
+	default:
+		return apperr.Invalid("tool_choice.type", "tool_choice.type must be auto, any, tool or none, not %q.", apperr.Excerpt(c.Type))
+	}
+	return nil
+}
