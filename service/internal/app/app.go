@@ -20,6 +20,7 @@ import (
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/api"
 	"aiservice/service/internal/config"
+	"aiservice/service/internal/convo"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/pressure"
@@ -100,6 +101,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
 		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
+		Responses: gateway.NewResponder(gw, convo.NewLog(convo.NewMemory(cfg.Responses.StoreMaxEntries, cfg.Responses.StoreMaxBytes, time.Now),
+			cfg.Responses.StoreTTL.D()), time.Now),
 	})
 	return a, nil
 }

@@ -50,6 +50,7 @@ type Config struct {
 	Agents     []Agent          `yaml:"agents" json:"agents"`
 	Simulator  Simulator        `yaml:"simulator" json:"simulator"`
 	Prices     map[string]Price `yaml:"prices" json:"prices"`
+	Responses  Responses        `yaml:"responses" json:"responses"`
 	// MetricsAddr, when set, serves /metrics on its own listener and not on addr: the metrics
 	// name every model, which /v1/models keeps behind the API keys.
 	MetricsAddr string `yaml:"metrics_addr" json:"metrics_addr"`
@@ -700,6 +701,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateResponses(bad)
 	return errors.Join(errs...)
 }
 

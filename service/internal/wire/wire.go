@@ -214,13 +214,20 @@ type Usage struct {
 	CompletionTokens    int                  `json:"completion_tokens"`
 	TotalTokens         int                  `json:"total_tokens"`
 	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
-	CostUSD             *float64             `json:"cost_usd,omitempty"`
-	Estimated           bool                 `json:"estimated,omitempty"`
+	// CompletionTokensDetails is read only where an answer is decoded (Responses translation).
+	CompletionTokensDetails *CompletionTokensDetails `json:"completion_tokens_details,omitempty"`
+	CostUSD                 *float64                 `json:"cost_usd,omitempty"`
+	Estimated               bool                     `json:"estimated,omitempty"`
 }
 
 // PromptTokensDetails reports cached input tokens.
 type PromptTokensDetails struct {
 	CachedTokens int `json:"cached_tokens"`
+}
+
+// CompletionTokensDetails reports reasoning tokens.
+type CompletionTokensDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
 // Chunk is a `chat.completion.chunk` stream event.

@@ -1,0 +1,70 @@
+package convo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"aiservice/service/internal/wire"
+)
+
+// Record is one stored response: the response as answered, the input items of its request,
+// and the conversation a follow-up continues (the earlier turns, this input and this output).
+type Record struct {
+	Response     wire.Response    `json:"response"`
+	Input        []wire.InputItem `json:"input"`
+	Conversation []wire.InputItem `json:"conversation"`
+}
+
+// Log stores Records in a Store under their response id.
+type Log struct {
+	store Store
+	ttl   time.Duration
+}
+
+// NewLog keeps records in store for ttl.
+func NewLog(store Store, ttl time.Duration) *Log { return &Log{store: store, ttl: ttl} }
+
+// key namespaces the ids, so a shared store can hold other things too.
+func key(id string) string { return "response:" + id }
+
+// Save stores a record.
+func (l *Log) Save(ctx context.Context, r *Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode stored response: %w", err)
+	}
+	if err := l.store.Put(ctx, key(r.Response.ID), b, l.ttl); err != nil {
+		return fmt.Errorf("store response: %w", err)
+	}
+	return nil
+}
+
+// Load reads a record; ErrNotFound when it is unknown, deleted or expired.
+func (l *Log) Load(ctx context.Context, id string) (*Record, error) {
+	b, err := l.store.Get(ctx, key(id))
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("read stored response: %w", err)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode stored response: %w", err)
+	}
+	return &r, nil
+}
+
+// Delete removes a record; ErrNotFound when there was none.
+func (l *Log) Delete(ctx context.Context, id string) error {
+	if err := l.store.Delete(ctx, key(id)); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return fmt.Errorf("delete stored response: %w", err)
+	}
+	return nil
+}
