@@ -28,20 +28,6 @@ var (
 	toolChoiceOf = []string{"none", "auto", "required"}
 )
 
-// DecodeResponses parses and validates a Responses request body, filling the default model
-// (exported for fuzzing: every input must end in a request or a 4xx error).
-func DecodeResponses(b []byte, defaultModel string) (*wire.ResponsesRequest, error) {
-	var req wire.ResponsesRequest
-	if err := Decode(b, &req); err != nil {
-		return nil, err
-	}
-	req.Raw = b
-	if err := validateResponses(&req, defaultModel); err != nil {
-		return nil, err
-	}
-	return &req, nil
-}
-
 // validateResponses checks a Responses request against OpenAI's rules.
 func validateResponses(req *wire.ResponsesRequest, defaultModel string) error {
 	if req.Model == "" {

@@ -239,7 +239,10 @@ func responsesToolChoice(tc json.RawMessage) json.RawMessage {
 	if json.Unmarshal(tc, &named) != nil || named.Function.Name == "" {
 		return tc
 	}
-	b, _ := json.Marshal(map[string]string{"type": "function", "name": named.Function.Name})
+	b, _ := json.Marshal(struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}{"function", named.Function.Name})
 	return b
 }
 
