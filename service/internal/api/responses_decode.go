@@ -33,7 +33,7 @@ func validateResponses(req *wire.ResponsesRequest, defaultModel string) error {
 	if req.Model == "" {
 		req.Model = defaultModel
 	}
-	if !req.Input.Set {
+	if !req.Input.Set || req.Input.BadShape {
 		return apperr.Invalid("input", "input is required: a string or an array of input items.")
 	}
 	for i, it := range req.Input.Items {

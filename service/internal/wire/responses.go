@@ -43,6 +43,9 @@ type ResponseInput struct {
 	Text   string
 	IsText bool
 	Set    bool
+	// BadShape is an input of neither shape: it decodes without error so that the validation
+	// names `input` instead of the decoder failing on the whole body.
+	BadShape bool
 }
 
 // UnmarshalJSON reads both shapes.
@@ -65,7 +68,8 @@ func (in *ResponseInput) UnmarshalJSON(b []byte) error {
 		}
 		return nil
 	}
-	return errors.New("input must be a string or an array of input items")
+	in.Set, in.BadShape = true, true
+	return nil
 }
 
 // MarshalJSON writes the shape that was read.
