@@ -115,6 +115,7 @@ func TestOpenAPI(t *testing.T) {
 		{"auth", oasAuthCases()},
 		{"upstream-faults", oasFaultCases(env)},
 		{"circuit", oasCircuitCases(env)},
+		{"responses", oasResponsesCases(t, env)},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, c := range group.cases {
