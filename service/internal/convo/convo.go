@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"aiservice/service/internal/translate"
 	"aiservice/service/internal/wire"
 )
 
@@ -16,6 +17,24 @@ type Record struct {
 	Response     wire.Response    `json:"response"`
 	Input        []wire.InputItem `json:"input"`
 	Conversation []wire.InputItem `json:"conversation"`
+}
+
+// NewRecord is the record of a finished response: its input items with ids (OpenAI gives
+// every stored item one) and the conversation prior continued, with this turn added.
+func NewRecord(req *wire.ResponsesRequest, prior []wire.InputItem, resp *wire.Response) *Record {
+	input := req.Input.AsItems()
+	withIDs := make([]wire.InputItem, len(input))
+	for i, it := range input {
+		if it.Type == "" {
+			it.Type = it.Kind()
+		}
+		if it.ID == "" {
+			it.ID = translate.ItemID(resp.ID+"_in", "msg", i)
+		}
+		withIDs[i] = it
+	}
+	conv := append(append(append([]wire.InputItem{}, prior...), withIDs...), translate.Items(resp.Output)...)
+	return &Record{Response: *resp, Input: withIDs, Conversation: conv}
 }
 
 // Log stores Records in a Store under their response id.

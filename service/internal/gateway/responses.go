@@ -95,19 +95,7 @@ func (r *Responder) save(ctx context.Context, req *wire.ResponsesRequest, prior 
 	if !req.Stored() {
 		return
 	}
-	input := req.Input.AsItems()
-	withIDs := make([]wire.InputItem, len(input))
-	for i, it := range input {
-		if it.Type == "" {
-			it.Type = it.Kind()
-		}
-		if it.ID == "" {
-			it.ID = translate.ItemID(resp.ID+"_in", "msg", i)
-		}
-		withIDs[i] = it
-	}
-	conv := append(append(append([]wire.InputItem{}, prior...), withIDs...), translate.Items(resp.Output)...)
-	if err := r.log.Save(ctx, &convo.Record{Response: *resp, Input: withIDs, Conversation: conv}); err != nil {
+	if err := r.log.Save(ctx, convo.NewRecord(req, prior, resp)); err != nil {
 		r.g.log.WarnContext(ctx, "response not stored", slog.String("response_id", resp.ID), slog.String("error", err.Error()))
 	}
 }

@@ -74,8 +74,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		c.completed = s.stream(w, r, &req, reps, b, id, created, prompt)
 		return
 	}
+	writeJSON(w, http.StatusOK, completion(req.Model, reps, b, id, created, prompt))
+	c.completed = true
+}
+
+// completion is the chat.completion of the replies.
+func completion(model string, reps []reply, b Behaviour, id string, created int64, prompt int) wire.ChatResponse {
 	resp := wire.ChatResponse{
-		ID: id, Object: "chat.completion", Created: created, Model: req.Model,
+		ID: id, Object: "chat.completion", Created: created, Model: model,
 		SystemFingerprint: "fp_aiservice_sim",
 	}
 	for i, rep := range reps {
@@ -89,8 +95,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !b.OmitUsage {
 		resp.Usage = usage(prompt, completionTokens(reps))
 	}
-	writeJSON(w, http.StatusOK, resp)
-	c.completed = true
+	return resp
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRequest, reps []reply, b Behaviour, id string, created int64, prompt int) bool {
