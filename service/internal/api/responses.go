@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -80,13 +79,9 @@ func (s *server) streamResponse(c *gin.Context, req *wire.ResponsesRequest) {
 }
 
 // writeEvents writes typed events, each named by its type.
-func writeEvents(out *sse.Writer, events []wire.ResponseEvent) error {
+func writeEvents(out *sse.Writer, events []gateway.Event) error {
 	for _, ev := range events {
-		data, err := json.Marshal(&ev)
-		if err != nil {
-			return err
-		}
-		if err := out.Event(ev.Type, data); err != nil {
+		if err := out.Event(ev.Name, ev.Data); err != nil {
 			return err
 		}
 	}

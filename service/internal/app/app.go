@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost, IdleConnTimeout: cfg.Upstream.IdleConnTimeout.D(),
 			Propagator:       tracing.Propagator,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, Buffers: buffers, MaxRetryAfter: cfg.Upstream.MaxRetryAfter.D(),
+			Responses: p.API == "responses",
 		}
 		if p.Type == "sim" {
 			// The built-in simulator is a real HTTP server on loopback, reached like any upstream.

@@ -143,6 +143,8 @@ type Provider struct {
 	APIKey  Secret `yaml:"api_key" json:"api_key,omitempty"`
 	// APIKeyEnv names an environment variable holding the key, so keys stay out of files.
 	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	// API is the dialect the upstream speaks for /v1/responses: chat (translated) or responses.
+	API string `yaml:"api" json:"api,omitempty"`
 }
 
 // Model routes a public model name to a provider.

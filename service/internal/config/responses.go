@@ -1,5 +1,7 @@
 package config
 
+import "fmt"
+
 // Responses are the settings of the Responses API's stored conversations (`store: true`,
 // previous_response_id, GET/DELETE /v1/responses/{id}).
 type Responses struct {
@@ -22,5 +24,10 @@ func (c *Config) validateResponses(bad func(field, format string, args ...any)) 
 	}
 	if r.StoreTTL <= 0 {
 		bad("responses.store_ttl", "must be a positive duration")
+	}
+	for i, p := range c.Providers {
+		if p.API != "" && p.API != "chat" && p.API != "responses" {
+			bad(fmt.Sprintf("providers[%d].api", i), "must be chat or responses, not %q", p.API)
+		}
 	}
 }

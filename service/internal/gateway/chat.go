@@ -51,25 +51,7 @@ func (g *Gateway) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, *
 		return nil, call, err
 	}
 	ans, a, err := send(ctx, g, call, primary, "chat", false, func(ctx context.Context, r *route, span trace.Span) (rawAnswer, error) {
-		up := *req
-		up.Model = r.model.Upstream()
-		b, err := r.provider.ChatRaw(ctx, &up)
-		if err != nil {
-			return rawAnswer{}, err
-		}
-		fields, err := wire.ObjectFields(b, "model", "usage", "choices")
-		if err != nil {
-			return rawAnswer{}, &provider.InvalidError{What: "chat completion"}
-		}
-		usage := readUsage(b, fields[1])
-		if span.IsRecording() {
-			model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
-			g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
-			if g.record && fields[2].Found() {
-				g.recordContent(span, &up, b[fields[2].Start:fields[2].End])
-			}
-		}
-		return rawAnswer{body: b, fields: fields, usage: usage}, nil
+		return g.chatOnce(ctx, r, span, req)
 	})
 	if err != nil {
 		return nil, call, err
@@ -81,6 +63,30 @@ func (g *Gateway) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, *
 	}
 	call.price(g.prices, ans.usage)
 	return patch(ans.body, ans.fields[0], ans.fields[1], a.r.quotedName, call.CostUSD, call.Priced), call, nil
+}
+
+// chatOnce is one attempt of a non-streaming chat completion on a route: the upstream's answer
+// with the spans the gateway patches, its span annotated.
+func (g *Gateway) chatOnce(ctx context.Context, r *route, span trace.Span, req *wire.ChatRequest) (rawAnswer, error) {
+	up := *req
+	up.Model = r.model.Upstream()
+	b, err := r.provider.ChatRaw(ctx, &up)
+	if err != nil {
+		return rawAnswer{}, err
+	}
+	fields, err := wire.ObjectFields(b, "model", "usage", "choices")
+	if err != nil {
+		return rawAnswer{}, &provider.InvalidError{What: "chat completion"}
+	}
+	usage := readUsage(b, fields[1])
+	if span.IsRecording() {
+		model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
+		g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
+		if g.record && fields[2].Found() {
+			g.recordContent(span, &up, b[fields[2].Start:fields[2].End])
+		}
+	}
+	return rawAnswer{body: b, fields: fields, usage: usage}, nil
 }
 
 // readUsage decodes the usage object of a raw answer; nil when absent or not an object.
@@ -264,6 +270,7 @@ type Stream struct {
 	closed     atomic.Bool // the timer must not re-arm itself after Close
 	firstToken time.Duration
 	ended      bool
+	typed      bool // Responses events passed through: relayed by relayTyped
 }
 
 // Stream limits: the cause of the attempt context's cancellation when they fire.
@@ -279,6 +286,7 @@ type opened struct {
 	inner  provider.Stream
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	typed  bool // a Responses stream passed through (typed events), not chat chunks
 }
 
 // ChatStream opens a streaming chat completion, with retries and fallback until the upstream
@@ -290,24 +298,34 @@ func (g *Gateway) ChatStream(ctx context.Context, req *wire.ChatRequest) (*Strea
 		return nil, call, err
 	}
 	o, a, err := send(ctx, g, call, primary, "chat", true, func(ctx context.Context, r *route, _ trace.Span) (opened, error) {
-		up := *req
-		up.Model = r.model.Upstream()
-		sctx, cancel := context.WithCancelCause(ctx)
-		inner, err := r.provider.ChatStream(sctx, &up)
-		if err != nil {
-			cancel(nil)
-			return opened{}, err
-		}
-		return opened{inner: inner, ctx: sctx, cancel: cancel}, nil
+		return openChat(ctx, r, req)
 	})
 	if err != nil {
 		return nil, call, err
 	}
+	return g.newStream(a, o, call, promptTokens(req)), call, nil
+}
+
+// openChat opens a chat stream on a route, under the attempt's own cancellable context.
+func openChat(ctx context.Context, r *route, req *wire.ChatRequest) (opened, error) {
+	up := *req
+	up.Model = r.model.Upstream()
+	sctx, cancel := context.WithCancelCause(ctx)
+	inner, err := r.provider.ChatStream(sctx, &up)
+	if err != nil {
+		cancel(nil)
+		return opened{}, err
+	}
+	return opened{inner: inner, ctx: sctx, cancel: cancel}, nil
+}
+
+// newStream starts the time limits of a stream that opened; prompt is its estimated input.
+func (g *Gateway) newStream(a attempt, o opened, call *Call, prompt int) *Stream {
 	s := &Stream{g: g, a: a, inner: o.inner, ctx: o.ctx, cancel: o.cancel, call: call, opened: time.Now(),
-		idle: g.idle, firstToken: g.firstToken, prompt: promptTokens(req)}
+		idle: g.idle, firstToken: g.firstToken, prompt: prompt, typed: o.typed}
 	s.waitSince.Store(s.opened.UnixNano()) // the first-token limit runs from the moment the upstream answered
 	s.timer = time.AfterFunc(s.firstToken, s.expire)
-	return s, call, nil
+	return s
 }
 
 // Call is what the stream produced so far; complete once the stream is closed.
@@ -346,6 +364,8 @@ func (s *Stream) expire() {
 type Event struct {
 	Data      []byte
 	UsageOnly bool
+	Name      string // the SSE event name: a typed (Responses) event's type; "" for chat chunks
+	Carries   bool   // a typed event that carries the response object
 }
 
 // Next returns the next chunk, or io.EOF at the end of the stream. Chunks are relayed as the
@@ -363,7 +383,7 @@ func (s *Stream) Next() (Event, error) {
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			s.ended = true
-			if s.usage == nil {
+			if s.usage == nil && !s.typed { // a typed stream has no usage event of its own to add
 				return s.estimatedUsage(), nil
 			}
 			return Event{}, io.EOF
@@ -373,6 +393,9 @@ func (s *Stream) Next() (Event, error) {
 	if !s.started.Swap(true) {
 		// The timer was set for the first-token limit; from now on the idle limit rules.
 		s.timer.Reset(s.idle)
+	}
+	if s.typed {
+		return s.relayTyped(raw)
 	}
 	return s.relay(raw)
 }

@@ -6,16 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/convo"
-	"aiservice/service/internal/cost"
-	"aiservice/service/internal/provider"
-	"aiservice/service/internal/translate"
 	"aiservice/service/internal/wire"
 )
 
@@ -35,49 +31,6 @@ func NewResponder(g *Gateway, log *convo.Log, now func() time.Time) *Responder {
 
 // newResponseID is OpenAI's shape of id: "resp_" and random letters and digits.
 func newResponseID() string { return "resp_" + strings.ToLower(rand.Text()) }
-
-// Create answers a Responses request without streaming: the response object as JSON.
-func (r *Responder) Create(ctx context.Context, req *wire.ResponsesRequest) ([]byte, *Call, error) {
-	chat, prior, call, err := r.prepare(ctx, req)
-	if err != nil {
-		return nil, call, err
-	}
-	body, call, err := r.g.ChatRaw(ctx, chat)
-	if err != nil {
-		return nil, call, err
-	}
-	var answer wire.ChatResponse
-	if err := json.Unmarshal(body, &answer); err != nil {
-		return nil, call, call.fail(Classify(ctx, &provider.InvalidError{What: "chat completion"}))
-	}
-	resp := translate.NewResponse(req, newResponseID(), answer.Model, r.now().Unix())
-	translate.Complete(resp, &answer)
-	r.save(ctx, req, prior, resp)
-	b, err := json.Marshal(resp)
-	if err != nil {
-		return nil, call, call.fail(Classify(ctx, fmt.Errorf("encode response: %w", err)))
-	}
-	return b, call, nil
-}
-
-// prepare loads the conversation a request continues and translates it to chat. The Call it
-// returns on failure is one that never reached a route.
-func (r *Responder) prepare(ctx context.Context, req *wire.ResponsesRequest) (*wire.ChatRequest, []wire.InputItem, *Call, error) {
-	call := &Call{Spend: cost.Spend{Model: req.Model}}
-	var prior []wire.InputItem
-	if id := req.PreviousResponseID; id != "" {
-		rec, err := r.log.Load(ctx, id)
-		if err != nil {
-			return nil, nil, call, call.fail(ofKind(notFound(err, id, "previous_response_id"), NoVerdict))
-		}
-		prior = rec.Conversation
-	}
-	chat, err := translate.ToChat(req, prior)
-	if err != nil {
-		return nil, nil, call, call.fail(Classify(ctx, err))
-	}
-	return chat, prior, call, nil
-}
 
 // notFound is the client's error for a stored response that is not there: a 404, as OpenAI's;
 // a store that failed is a 503.
@@ -146,74 +99,3 @@ func (r *Responder) InputItems(ctx context.Context, id string, asc bool, limit i
 	return list, nil
 }
 
-// ResponseStream is an open Responses stream: the chat stream under it, translated.
-type ResponseStream struct {
-	r       *Responder
-	st      *Stream
-	ev      *translate.Events
-	req     *wire.ResponsesRequest
-	prior   []wire.InputItem
-	ctx     context.Context
-	opening []wire.ResponseEvent // response.created and .in_progress, until sent
-	ended   bool
-}
-
-// Stream opens a Responses stream, with retries and fallback until the upstream answered (as
-// ChatStream). The Call is complete once the stream is closed.
-func (r *Responder) Stream(ctx context.Context, req *wire.ResponsesRequest) (*ResponseStream, *Call, error) {
-	chat, prior, call, err := r.prepare(ctx, req)
-	if err != nil {
-		return nil, call, err
-	}
-	st, call, err := r.g.ChatStream(ctx, chat)
-	if err != nil {
-		return nil, call, err
-	}
-	ev := translate.NewEvents(translate.NewResponse(req, newResponseID(), call.Model, r.now().Unix()))
-	return &ResponseStream{r: r, st: st, ev: ev, req: req, prior: prior, ctx: ctx, opening: ev.Start()}, call, nil
-}
-
-// Next returns the events of the next chunk (the first call also the opening ones) and, at the
-// end, the closing ones with response.completed; then io.EOF. A failure is returned as is: the
-// caller ends the stream with Fail.
-func (s *ResponseStream) Next() ([]wire.ResponseEvent, error) {
-	for !s.ended {
-		ev, err := s.st.Next()
-		if errors.Is(err, io.EOF) {
-			s.ended = true
-			out := s.ev.End()
-			s.r.save(s.ctx, s.req, s.prior, s.ev.Response())
-			return s.open(out), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		var c wire.Chunk
-		if err := json.Unmarshal(ev.Data, &c); err != nil {
-			return nil, s.st.fail(&provider.InvalidError{What: "stream chunk"})
-		}
-		if out := s.open(s.ev.Chunk(&c)); len(out) > 0 {
-			return out, nil
-		}
-	}
-	return nil, io.EOF
-}
-
-// open puts the opening events before the first ones sent.
-func (s *ResponseStream) open(out []wire.ResponseEvent) []wire.ResponseEvent {
-	out, s.opening = append(s.opening, out...), nil
-	return out
-}
-
-// Fail ends a stream cut by an error with Responses' closing events (error, response.failed).
-func (s *ResponseStream) Fail(e *apperr.Error) []wire.ResponseEvent {
-	s.ended = true
-	code := e.Code
-	if code == "" {
-		code = e.Kind.String()
-	}
-	return s.open(s.ev.Fail(code, e.Message))
-}
-
-// Close ends the chat stream and completes the Call.
-func (s *ResponseStream) Close() error { return s.st.Close() }

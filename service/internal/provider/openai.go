@@ -42,6 +42,8 @@ type OpenAIConfig struct {
 	Buffers *semaphore.Weighted
 	// MaxRetryAfter clamps the upstream's Retry-After; 0 is DefaultMaxRetryAfter.
 	MaxRetryAfter time.Duration
+	// Responses: the upstream speaks the Responses API (provider `api: responses`).
+	Responses bool
 }
 
 // Defaults of the bounds, for an OpenAIConfig that leaves them zero.
@@ -522,6 +524,7 @@ type sseStream struct {
 	secret *regexp.Regexp // the API key, kept out of error events; nil when there is none
 	conn   *activityConn  // nil when unknown (e.g. a shared HTTP/2 connection)
 	done   bool
+	typed  bool // a Responses stream: it ends after its terminal event, not with [DONE]
 	// clock is r for LastRead, which a stream's timer calls from its own goroutine, also
 	// while Close runs; nil once closed.
 	clock atomic.Pointer[sse.Reader]
@@ -581,6 +584,7 @@ func (s *sseStream) NextRaw() ([]byte, error) {
 	if isErrorEvent(ev.Name, ev.Data) {
 		return nil, upstreamError(s.secret, http.StatusBadGateway, ev.Data, streamErrorWhat)
 	}
+	s.done = s.typed && terminalEvent(ev.Name)
 	return ev.Data, nil
 }
 
