@@ -194,6 +194,7 @@ func (s *suite) initScenario(sc *godog.ScenarioContext) {
 	w.registerStreamSteps(sc)
 	w.registerDomainSteps(sc)
 	w.registerEmbeddingSteps(sc)
+	w.registerResponsesSteps(sc)
 	w.registerMetricSteps(sc)
 	w.registerShutdownSteps(sc)
 	w.registerChaosSteps(sc)
