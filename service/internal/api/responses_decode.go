@@ -91,6 +91,10 @@ func validateItem(it wire.InputItem, p string) error {
 		if it.CallID == "" || it.Name == "" {
 			return apperr.Invalid(p, "%s (function_call) needs call_id and name.", p)
 		}
+	case "item_reference":
+		if it.ID == "" {
+			return apperr.Invalid(p+".id", "%s.id is required for item_reference.", p)
+		}
 	case "function_call_output":
 		if it.CallID == "" {
 			return apperr.Invalid(p+".call_id", "%s.call_id is required for function_call_output.", p)

@@ -92,6 +92,11 @@ func testCreateAndContinue(t *testing.T, f *fixture, model func(string) string) 
 		t.Errorf("continued input_tokens %d, alone %d: the conversation was not sent", second.Usage.InputTokens, alone.Usage.InputTokens)
 	}
 
+	// An item_reference (the AI SDK sends them for stored turns) stands for the item it names.
+	ref := decodeResponse(t, f.post("/v1/responses", model(`{"store":false,"input":[{"type":"item_reference","id":"`+first.Output[0].ID+`"},{"role":"user","content":"And again"}]}`)))
+	if ref.Usage.InputTokens <= alone.Usage.InputTokens {
+		t.Errorf("with the referenced item input_tokens %d, alone %d", ref.Usage.InputTokens, alone.Usage.InputTokens)
+	}
 	got := decodeResponse(t, f.do(http.MethodGet, "/v1/responses/"+first.ID, "", ""))
 	if got.ID != first.ID || got.OutputText != first.OutputText {
 		t.Errorf("GET = %+v, want %+v", got, first)
@@ -240,6 +245,8 @@ func TestResponsesBadInput(t *testing.T) {
 		{"schema without name", `{"input":"x","text":{"format":{"type":"json_schema","schema":{}}}}`, "text.format.name", 400},
 		{"hosted tool on a chat upstream", `{"input":"x","tools":[{"type":"web_search_preview"}]}`, "tools[0].type", 400},
 		{"unknown previous response", `{"input":"x","previous_response_id":"resp_nope"}`, "previous_response_id", 404},
+		{"unknown item reference", `{"input":[{"type":"item_reference","id":"msg_nope_0"}]}`, "input[0].id", 404},
+		{"item reference without id", `{"input":[{"type":"item_reference"}]}`, "input[0].id", 400},
 		{"unknown model", `{"model":"nope","input":"x"}`, "model", 404},
 		{"duplicate key", `{"input":"x","input":"y"}`, "input", 400},
 	}

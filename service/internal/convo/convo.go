@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"aiservice/service/internal/translate"
@@ -86,4 +87,55 @@ func (l *Log) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete stored response: %w", err)
 	}
 	return nil
+}
+
+// RefError is an item_reference that names no stored item (Err is ErrNotFound) or could not be
+// read.
+type RefError struct {
+	Index int    // the item's place in the input
+	ID    string // the id it references
+	Err   error
+}
+
+func (e *RefError) Error() string { return fmt.Sprintf("input[%d]: item %q: %v", e.Index, e.ID, e.Err) }
+func (e *RefError) Unwrap() error { return e.Err }
+
+// Resolve returns req with its item_reference items replaced by the stored items they name
+// (req itself when it has none). An item's id names the response it belongs to
+// (translate.ItemID), so no index of items is kept.
+func (l *Log) Resolve(ctx context.Context, req *wire.ResponsesRequest) (*wire.ResponsesRequest, error) {
+	if !slices.ContainsFunc(req.Input.Items, func(it wire.InputItem) bool { return it.Type == "item_reference" }) {
+		return req, nil
+	}
+	out := *req
+	out.Input = wire.ResponseInput{Items: make([]wire.InputItem, 0, len(req.Input.Items)), Set: true}
+	for i, it := range req.Input.Items {
+		if it.Type == "item_reference" {
+			found, err := l.item(ctx, it.ID)
+			if err != nil {
+				return nil, &RefError{Index: i, ID: it.ID, Err: err}
+			}
+			it = found
+		}
+		out.Input.Items = append(out.Input.Items, it)
+	}
+	return &out, nil
+}
+
+// item finds a stored item by its id.
+func (l *Log) item(ctx context.Context, id string) (wire.InputItem, error) {
+	resp, ok := translate.ResponseOfItem(id)
+	if !ok {
+		return wire.InputItem{}, ErrNotFound
+	}
+	rec, err := l.Load(ctx, resp)
+	if err != nil {
+		return wire.InputItem{}, err
+	}
+	for _, it := range rec.Conversation {
+		if it.ID == id {
+			return it, nil
+		}
+	}
+	return wire.InputItem{}, ErrNotFound
 }

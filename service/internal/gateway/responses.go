@@ -98,4 +98,3 @@ func (r *Responder) InputItems(ctx context.Context, id string, asc bool, limit i
 	}
 	return list, nil
 }
-

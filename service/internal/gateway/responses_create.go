@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/convo"
 	"aiservice/service/internal/provider"
 	"aiservice/service/internal/tokens"
@@ -41,12 +42,16 @@ func (r *Responder) Create(ctx context.Context, req *wire.ResponsesRequest) ([]b
 	if err != nil {
 		return nil, call, call.fail(Classify(ctx, err))
 	}
+	resolved, err := r.references(ctx, req)
+	if err != nil {
+		return nil, call, call.fail(Classify(ctx, err))
+	}
 	ans, a, err := send(ctx, r.g, call, primary, "chat", false, func(ctx context.Context, rt *route, span trace.Span) (responseAnswer, error) {
 		if up, ok := speaks(rt); ok {
 			raw, err := passOnce(ctx, rt, up, req)
 			return responseAnswer{rawAnswer: raw}, err
 		}
-		chat, err := translate.ToChat(req, prior)
+		chat, err := translate.ToChat(resolved, prior)
 		if err != nil {
 			return responseAnswer{}, err
 		}
@@ -67,9 +72,24 @@ func (r *Responder) Create(ctx context.Context, req *wire.ResponsesRequest) ([]b
 	}
 	var resp wire.Response
 	if err := json.Unmarshal(body, &resp); err == nil {
-		r.save(ctx, req, prior, &resp)
+		r.save(ctx, resolved, prior, &resp)
 	}
 	return body, call, nil
+}
+
+// references replaces the input's item_reference items by the stored items they name, for a
+// chat upstream (one that speaks Responses resolves them itself from the bytes).
+func (r *Responder) references(ctx context.Context, req *wire.ResponsesRequest) (*wire.ResponsesRequest, error) {
+	out, err := r.log.Resolve(ctx, req)
+	var ref *convo.RefError
+	if errors.As(err, &ref) {
+		e := notFound(ref.Err, ref.ID, fmt.Sprintf("input[%d].id", ref.Index))
+		if e.Kind == apperr.NotFound {
+			e.Code, e.Message = "item_not_found", fmt.Sprintf("Item with id %q not found.", apperr.Excerpt(ref.ID))
+		}
+		return nil, e
+	}
+	return out, err
 }
 
 // passOnce is one attempt on a route that speaks Responses.

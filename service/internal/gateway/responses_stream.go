@@ -42,13 +42,17 @@ func (r *Responder) Stream(ctx context.Context, req *wire.ResponsesRequest) (*Re
 	if err != nil {
 		return nil, call, call.fail(Classify(ctx, err))
 	}
+	resolved, err := r.references(ctx, req)
+	if err != nil {
+		return nil, call, call.fail(Classify(ctx, err))
+	}
 	var chat *wire.ChatRequest
 	o, a, err := send(ctx, r.g, call, primary, "chat", true, func(ctx context.Context, rt *route, _ trace.Span) (opened, error) {
 		if up, ok := speaks(rt); ok {
 			return openTyped(ctx, rt, up, req)
 		}
 		var err error
-		if chat, err = translate.ToChat(req, prior); err != nil {
+		if chat, err = translate.ToChat(resolved, prior); err != nil {
 			return opened{}, err
 		}
 		return openChat(ctx, rt, chat)
@@ -62,6 +66,7 @@ func (r *Responder) Stream(ctx context.Context, req *wire.ResponsesRequest) (*Re
 		return s, call, nil
 	}
 	s.st = r.g.newStream(a, o, call, promptTokens(chat))
+	s.req = resolved // what is stored is what the model was asked
 	s.ev = translate.NewEvents(translate.NewResponse(req, newResponseID(), call.Model, r.now().Unix()))
 	s.opening = s.ev.Start()
 	return s, call, nil

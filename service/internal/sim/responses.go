@@ -91,6 +91,12 @@ func (s *Server) responsesChat(w http.ResponseWriter, ctx context.Context, rr *w
 		}
 		prior = rec.Conversation
 	}
+	resolved, err := s.stored.Resolve(ctx, rr)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "invalid_request_error", err.Error(), 0)
+		return nil, nil, false
+	}
+	*rr = *resolved
 	req, err := translate.ToChat(rr, prior)
 	if err != nil {
 		badRequest(w, err.Error())

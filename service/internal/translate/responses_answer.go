@@ -99,6 +99,16 @@ func ItemID(responseID, prefix string, index int) string {
 	return prefix + "_" + strings.TrimPrefix(responseID, "resp_") + "_" + strconv.Itoa(index)
 }
 
+// ResponseOfItem is the id of the response an ItemID belongs to (false for another shape).
+func ResponseOfItem(itemID string) (string, bool) {
+	_, rest, ok := strings.Cut(itemID, "_")
+	if i := strings.LastIndexByte(rest, '_'); ok && i > 0 {
+		suffix := strings.TrimSuffix(rest[:i], "_in") // input items: ItemID(id+"_in", …)
+		return "resp_" + suffix, true
+	}
+	return "", false
+}
+
 // Usage maps chat usage to Responses': cached and reasoning tokens into their details, and
 // the gateway's cost and estimate marks kept (nil stays nil).
 func Usage(u *wire.Usage) *wire.ResponseUsage {

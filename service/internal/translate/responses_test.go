@@ -179,3 +179,21 @@ func TestItemsContinueTheConversation(t *testing.T) {
 		t.Errorf("messages = %+v", msgs)
 	}
 }
+
+func TestResponseOfItem(t *testing.T) {
+	for _, tt := range []struct {
+		item, resp string
+		ok         bool
+	}{
+		{ItemID("resp_abc", "msg", 0), "resp_abc", true},
+		{ItemID("resp_abc", "fc", 12), "resp_abc", true},
+		{ItemID("resp_abc"+"_in", "msg", 3), "resp_abc", true},
+		{ItemID("resp_simxyz", "msg", 1), "resp_simxyz", true},
+		{"msg", "", false},
+		{"msg_", "", false},
+	} {
+		if got, ok := ResponseOfItem(tt.item); got != tt.resp || ok != tt.ok {
+			t.Errorf("ResponseOfItem(%q) = %q, %v; want %q, %v", tt.item, got, ok, tt.resp, tt.ok)
+		}
+	}
+}
