@@ -83,7 +83,7 @@ func (e *Events) Chunk(c *wire.Chunk) []wire.ResponseEvent {
 func (e *Events) textDelta(out []wire.ResponseEvent, d string) []wire.ResponseEvent {
 	if e.text == nil {
 		it := e.open(MessageItem(ItemID(e.r.ID, "msg", len(e.items)), "", "in_progress"))
-		it.item.Content = nil
+		it.item.Content = []wire.OutputPart{}
 		e.text = it
 		added := it.item
 		out = append(out, e.event(wire.ResponseEvent{Type: "response.output_item.added", OutputIndex: ptr(it.index), Item: &added}),

@@ -263,7 +263,7 @@ type OutputItem struct {
 	ID        string       `json:"id"`
 	Status    string       `json:"status"`
 	Role      string       `json:"role,omitempty"`
-	Content   []OutputPart `json:"content,omitempty"`
+	Content   []OutputPart `json:"content,omitzero"` // [] on a message item still streaming: clients iterate it
 	CallID    string       `json:"call_id,omitempty"`
 	Name      string       `json:"name,omitempty"`
 	Arguments *string      `json:"arguments,omitempty"`
