@@ -166,6 +166,38 @@ func testToolsAndFormats(t *testing.T, f *fixture, model func(string) string) {
 	}
 }
 
+func TestResponsesLogprobs(t *testing.T) { paths(t, testLogprobs) }
+
+func testLogprobs(t *testing.T, f *fixture, model func(string) string) {
+	r := f.post("/v1/responses", model(`{"input":"Hello","top_logprobs":2,"include":["message.output_text.logprobs"]}`))
+	var resp struct {
+		Output []struct {
+			Content []struct {
+				Text     string `json:"text"`
+				Logprobs []struct {
+					Token       string            `json:"token"`
+					Logprob     float64           `json:"logprob"`
+					TopLogprobs []json.RawMessage `json:"top_logprobs"`
+				} `json:"logprobs"`
+			} `json:"content"`
+		} `json:"output"`
+	}
+	if err := json.Unmarshal(r.body, &resp); err != nil || len(resp.Output) == 0 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	part := resp.Output[0].Content[0]
+	var text strings.Builder
+	for _, lp := range part.Logprobs {
+		text.WriteString(lp.Token)
+		if lp.Logprob >= 0 || len(lp.TopLogprobs) != 2 {
+			t.Fatalf("implausible logprob %+v", lp)
+		}
+	}
+	if text.String() != part.Text || part.Text == "" {
+		t.Errorf("logprob tokens make %q, the text is %q", text.String(), part.Text)
+	}
+}
+
 func TestResponsesStream(t *testing.T) { paths(t, testStream) }
 
 func testStream(t *testing.T, f *fixture, model func(string) string) {

@@ -74,7 +74,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		c.completed = s.stream(w, r, &req, reps, b, id, created, prompt)
 		return
 	}
-	writeJSON(w, http.StatusOK, completion(req.Model, reps, b, id, created, prompt))
+	resp := completion(req.Model, reps, b, id, created, prompt)
+	withLogprobs(&req, &resp)
+	writeJSON(w, http.StatusOK, resp)
 	c.completed = true
 }
 
@@ -111,9 +113,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRe
 	if !wait(r, b.TimeToFirstToken) {
 		return false
 	}
+	wantLogprobs, top := req.WantsLogprobs()
 	chunk := func(index int, d wire.Delta, finish *string) wire.Chunk {
-		return wire.Chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			Choices: []wire.ChunkChoice{{Index: index, Delta: d, FinishReason: finish}}}
+		ch := wire.ChunkChoice{Index: index, Delta: d, FinishReason: finish}
+		if wantLogprobs && d.Content != "" {
+			ch.Logprobs = &wire.ChoiceLogprobs{Content: logprobs(d.Content, top)}
+		}
+		return wire.Chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model, Choices: []wire.ChunkChoice{ch}}
 	}
 	send := func(c wire.Chunk) bool {
 		data, _ := json.Marshal(c)

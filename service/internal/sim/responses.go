@@ -59,8 +59,9 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := translate.NewResponse(&rr, "resp_sim"+strings.ToLower(rand.Text()), rr.Model, time.Now().Unix())
 	answered := completion(rr.Model, []reply{rep}, b, "", 0, promptTokens(req))
+	withLogprobs(req, &answered)
 	if rr.Stream {
-		c.completed = s.streamResponse(w, r, resp, rep, b, answered.Usage)
+		c.completed = s.streamResponse(w, r, req, resp, rep, b, answered.Usage)
 	} else {
 		translate.Complete(resp, &answered)
 		writeJSON(w, http.StatusOK, resp)
@@ -107,7 +108,7 @@ func (s *Server) responsesChat(w http.ResponseWriter, ctx context.Context, rr *w
 
 // streamResponse streams a reply as Responses' typed events, with the chat stream's timing and
 // faults (time to first token, inter-token delay, a cut after N content events).
-func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, resp *wire.Response, rep reply, b Behaviour, u *wire.Usage) bool {
+func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, req *wire.ChatRequest, resp *wire.Response, rep reply, b Behaviour, u *wire.Usage) bool {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -133,7 +134,11 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, resp *wi
 			dropConnection(w)
 			return false
 		}
-		if !send(ev.Chunk(&wire.Chunk{Choices: []wire.ChunkChoice{{Delta: d}}})) {
+		ch := wire.ChunkChoice{Delta: d}
+		if want, top := req.WantsLogprobs(); want && d.Content != "" {
+			ch.Logprobs = &wire.ChoiceLogprobs{Content: logprobs(d.Content, top)}
+		}
+		if !send(ev.Chunk(&wire.Chunk{Choices: []wire.ChunkChoice{ch}})) {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"aiservice/service/internal/apperr"
@@ -18,6 +19,10 @@ func ToChat(req *wire.ResponsesRequest, history []wire.InputItem) (*wire.ChatReq
 		MaxTokens: req.MaxOutputTokens, User: req.User, Stream: req.Stream}
 	if req.Stream {
 		out.StreamOptions = &wire.StreamOptions{IncludeUsage: true}
+	}
+	if req.TopLogprobs != nil || slices.Contains(req.Include, "message.output_text.logprobs") {
+		yes := true
+		out.Logprobs, out.TopLogprobs = &yes, req.TopLogprobs
 	}
 	if req.Instructions != nil && *req.Instructions != "" {
 		out.Messages = append(out.Messages, wire.Message{Role: "system", Content: wire.TextContent(*req.Instructions)})

@@ -49,7 +49,11 @@ func Complete(r *wire.Response, c *wire.ChatResponse) {
 	if len(c.Choices) > 0 {
 		ch := c.Choices[0]
 		if text := ch.Message.Content.Text; text != "" || len(ch.Message.ToolCalls) == 0 {
-			r.Output = append(r.Output, MessageItem(ItemID(r.ID, "msg", len(r.Output)), text, "completed"))
+			item := MessageItem(ItemID(r.ID, "msg", len(r.Output)), text, "completed")
+			if ch.Logprobs != nil {
+				item.Content[0].Logprobs = ch.Logprobs.Content
+			}
+			r.Output = append(r.Output, item)
 		}
 		for _, tc := range ch.Message.ToolCalls {
 			args := tc.Function.Arguments

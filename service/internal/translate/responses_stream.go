@@ -25,9 +25,10 @@ type Events struct {
 
 // streamItem is one output item being streamed.
 type streamItem struct {
-	index int
-	item  wire.OutputItem
-	buf   strings.Builder // text or arguments so far
+	index    int
+	item     wire.OutputItem
+	buf      strings.Builder // text or arguments so far
+	logprobs []wire.Logprob  // of the text so far, when asked for
 }
 
 // NewEvents translates a stream whose response starts as r (from NewResponse).
@@ -68,7 +69,11 @@ func (e *Events) Chunk(c *wire.Chunk) []wire.ResponseEvent {
 			continue // a response has one output; n is a chat notion
 		}
 		if d := ch.Delta.Content; d != "" {
-			out = e.textDelta(out, d)
+			var lp []wire.Logprob
+			if ch.Logprobs != nil {
+				lp = ch.Logprobs.Content
+			}
+			out = e.textDelta(out, d, lp)
 		}
 		for _, tc := range ch.Delta.ToolCalls {
 			out = e.callDelta(out, tc)
@@ -80,7 +85,7 @@ func (e *Events) Chunk(c *wire.Chunk) []wire.ResponseEvent {
 	return out
 }
 
-func (e *Events) textDelta(out []wire.ResponseEvent, d string) []wire.ResponseEvent {
+func (e *Events) textDelta(out []wire.ResponseEvent, d string, lp []wire.Logprob) []wire.ResponseEvent {
 	if e.text == nil {
 		it := e.open(MessageItem(ItemID(e.r.ID, "msg", len(e.items)), "", "in_progress"))
 		it.item.Content = []wire.OutputPart{}
@@ -91,8 +96,12 @@ func (e *Events) textDelta(out []wire.ResponseEvent, d string) []wire.ResponseEv
 				Part: &wire.OutputPart{Type: "output_text", Text: "", Annotations: emptyAnnotations()}}))
 	}
 	e.text.buf.WriteString(d)
+	e.text.logprobs = append(e.text.logprobs, lp...)
+	if lp == nil {
+		lp = []wire.Logprob{}
+	}
 	return append(out, e.event(wire.ResponseEvent{Type: "response.output_text.delta", ItemID: e.text.item.ID,
-		OutputIndex: ptr(e.text.index), ContentIndex: ptr(0), Delta: &d, Logprobs: []wire.Logprob{}}))
+		OutputIndex: ptr(e.text.index), ContentIndex: ptr(0), Delta: &d, Logprobs: lp}))
 }
 
 func (e *Events) callDelta(out []wire.ResponseEvent, tc wire.ToolCall) []wire.ResponseEvent {
@@ -154,7 +163,7 @@ func (e *Events) closeItems(out []wire.ResponseEvent, status string) []wire.Resp
 		idx := ptr(it.index)
 		switch it.item.Type {
 		case "message":
-			part := wire.OutputPart{Type: "output_text", Text: s, Annotations: emptyAnnotations()}
+			part := wire.OutputPart{Type: "output_text", Text: s, Annotations: emptyAnnotations(), Logprobs: it.logprobs}
 			it.item.Content = []wire.OutputPart{part}
 			out = append(out, e.event(wire.ResponseEvent{Type: "response.output_text.done", ItemID: it.item.ID, OutputIndex: idx, ContentIndex: ptr(0), Text: &s, Logprobs: []wire.Logprob{}}),
 				e.event(wire.ResponseEvent{Type: "response.content_part.done", ItemID: it.item.ID, OutputIndex: idx, ContentIndex: ptr(0), Part: &part}))

@@ -32,6 +32,8 @@ type ChatRequest struct {
 	ToolChoice          json.RawMessage `json:"tool_choice,omitempty"`
 	ParallelToolCalls   *bool           `json:"parallel_tool_calls,omitempty"`
 	ResponseFormat      json.RawMessage `json:"response_format,omitempty"`
+	Logprobs            *bool           `json:"logprobs,omitempty"`
+	TopLogprobs         *int            `json:"top_logprobs,omitempty"`
 	Stream              bool            `json:"stream,omitempty"`
 	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
 
@@ -202,9 +204,25 @@ type ChatResponse struct {
 
 // Choice is one completion alternative.
 type Choice struct {
-	Index        int     `json:"index"`
-	Message      Message `json:"message"`
-	FinishReason string  `json:"finish_reason"`
+	Index        int             `json:"index"`
+	Message      Message         `json:"message"`
+	FinishReason string          `json:"finish_reason"`
+	Logprobs     *ChoiceLogprobs `json:"logprobs,omitempty"`
+}
+
+// ChoiceLogprobs are a choice's token log probabilities (when the request asked for them).
+type ChoiceLogprobs struct {
+	Content []Logprob `json:"content"`
+}
+
+// WantsLogprobs reports whether the request asks for log probabilities, and how many
+// alternatives per token.
+func (r *ChatRequest) WantsLogprobs() (bool, int) {
+	top := 0
+	if r.TopLogprobs != nil {
+		top = *r.TopLogprobs
+	}
+	return r.Logprobs != nil && *r.Logprobs, top
 }
 
 // Usage counts tokens. CostUSD and Estimated are the gateway's additions: the price of the
@@ -242,9 +260,10 @@ type Chunk struct {
 
 // ChunkChoice is the incremental part of a chunk.
 type ChunkChoice struct {
-	Index        int     `json:"index"`
-	Delta        Delta   `json:"delta"`
-	FinishReason *string `json:"finish_reason"`
+	Index        int             `json:"index"`
+	Delta        Delta           `json:"delta"`
+	FinishReason *string         `json:"finish_reason"`
+	Logprobs     *ChoiceLogprobs `json:"logprobs,omitempty"`
 }
 
 // Delta is the newly generated content.
