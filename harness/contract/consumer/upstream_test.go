@@ -127,6 +127,7 @@ type upstreamCase struct {
 	name    string
 	declare func(t *testing.T, p *consumer.V4HTTPMockProvider)
 	run     func(ctx context.Context, c *client.Client) error
+	config  func(mockURL string) string // the service's config; nil: upstreamConfig
 }
 
 func TestUpstreamContract(t *testing.T) {
@@ -325,7 +326,11 @@ func runUpstreamCases(t *testing.T, cases []upstreamCase) {
 			err := p.ExecuteTest(t, func(cfg consumer.MockServerConfig) error {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				svc, err := launch.StartService(ctx, launch.Options{Config: upstreamConfig(mockURL(cfg))})
+				config := upstreamConfig
+				if tc.config != nil {
+					config = tc.config
+				}
+				svc, err := launch.StartService(ctx, launch.Options{Config: config(mockURL(cfg))})
 				if err != nil {
 					return err
 				}
