@@ -13,6 +13,8 @@ func TestGroup(t *testing.T) {
 		"/v1/chat":               "chat",
 		"/v1/chat/stream":        "chat",
 		"/v1/chat/completions":   "chat",
+		"/v1/responses":          "chat",
+		"/v1/responses/:id":      "",
 		"/v1/images":             "images",
 		"/v1/images/generations": "images",
 		"/v1/agents/:id/runs":    "agents",
@@ -71,8 +73,8 @@ func TestObserve(t *testing.T) {
 				t.Errorf("counts = %+v, want %+v", got, tc.want)
 			}
 			// Only the pre-created routes exist: an ignored route adds no series.
-			if n := testutil.CollectAndCount(r.events); n != 7*4 {
-				t.Errorf("slo_events_total has %d series, want 28", n)
+			if n := testutil.CollectAndCount(r.events); n != 8*4 {
+				t.Errorf("slo_events_total has %d series, want 32 (8 routes × 4)", n)
 			}
 		})
 	}
