@@ -10,30 +10,15 @@ import (
 	"aiservice/harness/launch"
 )
 
-// clientsBothPaths serves gpt-4o-mini through the chat dialect (the gateway translates
-// Responses to chat completions) and gpt-4o-r from an upstream that speaks Responses (the
-// bytes pass through), with the embedding model the embeddings cases ask for.
-const clientsBothPaths = `
-providers:
-  - {name: sim, type: sim}
-  - {name: simr, type: sim, api: responses}
-models:
-  - {name: gpt-4o-mini, provider: sim}
-  - {name: gpt-4o-r, provider: simr, upstream_model: gpt-4o-mini}
-  - {name: text-embedding-3-small, provider: sim, kind: embedding}
-prices:
-  gpt-4o-r: {input_per_1m: 0.15, output_per_1m: 0.60}
-`
-
 // TestNPMClientsResponsesAndEmbeddings: npm `openai` (responses create, stream, retrieve,
 // delete, previous_response_id, tools; embeddings in both encodings; n choices), the AI SDK's
 // default `openai(model)` provider — which calls the Responses API — and its embeddings, and
 // LangChain's OpenAIEmbeddings, on a model of each upstream dialect.
 func TestNPMClientsResponsesAndEmbeddings(t *testing.T) {
-	svc := launch.MustStartService(t, launch.Options{Config: clientsBothPaths, Args: []string{"--api-keys", serviceKey}})
+	svc := launch.MustStartService(t, launch.Options{Config: launch.BothDialects, Args: []string{"--api-keys", serviceKey}})
 	weatherCall := map[string]want{"args.city": text, "args.unit": oneOf("celsius", "fahrenheit")}
 	usage := map[string]want{"usage.input_tokens": positive, "usage.output_tokens": positive, "usage.total_tokens": positive}
-	for _, model := range []string{"gpt-4o-mini", "gpt-4o-r"} {
+	for _, model := range launch.DialectModels {
 		env := []string{"AISERVICE_BASE_URL=" + svc.URL, "AISERVICE_API_KEY=" + serviceKey, "AISERVICE_MODEL=" + model}
 		t.Run(model, func(t *testing.T) {
 			for _, tc := range []struct {

@@ -15,26 +15,13 @@ import (
 	"aiservice/harness/launch"
 )
 
-// responsesBothPaths serves gpt-4o-mini through the chat dialect (the gateway translates) and
-// gpt-4o-r from an upstream that speaks Responses (the gateway passes the bytes through).
-const responsesBothPaths = `
-providers:
-  - {name: sim, type: sim}
-  - {name: simr, type: sim, api: responses}
-models:
-  - {name: gpt-4o-mini, provider: sim}
-  - {name: gpt-4o-r, provider: simr, upstream_model: gpt-4o-mini}
-prices:
-  gpt-4o-r: {input_per_1m: 0.15, output_per_1m: 0.60}
-`
-
 // TestOfficialSDKResponses drives the Responses API with the official openai-go client —
 // create, continue with previous_response_id, stream, tools, structured output, retrieve and
 // delete — on a model of each dialect.
 func TestOfficialSDKResponses(t *testing.T) {
-	svc := launch.MustStartService(t, launch.Options{Config: responsesBothPaths})
+	svc := launch.MustStartService(t, launch.Options{Config: launch.BothDialects})
 	client := openai.NewClient(option.WithBaseURL(svc.URL+"/v1/"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
-	for _, model := range []string{"gpt-4o-mini", "gpt-4o-r"} {
+	for _, model := range launch.DialectModels {
 		t.Run(model, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

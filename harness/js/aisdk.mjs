@@ -1,32 +1,15 @@
-// The Vercel AI SDK (`ai` + `@ai-sdk/openai`) with `openai.chat(model)`: chat completions, the
-// surface the gateway serves today (the default `openai(model)` calls the Responses API).
+// The Vercel AI SDK (`ai` + `@ai-sdk/openai`) with `openai.chat(model)`: chat completions (the
+// default `openai(model)` calls the Responses API: aisdk_responses.mjs).
 import { createOpenAI } from "@ai-sdk/openai";
-import { APICallError, generateText, streamText, generateObject, generateImage, Output, tool, stepCountIs } from "ai";
+import { APICallError, generateText, streamText, generateObject, generateImage, Output, stepCountIs } from "ai";
 import { env, run, describeError, pngSize } from "./cases.mjs";
-import { Recipe, recipePrompt, weather, weatherPrompt, weatherResult } from "./fixtures.mjs";
+import { Recipe, recipePrompt, weatherPrompt } from "./fixtures.mjs";
+import { weatherTools, usage } from "./aisdk_tools.mjs";
 
 const openai = createOpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey });
 const model = openai.chat(env.model);
 // A fresh deadline per call, so a slow case cannot eat the next one's time.
 const common = () => ({ model, maxRetries: 0, abortSignal: AbortSignal.timeout(20_000) });
-
-// weatherTools records each call the SDK executes in calls.
-function weatherTools(calls) {
-  return {
-    [weather.name]: tool({
-      description: weather.description,
-      inputSchema: weather.input,
-      execute: async (input) => {
-        calls.push(input);
-        return weatherResult;
-      },
-    }),
-  };
-}
-
-function usage(u) {
-  return { inputTokens: u?.inputTokens, outputTokens: u?.outputTokens };
-}
 
 await run({
   async generateText() {

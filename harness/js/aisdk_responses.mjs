@@ -1,27 +1,13 @@
 // The Vercel AI SDK's default provider `openai(model)` — the Responses API — and its embeddings.
 import { createOpenAI } from "@ai-sdk/openai";
-import { generateText, streamText, generateObject, Output, tool, stepCountIs, embed, embedMany, cosineSimilarity } from "ai";
+import { generateText, streamText, generateObject, Output, stepCountIs, embed, embedMany, cosineSimilarity } from "ai";
 import { env, run } from "./cases.mjs";
-import { Recipe, recipePrompt, weather, weatherPrompt, weatherResult } from "./fixtures.mjs";
+import { Recipe, recipePrompt, weatherPrompt } from "./fixtures.mjs";
+import { weatherTools, usage } from "./aisdk_tools.mjs";
 
 const openai = createOpenAI({ baseURL: env.baseURL + "/v1", apiKey: env.apiKey });
 const model = openai(env.model);
 const common = () => ({ model, maxRetries: 0, abortSignal: AbortSignal.timeout(20_000) });
-
-function weatherTools(calls) {
-  return {
-    [weather.name]: tool({
-      description: weather.description,
-      inputSchema: weather.input,
-      execute: async (input) => {
-        calls.push(input);
-        return weatherResult;
-      },
-    }),
-  };
-}
-
-const usage = (u) => ({ inputTokens: u?.inputTokens, outputTokens: u?.outputTokens });
 
 await run({
   async generateText() {

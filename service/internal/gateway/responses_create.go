@@ -34,18 +34,11 @@ func speaks(r *route) (provider.ResponsesUpstream, bool) {
 // bytes (only `model` changed) and its answer passes through with the public model and cost;
 // a chat route gets the translation, and its answer is translated back.
 func (r *Responder) Create(ctx context.Context, req *wire.ResponsesRequest) ([]byte, *Call, error) {
-	primary, call, err := r.g.resolve(req.Model, "chat")
+	t, call, err := r.turn(ctx, req)
 	if err != nil {
 		return nil, call, err
 	}
-	prior, err := r.prior(ctx, req, primary)
-	if err != nil {
-		return nil, call, call.fail(Classify(ctx, err))
-	}
-	resolved, err := r.references(ctx, req)
-	if err != nil {
-		return nil, call, call.fail(Classify(ctx, err))
-	}
+	primary, prior, resolved := t.primary, t.prior, t.resolved
 	ans, a, err := send(ctx, r.g, call, primary, "chat", false, func(ctx context.Context, rt *route, span trace.Span) (responseAnswer, error) {
 		if up, ok := speaks(rt); ok {
 			raw, err := passOnce(ctx, rt, up, req)
@@ -90,6 +83,32 @@ func (r *Responder) references(ctx context.Context, req *wire.ResponsesRequest) 
 		return nil, e
 	}
 	return out, err
+}
+
+// turn is what a Responses request starts from: its primary route, the conversation it
+// continues, and the request with its item references resolved (for chat routes).
+type turn struct {
+	primary  *route
+	prior    []wire.InputItem
+	resolved *wire.ResponsesRequest
+}
+
+// turn resolves a request's model, stored conversation and item references; the Call it
+// returns on failure is one that reached no route.
+func (r *Responder) turn(ctx context.Context, req *wire.ResponsesRequest) (turn, *Call, error) {
+	primary, call, err := r.g.resolve(req.Model, "chat")
+	if err != nil {
+		return turn{}, call, err
+	}
+	prior, err := r.prior(ctx, req, primary)
+	if err != nil {
+		return turn{}, call, call.fail(Classify(ctx, err))
+	}
+	resolved, err := r.references(ctx, req)
+	if err != nil {
+		return turn{}, call, call.fail(Classify(ctx, err))
+	}
+	return turn{primary: primary, prior: prior, resolved: resolved}, call, nil
 }
 
 // passOnce is one attempt on a route that speaks Responses.

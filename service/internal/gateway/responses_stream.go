@@ -34,18 +34,11 @@ type ResponseStream struct {
 // Stream opens a Responses stream, with retries and fallback until the upstream answered (as
 // ChatStream), each route in its own dialect. The Call is complete once the stream is closed.
 func (r *Responder) Stream(ctx context.Context, req *wire.ResponsesRequest) (*ResponseStream, *Call, error) {
-	primary, call, err := r.g.resolve(req.Model, "chat")
+	t, call, err := r.turn(ctx, req)
 	if err != nil {
 		return nil, call, err
 	}
-	prior, err := r.prior(ctx, req, primary)
-	if err != nil {
-		return nil, call, call.fail(Classify(ctx, err))
-	}
-	resolved, err := r.references(ctx, req)
-	if err != nil {
-		return nil, call, call.fail(Classify(ctx, err))
-	}
+	primary, prior, resolved := t.primary, t.prior, t.resolved
 	var chat *wire.ChatRequest
 	o, a, err := send(ctx, r.g, call, primary, "chat", true, func(ctx context.Context, rt *route, _ trace.Span) (opened, error) {
 		if up, ok := speaks(rt); ok {
