@@ -45,10 +45,11 @@ func TestNPMClientsResponsesAndEmbeddings(t *testing.T) {
 						"calls.#": eqInt(1), "calls.0.city": text, "text": contains("19 C, clear"), "finish": eq("stop")},
 					"streamMultiStepTools": {"steps": eqInt(2), "parts.tool-input-delta": positive, "parts.tool-call": eqInt(1),
 						"parts.tool-result": eqInt(1), "parts.text-delta": positive, "text": contains("19 C, clear"), "finish": eq("stop")},
-					"generateObject": merge(recipe("object"), map[string]want{"finish": eq("stop")}),
-					"outputObject":   merge(recipe("object"), map[string]want{"finish": eq("stop")}),
-					"embed":          {"dims": eqInt(1536), "tokens": positive},
-					"embedMany":      {"count": eqInt(3), "same": near(1, 1e-6)},
+					"generateObject":     merge(recipe("object"), map[string]want{"finish": eq("stop")}),
+					"outputObject":       merge(recipe("object"), map[string]want{"finish": eq("stop")}),
+					"streamOutputObject": merge(recipe("object"), map[string]want{"partials": positive}),
+					"embed":              {"dims": eqInt(1536), "tokens": positive},
+					"embedMany":          {"count": eqInt(3), "same": near(1, 1e-6)},
 				}},
 			} {
 				t.Run(tc.script, func(t *testing.T) { check(t, tc.script, env, tc.cases) })
