@@ -77,3 +77,14 @@ func TestLogprobs(t *testing.T) {
 		checkLogprobs(t, part.Text, part.Logprobs, 4)
 	})
 }
+
+// A chat-only simulator (as Ollama or vLLM) has no Responses API: the gateway must translate.
+func TestChatOnlyHasNoResponses(t *testing.T) {
+	_, srv := newSim(t, sim.Behaviour{ChatOnly: true}, "")
+	if r := post(t, srv.URL+"/v1/responses", `{"model":"m","input":"Hi"}`); r.StatusCode != 404 {
+		t.Fatalf("POST /v1/responses on a chat-only simulator: %d", r.StatusCode)
+	}
+	if r := post(t, srv.URL+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"Hi"}]}`); r.StatusCode != 200 {
+		t.Fatalf("chat on a chat-only simulator: %d", r.StatusCode)
+	}
+}
