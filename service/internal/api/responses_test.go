@@ -302,3 +302,25 @@ func TestResponsesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// A model on an upstream that speaks Responses falls back to one on a chat upstream: the one
+// retry and fallback loop asks each route in its own dialect.
+func TestResponsesFallbackAcrossDialects(t *testing.T) {
+	f := newFixture(t, `
+providers:
+  - {name: sim, type: sim}
+  - {name: simr, type: sim, api: responses}
+models:
+  - {name: gpt-4o-mini, provider: sim}
+  - {name: gpt-4o-r, provider: simr, fallbacks: [gpt-4o-mini]}
+resilience:
+  max_retries: 0
+`)
+	f.behave(sim.Behaviour{ErrorRate: 1, ErrorStatus: 503, ErrorModels: []string{"gpt-4o-r"}})
+	for _, stream := range []string{"false", "true"} {
+		r := f.post("/v1/responses", `{"model":"gpt-4o-r","input":"Hello","stream":`+stream+`}`)
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), `"model":"gpt-4o-mini"`) {
+			t.Errorf("stream %s: %d %.300s", stream, r.status, r.body)
+		}
+	}
+}
