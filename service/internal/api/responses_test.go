@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -322,5 +323,28 @@ resilience:
 		if r.status != http.StatusOK || !strings.Contains(string(r.body), `"model":"gpt-4o-mini"`) {
 			t.Errorf("stream %s: %d %.300s", stream, r.status, r.body)
 		}
+	}
+}
+
+// An item_reference the gateway does not hold goes to an upstream that speaks Responses (its
+// ids are its own, as OpenAI's are); for a chat upstream it is the gateway's 404.
+func TestResponsesUnknownItemReference(t *testing.T) {
+	f := newFixture(t, bothPaths)
+	body := `{"model":"%s","input":[{"type":"item_reference","id":"msg_upstreamsown"}]}`
+	var e struct {
+		Error struct {
+			Code *string `json:"code"`
+		} `json:"error"`
+	}
+	// The gateway's own 404 names the item; the upstream's (the simulator does not hold it
+	// either) comes back as the upstream's answer.
+	r := f.post("/v1/responses", fmt.Sprintf(body, "gpt-4o-mini"))
+	if _ = json.Unmarshal(r.body, &e); r.status != http.StatusNotFound || e.Error.Code == nil || *e.Error.Code != "item_not_found" {
+		t.Errorf("translated: %d %s", r.status, r.body)
+	}
+	e.Error.Code = nil
+	r = f.post("/v1/responses", fmt.Sprintf(body, "gpt-4o-r"))
+	if _ = json.Unmarshal(r.body, &e); r.status != http.StatusNotFound || e.Error.Code != nil || !strings.Contains(string(r.body), "upstream") {
+		t.Errorf("passed through: %d %s", r.status, r.body)
 	}
 }

@@ -79,6 +79,7 @@ func (r *Responder) references(ctx context.Context, req *wire.ResponsesRequest) 
 		e := notFound(ref.Err, ref.ID, fmt.Sprintf("input[%d].id", ref.Index))
 		if e.Kind == apperr.NotFound {
 			e.Code, e.Message = "item_not_found", fmt.Sprintf("Item with id %q not found.", apperr.Excerpt(ref.ID))
+			e.Cause = ref // keeps convo.ErrNotFound visible to errors.Is
 		}
 		return nil, e
 	}
@@ -105,6 +106,10 @@ func (r *Responder) turn(ctx context.Context, req *wire.ResponsesRequest) (turn,
 		return turn{}, call, call.fail(Classify(ctx, err))
 	}
 	resolved, err := r.references(ctx, req)
+	if _, ok := speaks(primary); ok && errors.Is(err, convo.ErrNotFound) {
+		// Items the gateway does not hold are the Responses upstream's own (OpenAI's ids).
+		resolved, err = req, nil
+	}
 	if err != nil {
 		return turn{}, call, call.fail(Classify(ctx, err))
 	}
