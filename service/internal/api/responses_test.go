@@ -339,12 +339,14 @@ func TestResponsesUnknownItemReference(t *testing.T) {
 	// The gateway's own 404 names the item; the upstream's (the simulator does not hold it
 	// either) comes back as the upstream's answer.
 	r := f.post("/v1/responses", fmt.Sprintf(body, "gpt-4o-mini"))
-	if _ = json.Unmarshal(r.body, &e); r.status != http.StatusNotFound || e.Error.Code == nil || *e.Error.Code != "item_not_found" {
+	_ = json.Unmarshal(r.body, &e)
+	if r.status != http.StatusNotFound || e.Error.Code == nil || *e.Error.Code != "item_not_found" {
 		t.Errorf("translated: %d %s", r.status, r.body)
 	}
 	e.Error.Code = nil
 	r = f.post("/v1/responses", fmt.Sprintf(body, "gpt-4o-r"))
-	if _ = json.Unmarshal(r.body, &e); r.status != http.StatusNotFound || e.Error.Code != nil || !strings.Contains(string(r.body), "upstream") {
+	_ = json.Unmarshal(r.body, &e)
+	if r.status != http.StatusNotFound || e.Error.Code != nil || !strings.Contains(string(r.body), "upstream") {
 		t.Errorf("passed through: %d %s", r.status, r.body)
 	}
 }
