@@ -22,10 +22,9 @@ const (
 )
 
 var (
-	inputRoles   = []string{"user", "assistant", "system", "developer"}
-	textFormats  = []string{"text", "json_object", "json_schema"}
-	truncations  = []string{"", "auto", "disabled"}
-	toolChoiceOf = []string{"none", "auto", "required"}
+	inputRoles  = []string{"user", "assistant", "system", "developer"}
+	textFormats = []string{"text", "json_object", "json_schema"}
+	truncations = []string{"", "auto", "disabled"}
 )
 
 // validateResponses checks a Responses request against OpenAI's rules.
@@ -110,18 +109,8 @@ func validateItem(it wire.InputItem, p string) error {
 // an upstream that speaks Responses.
 func validateResponsesToolChoice(raw json.RawMessage, tools []wire.ResponseTool) error {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var mode string
-	if json.Unmarshal(raw, &mode) == nil {
-		switch {
-		case !slices.Contains(toolChoiceOf, mode):
-			return apperr.Invalid("tool_choice", "tool_choice must be none, auto, required or a tool object, not %q.", apperr.Excerpt(mode))
-		case mode != "none" && len(tools) == 0:
-			return apperr.Invalid("tool_choice", "tool_choice %q needs tools.", mode)
-		}
-		return nil
+	if done, err := toolChoiceMode(raw, len(tools) > 0); done {
+		return err
 	}
 	var choice struct {
 		Type string `json:"type"`
