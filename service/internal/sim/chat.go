@@ -41,12 +41,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "model is required")
 		return
 	}
-	if req.Stream {
-		s.streams.Add(1)
-	} else {
-		s.chats.Add(1)
-	}
-	c, b, ok := s.begin(w, r, req.Model)
+	c, b, ok := s.beginAnswer(w, r, req.Model, req.Stream)
 	defer c.end()
 	if !ok {
 		return
@@ -78,6 +73,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	withLogprobs(&req, &resp)
 	writeJSON(w, http.StatusOK, resp)
 	c.completed = true
+}
+
+// beginAnswer counts a chat request (streamed or not) and begins it as every call does.
+func (s *Server) beginAnswer(w http.ResponseWriter, r *http.Request, model string, stream bool) (*call, Behaviour, bool) {
+	if stream {
+		s.streams.Add(1)
+	} else {
+		s.chats.Add(1)
+	}
+	return s.begin(w, r, model)
 }
 
 // completion is the chat.completion of the replies.

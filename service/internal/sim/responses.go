@@ -42,12 +42,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if rr.Stream {
-		s.streams.Add(1)
-	} else {
-		s.chats.Add(1)
-	}
-	c, b, ok := s.begin(w, r, req.Model)
+	c, b, ok := s.beginAnswer(w, r, req.Model, rr.Stream)
 	defer c.end()
 	if !ok {
 		return
