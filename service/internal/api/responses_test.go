@@ -350,3 +350,17 @@ func TestResponsesUnknownItemReference(t *testing.T) {
 		t.Errorf("passed through: %d %s", r.status, r.body)
 	}
 }
+
+// What a translated stream accumulates for response.completed is bounded by
+// upstream.max_response_bytes: past it the stream fails, it does not grow.
+func TestResponsesTranslatedStreamIsBounded(t *testing.T) {
+	f := newFixture(t, "upstream: {max_response_bytes: 4096}\n")
+	f.behave(sim.Behaviour{Chunks: 64, OutputTokens: 2000})
+	evs := events(f.post("/v1/responses", `{"input":"Tell me a long story","stream":true}`).body)
+	if len(evs) == 0 || evs[len(evs)-1][0] != "response.failed" {
+		t.Fatalf("a stream past the bound ends with %v", evs[max(len(evs)-2, 0):])
+	}
+	if !strings.Contains(evs[len(evs)-1][1], "max_response_bytes") && !strings.Contains(evs[len(evs)-2][1], "large") {
+		t.Errorf("the failure does not say why: %s", evs[len(evs)-2][1])
+	}
+}

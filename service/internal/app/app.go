@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
 		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
 		Responses: gateway.NewResponder(gw, convo.NewLog(convo.NewMemory(cfg.Responses.StoreMaxEntries, cfg.Responses.StoreMaxBytes, time.Now),
-			cfg.Responses.StoreTTL.D()), time.Now),
+			cfg.Responses.StoreTTL.D()), time.Now, cfg.Upstream.MaxResponseBytes),
 	})
 	return a, nil
 }

@@ -22,11 +22,15 @@ type Responder struct {
 	g   *Gateway
 	log *convo.Log
 	now func() time.Time
+	// maxBytes bounds what a translated stream accumulates (the text and arguments that
+	// response.completed repeats), as upstream.max_response_bytes bounds one answer.
+	maxBytes int64
 }
 
-// NewResponder serves Responses through g, keeping stored responses in log.
-func NewResponder(g *Gateway, log *convo.Log, now func() time.Time) *Responder {
-	return &Responder{g: g, log: log, now: now}
+// NewResponder serves Responses through g, keeping stored responses in log; a translated
+// stream may accumulate at most maxBytes of upstream chunks.
+func NewResponder(g *Gateway, log *convo.Log, now func() time.Time, maxBytes int64) *Responder {
+	return &Responder{g: g, log: log, now: now, maxBytes: maxBytes}
 }
 
 // newResponseID is OpenAI's shape of id: "resp_" and random letters and digits.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
@@ -27,6 +28,7 @@ type ResponseStream struct {
 	ctx     context.Context
 	opening []wire.ResponseEvent // response.created and .in_progress, until sent
 	relayed int                  // events passed through so far
+	read    int64                // bytes of chat chunks translated so far
 	last    *wire.Response       // the response as the last passed-through event carrying it showed it
 	ended   bool
 }
@@ -95,6 +97,10 @@ func (s *ResponseStream) Next() ([]Event, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if s.read += int64(len(ev.Data)); s.read > s.r.maxBytes {
+			return nil, s.st.fail(&provider.StatusError{StatusCode: http.StatusBadGateway, Err: provider.ErrResponseTooLarge,
+				Detail: wire.ErrorDetail{Message: "the upstream's stream is larger than upstream.max_response_bytes", Type: "upstream_error"}})
 		}
 		var c wire.Chunk
 		if err := json.Unmarshal(ev.Data, &c); err != nil {
