@@ -55,7 +55,7 @@ func FuzzToChat(f *testing.F) {
 // from 0 without gaps that starts with response.created and ends with a terminal event
 // carrying the response, whose output text is every text delta joined.
 func FuzzEvents(f *testing.F) {
-	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":"Hel"}}]}` + "\n" + `{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}`), false)
+	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":"Hel"}}]}`+"\n"+`{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}`), false)
 	f.Add([]byte(`{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{"}}]}}]}`+"\n"+`{"choices":[{"index":0,"delta":{"content":"x","tool_calls":[{"index":3,"function":{"arguments":"}"}}]}}]}`), true)
 	f.Fuzz(func(t *testing.T, b []byte, fail bool) {
 		e := NewEvents(NewResponse(&wire.ResponsesRequest{}, "resp_f", "m", 1))
