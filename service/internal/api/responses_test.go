@@ -364,3 +364,36 @@ func TestResponsesTranslatedStreamIsBounded(t *testing.T) {
 		t.Errorf("the failure does not say why: %s", evs[len(evs)-2][1])
 	}
 }
+
+func TestResponsesStreamToolCall(t *testing.T) { paths(t, testStreamToolCall) }
+
+func testStreamToolCall(t *testing.T, f *fixture, model func(string) string) {
+	r := f.post("/v1/responses", model(`{"input":"What is the weather in Paris?","stream":true,"tool_choice":"required",
+		"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}]}`))
+	var args strings.Builder
+	var done string
+	for _, ev := range events(r.body) {
+		var data struct {
+			Delta     string `json:"delta"`
+			Arguments string `json:"arguments"`
+			Item      struct{ Type, Name string }
+		}
+		if err := json.Unmarshal([]byte(ev[1]), &data); err != nil {
+			t.Fatal(err)
+		}
+		switch ev[0] {
+		case "response.output_item.added":
+			if data.Item.Type != "function_call" || data.Item.Name != "get_weather" {
+				t.Errorf("item added: %s", ev[1])
+			}
+		case "response.function_call_arguments.delta":
+			args.WriteString(data.Delta)
+		case "response.function_call_arguments.done":
+			done = data.Arguments
+		}
+	}
+	var parsed map[string]any
+	if args.Len() == 0 || done != args.String() || json.Unmarshal([]byte(done), &parsed) != nil || parsed["city"] == nil {
+		t.Errorf("argument deltas %q, done %q", args.String(), done)
+	}
+}
