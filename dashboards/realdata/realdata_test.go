@@ -240,6 +240,8 @@ var mix = []request{
 	{"/v1/chat/completions", `{"model":"gpt-4o-mini","stream":true,` + hi + `}`},
 	{"/v1/images/generations", `{"model":"gpt-image-1","prompt":"a cat","size":"1024x1024"}`},
 	{"/v1/embeddings", `{"model":"text-embedding-3-small","input":["a cat","a dog"]}`},
+	{"/v1/responses", `{"model":"gpt-4o-mini","input":"hi"}`},
+	{"/v1/responses", `{"model":"gpt-4o-mini","input":"hi","stream":true}`},
 	{"/v1/chat", `{"messages":[`},
 	{"/v1/chat", `{"model":"no-such-model",` + hi + `}`},
 	{"/v1/chat", `{"model":"sim-unpriced",` + hi + `}`},

@@ -195,6 +195,7 @@ func (s *suite) initScenario(sc *godog.ScenarioContext) {
 	w.registerDomainSteps(sc)
 	w.registerEmbeddingSteps(sc)
 	w.registerMessagesSteps(sc)
+	w.registerResponsesSteps(sc)
 	w.registerMetricSteps(sc)
 	w.registerShutdownSteps(sc)
 	w.registerChaosSteps(sc)

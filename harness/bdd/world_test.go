@@ -53,6 +53,8 @@ type world struct {
 	resp    *client.Response
 	elapsed time.Duration
 	body    map[string]any // the last response decoded as a JSON object (nil if it was not one)
+	// responseIDs are the Responses API response ids the scenario created, in order.
+	responseIDs []string
 
 	// Several exchanges (concurrent or repeated requests).
 	mu        sync.Mutex

@@ -119,6 +119,7 @@ func TestOpenAPI(t *testing.T) {
 		{"upstream-faults", oasFaultCases(env)},
 		{"circuit", oasCircuitCases(env)},
 		{"messages", oasMessagesCases(env)},
+		{"responses", oasResponsesCases(t, env)},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, c := range group.cases {

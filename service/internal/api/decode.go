@@ -181,20 +181,8 @@ func validateChat(req *wire.ChatRequest, defaultModel string) error {
 // tools), or {"type":"function","function":{"name":N}} naming an offered tool.
 func validateToolChoice(raw json.RawMessage, tools []wire.Tool) error {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	var mode string
-	if json.Unmarshal(raw, &mode) == nil {
-		switch {
-		case mode == "none":
-			return nil
-		case mode != "auto" && mode != "required":
-			return apperr.Invalid("tool_choice", "tool_choice must be none, auto, required or a function object, not %q.", apperr.Excerpt(mode))
-		case len(tools) == 0:
-			return apperr.Invalid("tool_choice", "tool_choice %q needs tools.", mode)
-		}
-		return nil
+	if done, err := toolChoiceMode(raw, len(tools) > 0); done {
+		return err
 	}
 	var choice struct {
 		Type     string `json:"type"`
@@ -209,6 +197,26 @@ func validateToolChoice(raw json.RawMessage, tools []wire.Tool) error {
 		return apperr.Invalid("tool_choice", "tool_choice names the function %q, which is not in tools.", apperr.Excerpt(choice.Function.Name))
 	}
 	return nil
+}
+
+// toolChoiceMode checks a tool_choice that is absent, null or a mode — "none", "auto",
+// "required" (the last two need tools) — as chat and Responses both have them; done is false
+// for an object, which is the caller's to check.
+func toolChoiceMode(raw json.RawMessage, hasTools bool) (done bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return true, nil
+	}
+	var mode string
+	if json.Unmarshal(raw, &mode) != nil {
+		return false, nil
+	}
+	switch {
+	case mode != "none" && mode != "auto" && mode != "required":
+		return true, apperr.Invalid("tool_choice", "tool_choice must be none, auto, required or a tool object, not %q.", apperr.Excerpt(mode))
+	case mode != "none" && !hasTools:
+		return true, apperr.Invalid("tool_choice", "tool_choice %q needs tools.", mode)
+	}
+	return true, nil
 }
 
 // decodeExact decodes a nested raw value the gateway reads, refusing what CheckKeys refuses:

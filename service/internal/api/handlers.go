@@ -121,18 +121,23 @@ func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream
 		s.fail(c, err)
 		return
 	}
+	startSSE(c)
+	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, named: messagesSurface(c), ex: ex, start: start,
+		ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
+	if err := r.run(first); err != nil {
+		s.endStream(c, r.out, err)
+	}
+}
+
+// startSSE sends a stream's headers.
+func startSSE(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	c.Status(http.StatusOK)
-	ex.streamed = true
-	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, named: messagesSurface(c), ex: ex, start: start,
-		ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
-	if err := r.run(first); err != nil {
-		s.endStream(c, r.out, err)
-	}
+	exchangeOf(c).streamed = true
 }
 
 // endStream closes a stream cut by an error with an `event: error` carrying the error object

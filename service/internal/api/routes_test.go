@@ -35,7 +35,9 @@ func TestEveryRouteHasItsGroupsDeadline(t *testing.T) {
 		"POST /v1/images": 13 * time.Second, "POST /v1/images/generations": 13 * time.Second,
 		"POST /v1/embeddings": 17 * time.Second,
 		"POST /v1/messages":   18 * time.Second, "POST /v1/messages/count_tokens": 18 * time.Second,
-		"GET /v1/agents": 14 * time.Second, "GET /v1/agents/:id": 14 * time.Second, "POST /v1/agents/:id/runs": 14 * time.Second,
+		"POST /v1/responses": 12 * time.Second, "GET /v1/responses/:id": 16 * time.Second, "DELETE /v1/responses/:id": 16 * time.Second,
+		"GET /v1/responses/:id/input_items": 16 * time.Second,
+		"GET /v1/agents":                    14 * time.Second, "GET /v1/agents/:id": 14 * time.Second, "POST /v1/agents/:id/runs": 14 * time.Second,
 		"GET /healthz": 15 * time.Second, "GET /readyz": 15 * time.Second, "GET /metrics": 15 * time.Second,
 		"GET /v1/models": 16 * time.Second, "GET /openapi.json": 16 * time.Second,
 	}

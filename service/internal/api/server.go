@@ -44,6 +44,8 @@ type Deps struct {
 	Ready *atomic.Bool
 	// Pressure sheds new requests while memory is short (nil: never).
 	Pressure *pressure.Monitor
+	// Responses serves the Responses API and its stored responses.
+	Responses *gateway.Responder
 }
 
 type server struct {
@@ -59,6 +61,7 @@ type server struct {
 	slo        *slo.Recorder
 	keys       [][32]byte
 	imageModel string
+	responses  *gateway.Responder
 }
 
 // Route groups select the deadline of each route (config.Timeouts.For).
@@ -84,7 +87,8 @@ func NewServer(d Deps) http.Handler {
 			Availability: d.Options.SLO.AvailabilityObjective, Latency: d.Options.SLO.LatencyObjective,
 			Thresholds: thresholds(d.Options.SLO.LatencyThresholds),
 		}),
-		keys: hashKeys(d.Options.APIKeys),
+		keys:      hashKeys(d.Options.APIKeys),
+		responses: d.Responses,
 	}
 	for _, m := range d.Options.Models {
 		if m.Kind == "image" {
@@ -145,6 +149,10 @@ func (s *server) routes(metrics gin.HandlerFunc) []route {
 		{"POST", "/v1/embeddings", groupEmbed, true, s.embeddings},
 		{"POST", "/v1/messages", groupMsgs, true, s.messages},
 		{"POST", "/v1/messages/count_tokens", groupMsgs, true, s.countTokens},
+		{"POST", "/v1/responses", groupStream, true, s.createResponse}, // a non-stream answer: chat, as completions
+		{"GET", "/v1/responses/:id", groupDefault, true, s.getResponse},
+		{"DELETE", "/v1/responses/:id", groupDefault, true, s.deleteResponse},
+		{"GET", "/v1/responses/:id/input_items", groupDefault, true, s.responseInputItems},
 		{"GET", "/v1/agents", groupAgents, true, s.listAgents},
 		{"GET", "/v1/agents/:id", groupAgents, true, s.getAgent},
 		{"POST", "/v1/agents/:id/runs", groupAgents, true, s.runAgent},

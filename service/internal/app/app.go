@@ -20,6 +20,7 @@ import (
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/api"
 	"aiservice/service/internal/config"
+	"aiservice/service/internal/convo"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/pressure"
@@ -74,6 +75,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			Propagator:       tracing.Propagator,
 			MaxResponseBytes: cfg.Upstream.MaxResponseBytes, Buffers: buffers, MaxRetryAfter: cfg.Upstream.MaxRetryAfter.D(),
 			Translate: translate.Options{DropUnsupported: p.DropUnsupported},
+			Responses: p.API == "responses",
 		}
 		if p.Type == "sim" {
 			// The built-in simulator is a real HTTP server on loopback, reached like any upstream.
@@ -110,6 +112,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Options: api.OptionsFrom(cfg), Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
 		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
+		Responses: gateway.NewResponder(gw, convo.NewLog(convo.NewMemory(cfg.Responses.StoreMaxEntries, cfg.Responses.StoreMaxBytes, time.Now),
+			cfg.Responses.StoreTTL.D()), time.Now, cfg.Upstream.MaxResponseBytes),
 	})
 	return a, nil
 }

@@ -45,6 +45,7 @@ type Config struct {
 	Agents     []Agent          `yaml:"agents" json:"agents"`
 	Simulator  Simulator        `yaml:"simulator" json:"simulator"`
 	Prices     map[string]Price `yaml:"prices" json:"prices"`
+	Responses  Responses        `yaml:"responses" json:"responses"`
 	// MetricsAddr, when set, serves /metrics on its own listener and not on addr: the metrics
 	// name every model, which /v1/models keeps behind the API keys.
 	MetricsAddr string `yaml:"metrics_addr" json:"metrics_addr"`
@@ -137,7 +138,9 @@ type Provider struct {
 	BaseURL string `yaml:"base_url" json:"base_url,omitempty"`
 	APIKey  Secret `yaml:"api_key" json:"api_key,omitempty"`
 	// APIKeyEnv names an environment variable holding the key, so keys stay out of files.
-	APIKeyEnv       string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	// API is the dialect the upstream speaks for /v1/responses: chat (translated) or responses.
+	API             string `yaml:"api" json:"api,omitempty"`
 	ProviderDialect `yaml:",inline"`
 }
 
@@ -381,6 +384,7 @@ func (c *Config) Validate() error {
 		c.validateServer, c.Timeouts.validate, c.Shutdown.validate, c.Server.validate, c.Upstream.validate,
 		c.Resilience.validate, c.Telemetry.validate, c.SLO.validate, c.validateProviders, c.validateModels,
 		c.validateAgents, c.Simulator.validate, c.validatePrices, c.validateDialectModels,
+		c.validateResponses,
 	} {
 		errs = append(errs, v())
 	}

@@ -51,25 +51,7 @@ func (g *Gateway) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, *
 		return nil, call, err
 	}
 	ans, a, err := send(ctx, g, call, primary, "chat", false, func(ctx context.Context, r *route, span trace.Span) (rawAnswer, error) {
-		up := *req
-		up.Model = r.model.Upstream()
-		b, err := r.provider.ChatRaw(ctx, &up)
-		if err != nil {
-			return rawAnswer{}, err
-		}
-		fields, err := wire.ObjectFields(b, "model", "usage", "choices")
-		if err != nil {
-			return rawAnswer{}, &provider.InvalidError{What: "chat completion"}
-		}
-		usage := readUsage(b, fields[1])
-		if span.IsRecording() {
-			model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
-			g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
-			if g.record && fields[2].Found() {
-				g.recordContent(span, &up, b[fields[2].Start:fields[2].End])
-			}
-		}
-		return rawAnswer{body: b, fields: fields, usage: usage}, nil
+		return g.chatOnce(ctx, r, span, req)
 	})
 	if err != nil {
 		return nil, call, err
@@ -81,6 +63,30 @@ func (g *Gateway) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, *
 	}
 	call.price(g.prices, ans.usage)
 	return patch(ans.body, ans.fields[0], ans.fields[1], a.r.quotedName, call.CostUSD, call.Priced), call, nil
+}
+
+// chatOnce is one attempt of a non-streaming chat completion on a route: the upstream's answer
+// with the spans the gateway patches, its span annotated.
+func (g *Gateway) chatOnce(ctx context.Context, r *route, span trace.Span, req *wire.ChatRequest) (rawAnswer, error) {
+	up := *req
+	up.Model = r.model.Upstream()
+	b, err := r.provider.ChatRaw(ctx, &up)
+	if err != nil {
+		return rawAnswer{}, err
+	}
+	fields, err := wire.ObjectFields(b, "model", "usage", "choices")
+	if err != nil {
+		return rawAnswer{}, &provider.InvalidError{What: "chat completion"}
+	}
+	usage := readUsage(b, fields[1])
+	if span.IsRecording() {
+		model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
+		g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
+		if g.record && fields[2].Found() {
+			g.recordContent(span, &up, b[fields[2].Start:fields[2].End])
+		}
+	}
+	return rawAnswer{body: b, fields: fields, usage: usage}, nil
 }
 
 // readUsage decodes the usage object of a raw answer; nil when absent or not an object.
@@ -242,9 +248,10 @@ type Stream struct {
 	g     *Gateway
 	a     attempt // the open attempt: its route, span and slot are the stream's until Close
 	inner provider.RawStream
-	// messages: the events are Anthropic's (relayEvent), not chat chunks; msgUsage is what
+	// events says what the upstream sends: chat chunks (relay), Anthropic's events
+	// (relayEvent) or Responses events (relayTyped). msgUsage is what an Anthropic stream's
 	// message_start and message_delta reported so far.
-	messages bool
+	events   events
 	msgUsage wire.AUsage
 	ctx      context.Context // the attempt's; its cause says which limit ended it
 	cancel   context.CancelCauseFunc
@@ -283,45 +290,77 @@ type opened struct {
 	inner  provider.RawStream
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	events events
 }
+
+// events is the kind of events an upstream stream sends.
+type events int
+
+const (
+	chatChunks      events = iota
+	anthropicEvents        // a Messages stream passed through
+	responsesEvents        // a Responses stream passed through (typed events)
+)
 
 // ChatStream opens a streaming chat completion, with retries and fallback until the upstream
 // answered with headers. After that nothing is retried: bytes may have reached the client.
 // The Call is the stream's: complete once the stream is closed (or now, when it failed to open).
 func (g *Gateway) ChatStream(ctx context.Context, req *wire.ChatRequest) (*Stream, *Call, error) {
-	return g.openStream(ctx, req.Model, promptTokens(req), false, func(ctx context.Context, r *route) (provider.RawStream, error) {
-		up := *req
-		up.Model = r.model.Upstream()
-		return r.provider.ChatStream(ctx, &up)
+	return g.openStream(ctx, req.Model, promptTokens(req), chatChunks, func(ctx context.Context, r *route) (provider.RawStream, error) {
+		return chatStream(ctx, r, req)
 	})
 }
 
-// openStream is how every stream opens: resolve the model, then send until an upstream
-// answered with headers; messages says the events are Anthropic's. prompt is the estimated
-// prompt tokens, for a stream that ends without usage.
-func (g *Gateway) openStream(ctx context.Context, model string, prompt int, messages bool,
+// chatStream asks a route's upstream for a chat stream of req.
+func chatStream(ctx context.Context, r *route, req *wire.ChatRequest) (provider.RawStream, error) {
+	up := *req
+	up.Model = r.model.Upstream()
+	return r.provider.ChatStream(ctx, &up)
+}
+
+// openStream is how a stream of one dialect opens: resolve the model, then send until an
+// upstream answered with headers. prompt is the estimated prompt tokens, for a stream that
+// ends without usage.
+func (g *Gateway) openStream(ctx context.Context, model string, prompt int, ev events,
 	open func(context.Context, *route) (provider.RawStream, error)) (*Stream, *Call, error) {
 	primary, call, err := g.resolve(model, "chat")
 	if err != nil {
 		return nil, call, err
 	}
 	o, a, err := send(ctx, g, call, primary, "chat", true, func(ctx context.Context, r *route, _ trace.Span) (opened, error) {
-		sctx, cancel := context.WithCancelCause(ctx)
-		inner, err := open(sctx, r)
-		if err != nil {
-			cancel(nil)
-			return opened{}, err
-		}
-		return opened{inner: inner, ctx: sctx, cancel: cancel}, nil
+		return openOn(ctx, r, ev, open)
 	})
 	if err != nil {
 		return nil, call, err
 	}
+	return g.newStream(a, o, call, prompt), call, nil
+}
+
+// openOn opens a stream on a route under the attempt's own cancellable context.
+func openOn(ctx context.Context, r *route, ev events, open func(context.Context, *route) (provider.RawStream, error)) (opened, error) {
+	sctx, cancel := context.WithCancelCause(ctx)
+	inner, err := open(sctx, r)
+	if err != nil {
+		cancel(nil)
+		return opened{}, err
+	}
+	return opened{inner: inner, ctx: sctx, cancel: cancel, events: ev}, nil
+}
+
+// openChat opens a chat stream on a route (a translated Responses stream's upstream).
+func openChat(ctx context.Context, r *route, req *wire.ChatRequest) (opened, error) {
+	return openOn(ctx, r, chatChunks, func(ctx context.Context, r *route) (provider.RawStream, error) {
+		return chatStream(ctx, r, req)
+	})
+}
+
+// newStream starts the time limits of a stream that opened; prompt is its estimated input.
+func (g *Gateway) newStream(a attempt, o opened, call *Call, prompt int) *Stream {
 	s := &Stream{g: g, a: a, inner: o.inner, ctx: o.ctx, cancel: o.cancel, call: call, opened: time.Now(),
-		idle: g.idle, firstToken: g.firstToken, prompt: prompt, messages: messages}
+		idle: g.idle, firstToken: g.firstToken, prompt: prompt, events: o.events}
 	s.waitSince.Store(s.opened.UnixNano()) // the first-token limit runs from the moment the upstream answered
 	s.timer = time.AfterFunc(s.firstToken, s.expire)
-	return s, call, nil
+	return s
 }
 
 // Call is what the stream produced so far; complete once the stream is closed.
@@ -360,7 +399,8 @@ func (s *Stream) expire() {
 type Event struct {
 	Data      []byte
 	UsageOnly bool
-	Name      string // the SSE event name: Anthropic's event type; empty for chat chunks
+	Name      string // the SSE event name: Anthropic's or Responses' event type; "" for chat chunks
+	Carries   bool   // a Responses event that carries the response object
 }
 
 // Next returns the next chunk, or io.EOF at the end of the stream. Chunks are relayed as the
@@ -378,7 +418,7 @@ func (s *Stream) Next() (Event, error) {
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			s.ended = true
-			if s.usage == nil && !s.messages {
+			if s.usage == nil && s.events == chatChunks { // typed events have no usage event of their own to add
 				return s.estimatedUsage(), nil
 			}
 			return Event{}, io.EOF
@@ -389,8 +429,11 @@ func (s *Stream) Next() (Event, error) {
 		// The timer was set for the first-token limit; from now on the idle limit rules.
 		s.timer.Reset(s.idle)
 	}
-	if s.messages {
+	switch s.events {
+	case anthropicEvents:
 		return s.relayEvent(raw)
+	case responsesEvents:
+		return s.relayTyped(raw)
 	}
 	return s.relay(raw)
 }

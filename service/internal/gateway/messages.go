@@ -128,7 +128,7 @@ func readAUsage(body []byte, u wire.Span) *wire.Usage {
 // sent them (model patched), from an OpenAI-compatible one translated. Retries and fallback
 // happen until the upstream answered with headers, as for chat streams.
 func (g *Gateway) MessagesStream(ctx context.Context, req *wire.MessagesRequest) (*Stream, *Call, error) {
-	return g.openStream(ctx, req.Model, promptTokensOf(req), true, func(ctx context.Context, r *route) (provider.RawStream, error) {
+	return g.openStream(ctx, req.Model, promptTokensOf(req), anthropicEvents, func(ctx context.Context, r *route) (provider.RawStream, error) {
 		m, err := messenger(r)
 		if err != nil {
 			return nil, err

@@ -185,7 +185,7 @@ func (p *Anthropic) Images(context.Context, *wire.ImageRequest) (*wire.ImageResp
 }
 
 // isMessageStop tells Anthropic's final stream event.
-func isMessageStop(data []byte) bool {
+func isMessageStop(_ string, data []byte) bool {
 	f, err := wire.ObjectFields(data, "type")
 	if err != nil || !f[0].Found() {
 		return false

@@ -124,3 +124,32 @@ func FuzzDecodeChunk(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckResponse: any upstream body is a response object with an output array (and, when
+// it has one, a plausible usage) or an invalid answer — never a panic.
+func FuzzCheckResponse(f *testing.F) {
+	f.Add([]byte(`{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":1,"output_tokens":2,"total_tokens":3}}`))
+	f.Add([]byte(`{"object":"chat.completion","output":[]}`))
+	f.Add([]byte(`{"output":{}}`))
+	f.Add([]byte(`{"output":[],"usage":{"input_tokens":-1}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := CheckResponse(b)
+		if err != nil {
+			var inv *InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("CheckResponse = %v, want an InvalidError", err)
+			}
+			return
+		}
+		fs, ferr := wire.ObjectFields(b, "output", "usage")
+		if ferr != nil || !fs[0].Found() || b[fs[0].Start] != '[' {
+			t.Fatalf("accepted a body without an output array: %s", b)
+		}
+		if u := fs[1]; u.Found() && string(b[u.Start:u.End]) != "null" {
+			if usage, ok := ParseResponseUsage(b[u.Start:u.End]); !ok || !plausible(usage) {
+				t.Fatalf("accepted an implausible usage: %s", b)
+			}
+		}
+	})
+}

@@ -45,6 +45,8 @@ type OpenAIConfig struct {
 	MaxRetryAfter time.Duration
 	// Translate says what to do with what cannot be translated to this provider's dialect.
 	Translate translate.Options
+	// Responses: the upstream speaks the Responses API (provider `api: responses`).
+	Responses bool
 }
 
 // Defaults of the bounds, for an OpenAIConfig that leaves them zero.
@@ -503,7 +505,7 @@ func (p *OpenAI) ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream,
 // openStream sends a streaming request and returns its events once the upstream answered
 // with headers. last, when set, tells the dialect's final event (the stream then ends after
 // it); otherwise the stream ends at [DONE].
-func (p *OpenAI) openStream(ctx context.Context, url string, in any, extra http.Header, last func([]byte) bool) (*sseStream, error) {
+func (p *OpenAI) openStream(ctx context.Context, url string, in any, extra http.Header, last func(name string, data []byte) bool) (*sseStream, error) {
 	st := &sseStream{ctx: ctx, secret: p.secret, last: last}
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if ac, ok := info.Conn.(*activityConn); ok {
@@ -540,7 +542,7 @@ type sseStream struct {
 	secret *regexp.Regexp // the API key, kept out of error events; nil when there is none
 	conn   *activityConn  // nil when unknown (e.g. a shared HTTP/2 connection)
 	done   bool
-	last   func([]byte) bool // the dialect's final event, when it has one instead of [DONE]
+	last   func(name string, data []byte) bool // the dialect's final event, when it has one instead of [DONE]
 	// clock is r for LastRead, which a stream's timer calls from its own goroutine, also
 	// while Close runs; nil once closed.
 	clock atomic.Pointer[sse.Reader]
@@ -600,7 +602,7 @@ func (s *sseStream) NextRaw() ([]byte, error) {
 	if isErrorEvent(ev.Name, ev.Data) {
 		return nil, upstreamError(s.secret, http.StatusBadGateway, ev.Data, streamErrorWhat)
 	}
-	s.done = s.last != nil && s.last(ev.Data)
+	s.done = s.last != nil && s.last(ev.Name, ev.Data)
 	return ev.Data, nil
 }
 

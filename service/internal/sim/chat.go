@@ -41,12 +41,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "model is required")
 		return
 	}
-	if req.Stream {
-		s.streams.Add(1)
-	} else {
-		s.chats.Add(1)
-	}
-	c, b, ok := s.begin(w, r, req.Model)
+	c, b, ok := s.beginAnswer(w, r, req.Model, req.Stream)
 	defer c.end()
 	if !ok {
 		return
@@ -74,8 +69,26 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		c.completed = s.stream(w, r, &req, reps, b, id, created, prompt)
 		return
 	}
+	resp := completion(req.Model, reps, b, id, created, prompt)
+	withLogprobs(&req, &resp)
+	writeJSON(w, http.StatusOK, resp)
+	c.completed = true
+}
+
+// beginAnswer counts a chat request (streamed or not) and begins it as every call does.
+func (s *Server) beginAnswer(w http.ResponseWriter, r *http.Request, model string, stream bool) (*call, Behaviour, bool) {
+	if stream {
+		s.streams.Add(1)
+	} else {
+		s.chats.Add(1)
+	}
+	return s.begin(w, r, model)
+}
+
+// completion is the chat.completion of the replies.
+func completion(model string, reps []reply, b Behaviour, id string, created int64, prompt int) wire.ChatResponse {
 	resp := wire.ChatResponse{
-		ID: id, Object: "chat.completion", Created: created, Model: req.Model,
+		ID: id, Object: "chat.completion", Created: created, Model: model,
 		SystemFingerprint: "fp_aiservice_sim",
 	}
 	for i, rep := range reps {
@@ -89,8 +102,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !b.OmitUsage {
 		resp.Usage = usage(prompt, completionTokens(reps))
 	}
-	writeJSON(w, http.StatusOK, resp)
-	c.completed = true
+	return resp
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRequest, reps []reply, b Behaviour, id string, created int64, prompt int) bool {
@@ -106,9 +118,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *wire.ChatRe
 	if !wait(r, b.TimeToFirstToken) {
 		return false
 	}
+	wantLogprobs, top := req.WantsLogprobs()
 	chunk := func(index int, d wire.Delta, finish *string) wire.Chunk {
-		return wire.Chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			Choices: []wire.ChunkChoice{{Index: index, Delta: d, FinishReason: finish}}}
+		ch := wire.ChunkChoice{Index: index, Delta: d, FinishReason: finish}
+		if wantLogprobs && d.Content != "" {
+			ch.Logprobs = &wire.ChoiceLogprobs{Content: logprobs(d.Content, top)}
+		}
+		return wire.Chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model, Choices: []wire.ChunkChoice{ch}}
 	}
 	send := func(c wire.Chunk) bool {
 		data, _ := json.Marshal(c)

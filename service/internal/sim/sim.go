@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"aiservice/service/internal/convo"
 	"aiservice/service/internal/wire"
 )
 
@@ -38,6 +39,7 @@ type Behaviour struct {
 	CutStreamAfter   int      `json:"cut_stream_after"`    // streams: close the connection after N chunks
 	OmitUsage        bool     `json:"omit_usage"`          // never report usage
 	OutputTokens     int      `json:"output_tokens"`       // words in a reply (default 24, capped by max_tokens)
+	ChatOnly         bool     `json:"chat_only"`           // no Responses API (404), as Ollama or vLLM
 }
 
 // Duration is a time.Duration that reads and writes as "150ms".
@@ -94,15 +96,19 @@ type Server struct {
 	lastAuth  bool
 
 	requests, chats, streams, images, injected, canceled, completed, inFlight atomic.Int64
+
+	stored *convo.Log // the simulator's own stored responses (previous_response_id)
 }
 
 // New builds a simulator. apiKey, when set, is required as a Bearer token on /v1/*.
 func New(b Behaviour, apiKey string, log *slog.Logger) *Server {
-	s := &Server{log: log, apiKey: apiKey, behaviour: b, rng: rand.New(rand.NewPCG(1, 2))}
+	s := &Server{log: log, apiKey: apiKey, behaviour: b, rng: rand.New(rand.NewPCG(1, 2)),
+		stored: convo.NewLog(convo.NewMemory(simStoreEntries, simStoreBytes, time.Now), simStoreTTL)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	mux.HandleFunc("POST /v1/images/generations", s.imagesHandler)
 	mux.HandleFunc("POST /v1/embeddings", s.embeddings)
+	mux.HandleFunc("POST /v1/responses", s.responses)
 	mux.HandleFunc("POST /v1/messages", s.messages)
 	mux.HandleFunc("POST /v1/messages/count_tokens", s.countTokens)
 	mux.HandleFunc("GET /v1/models", s.models)

@@ -11,7 +11,8 @@ import (
 // routeGroups maps every route template with an SLO to its route group.
 var routeGroups = map[string]string{
 	"/v1/chat": "chat", "/v1/chat/stream": "chat", "/v1/chat/completions": "chat", "/v1/messages": "chat",
-	"/v1/images": "images", "/v1/images/generations": "images",
+	"/v1/responses": "chat", // the Responses API is a model answer like chat's, streamed or not
+	"/v1/images":    "images", "/v1/images/generations": "images",
 	"/v1/agents/:id/runs": "agents",
 	"/v1/embeddings":      "embeddings",
 }

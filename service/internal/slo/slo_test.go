@@ -13,6 +13,8 @@ func TestGroup(t *testing.T) {
 		"/v1/chat":               "chat",
 		"/v1/chat/stream":        "chat",
 		"/v1/chat/completions":   "chat",
+		"/v1/responses":          "chat",
+		"/v1/responses/:id":      "",
 		"/v1/images":             "images",
 		"/v1/images/generations": "images",
 		"/v1/agents/:id/runs":    "agents",

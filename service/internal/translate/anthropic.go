@@ -132,7 +132,7 @@ func ChatFromMessages(req *wire.MessagesRequest, o Options) (*wire.ChatRequest, 
 		out.Tools = append(out.Tools, wire.Tool{Type: "function", Function: wire.FunctionSpec{Name: t.Name, Description: t.Description, Parameters: params}})
 	}
 	if c := req.ToolChoice; c != nil {
-		out.ToolChoice = chatToolChoice(c)
+		out.ToolChoice = chatToolChoiceFromAnthropic(c)
 		if c.DisableParallelToolUse != nil && *c.DisableParallelToolUse {
 			f := false
 			out.ParallelToolCalls = &f
@@ -141,7 +141,7 @@ func ChatFromMessages(req *wire.MessagesRequest, o Options) (*wire.ChatRequest, 
 	return out, nil
 }
 
-func chatToolChoice(c *wire.AToolChoice) json.RawMessage {
+func chatToolChoiceFromAnthropic(c *wire.AToolChoice) json.RawMessage {
 	switch c.Type {
 	case "any":
 		return json.RawMessage(`"required"`)

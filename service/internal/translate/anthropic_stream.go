@@ -174,5 +174,3 @@ func (t *ChunkTranslator) close(out []wire.AEvent) []wire.AEvent {
 	t.open, t.kind = -1, ""
 	return out
 }
-
-func ptr(i int) *int { return &i }

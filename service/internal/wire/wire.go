@@ -32,6 +32,8 @@ type ChatRequest struct {
 	ToolChoice          json.RawMessage `json:"tool_choice,omitempty"`
 	ParallelToolCalls   *bool           `json:"parallel_tool_calls,omitempty"`
 	ResponseFormat      json.RawMessage `json:"response_format,omitempty"`
+	Logprobs            *bool           `json:"logprobs,omitempty"`
+	TopLogprobs         *int            `json:"top_logprobs,omitempty"`
 	Stream              bool            `json:"stream,omitempty"`
 	StreamOptions       *StreamOptions  `json:"stream_options,omitempty"`
 
@@ -202,9 +204,25 @@ type ChatResponse struct {
 
 // Choice is one completion alternative.
 type Choice struct {
-	Index        int     `json:"index"`
-	Message      Message `json:"message"`
-	FinishReason string  `json:"finish_reason"`
+	Index        int             `json:"index"`
+	Message      Message         `json:"message"`
+	FinishReason string          `json:"finish_reason"`
+	Logprobs     *ChoiceLogprobs `json:"logprobs,omitempty"`
+}
+
+// ChoiceLogprobs are a choice's token log probabilities (when the request asked for them).
+type ChoiceLogprobs struct {
+	Content []Logprob `json:"content"`
+}
+
+// WantsLogprobs reports whether the request asks for log probabilities, and how many
+// alternatives per token.
+func (r *ChatRequest) WantsLogprobs() (bool, int) {
+	top := 0
+	if r.TopLogprobs != nil {
+		top = *r.TopLogprobs
+	}
+	return r.Logprobs != nil && *r.Logprobs, top
 }
 
 // Usage counts tokens. CostUSD and Estimated are the gateway's additions: the price of the
@@ -214,8 +232,10 @@ type Usage struct {
 	CompletionTokens    int                  `json:"completion_tokens"`
 	TotalTokens         int                  `json:"total_tokens"`
 	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
-	CostUSD             *float64             `json:"cost_usd,omitempty"`
-	Estimated           bool                 `json:"estimated,omitempty"`
+	// CompletionTokensDetails is read only where an answer is decoded (Responses translation).
+	CompletionTokensDetails *CompletionTokensDetails `json:"completion_tokens_details,omitempty"`
+	CostUSD                 *float64                 `json:"cost_usd,omitempty"`
+	Estimated               bool                     `json:"estimated,omitempty"`
 }
 
 // PromptTokensDetails reports cached input tokens.
@@ -224,6 +244,11 @@ type PromptTokensDetails struct {
 	// CacheWriteTokens are prompt tokens written to the cache (Anthropic's
 	// cache_creation_input_tokens), priced apart; OpenAI has no such count.
 	CacheWriteTokens int `json:"cache_write_tokens,omitempty"`
+}
+
+// CompletionTokensDetails reports reasoning tokens.
+type CompletionTokensDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
 // Chunk is a `chat.completion.chunk` stream event.
@@ -238,9 +263,10 @@ type Chunk struct {
 
 // ChunkChoice is the incremental part of a chunk.
 type ChunkChoice struct {
-	Index        int     `json:"index"`
-	Delta        Delta   `json:"delta"`
-	FinishReason *string `json:"finish_reason"`
+	Index        int             `json:"index"`
+	Delta        Delta           `json:"delta"`
+	FinishReason *string         `json:"finish_reason"`
+	Logprobs     *ChoiceLogprobs `json:"logprobs,omitempty"`
 }
 
 // Delta is the newly generated content.

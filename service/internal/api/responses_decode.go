@@ -1,0 +1,161 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/wire"
+)
+
+// Limits of a Responses request that OpenAI states and the gateway enforces before any
+// upstream is asked.
+const (
+	maxMetadataPairs   = 16
+	maxMetadataKey     = 64
+	maxMetadataValue   = 512
+	maxInputItemsLimit = 100
+)
+
+var (
+	inputRoles  = []string{"user", "assistant", "system", "developer"}
+	textFormats = []string{"text", "json_object", "json_schema"}
+	truncations = []string{"", "auto", "disabled"}
+)
+
+// validateResponses checks a Responses request against OpenAI's rules.
+func validateResponses(req *wire.ResponsesRequest, defaultModel string) error {
+	if req.Model == "" {
+		req.Model = defaultModel
+	}
+	if !req.Input.Set || req.Input.BadShape {
+		return apperr.Invalid("input", "input is required: a string or an array of input items.")
+	}
+	for i, it := range req.Input.Items {
+		if err := validateItem(it, fmt.Sprintf("input[%d]", i)); err != nil {
+			return err
+		}
+	}
+	switch {
+	case req.Temperature != nil && !(*req.Temperature >= 0 && *req.Temperature <= 2):
+		return apperr.Invalid("temperature", "temperature must be between 0 and 2.")
+	case req.TopP != nil && !(*req.TopP >= 0 && *req.TopP <= 1):
+		return apperr.Invalid("top_p", "top_p must be between 0 and 1.")
+	case req.MaxOutputTokens != nil && (*req.MaxOutputTokens < 16 || *req.MaxOutputTokens > 1_000_000):
+		return apperr.Invalid("max_output_tokens", "max_output_tokens must be between 16 and 1000000.")
+	case req.TopLogprobs != nil && (*req.TopLogprobs < 0 || *req.TopLogprobs > 20):
+		return apperr.Invalid("top_logprobs", "top_logprobs must be between 0 and 20.")
+	case !slices.Contains(truncations, req.Truncation):
+		return apperr.Invalid("truncation", "truncation must be auto or disabled.")
+	case len(req.Metadata) > maxMetadataPairs:
+		return apperr.Invalid("metadata", "metadata has at most %d pairs.", maxMetadataPairs)
+	}
+	for k, v := range req.Metadata {
+		if len(k) > maxMetadataKey || len(v) > maxMetadataValue {
+			return apperr.Invalid("metadata", "metadata keys have at most %d characters and values at most %d.", maxMetadataKey, maxMetadataValue)
+		}
+	}
+	for i, t := range req.Tools {
+		p := "tools[" + strconv.Itoa(i) + "]"
+		switch {
+		case t.Type == "":
+			return apperr.Invalid(p+".type", "%s.type is required.", p)
+		case t.Type == "function" && t.Name == "":
+			return apperr.Invalid(p+".name", "%s.name is required for function tools.", p)
+		case t.Type == "function" && len(bytes.TrimSpace(t.Parameters)) > 0 && bytes.TrimSpace(t.Parameters)[0] != '{':
+			return apperr.Invalid(p+".parameters", "%s.parameters must be a JSON Schema object.", p)
+		}
+	}
+	if err := validateResponsesToolChoice(req.ToolChoice, req.Tools); err != nil {
+		return err
+	}
+	return validateTextFormat(req.Text)
+}
+
+// validateItem checks one input item by its type.
+func validateItem(it wire.InputItem, p string) error {
+	switch it.Kind() {
+	case "message":
+		switch {
+		case !slices.Contains(inputRoles, it.Role):
+			return apperr.Invalid(p+".role", "%s.role must be one of %s, not %q.", p, strings.Join(inputRoles, ", "), apperr.Excerpt(it.Role))
+		case it.Content.IsZero():
+			return apperr.Invalid(p+".content", "%s.content is required.", p)
+		}
+	case "function_call":
+		if it.CallID == "" || it.Name == "" {
+			return apperr.Invalid(p, "%s (function_call) needs call_id and name.", p)
+		}
+	case "item_reference":
+		if it.ID == "" {
+			return apperr.Invalid(p+".id", "%s.id is required for item_reference.", p)
+		}
+	case "function_call_output":
+		if it.CallID == "" {
+			return apperr.Invalid(p+".call_id", "%s.call_id is required for function_call_output.", p)
+		}
+	case "":
+		return apperr.Invalid(p+".type", "%s needs a type (or a role, for a message).", p)
+	}
+	return nil
+}
+
+// validateResponsesToolChoice accepts "none", "auto", "required" (the last two need tools) and
+// {"type":"function","name":N} naming an offered tool; other objects (hosted tools) pass on to
+// an upstream that speaks Responses.
+func validateResponsesToolChoice(raw json.RawMessage, tools []wire.ResponseTool) error {
+	raw = bytes.TrimSpace(raw)
+	if done, err := toolChoiceMode(raw, len(tools) > 0); done {
+		return err
+	}
+	var choice struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+	}
+	if !decodeExact(raw, &choice) || choice.Type == "" {
+		return apperr.Invalid("tool_choice", `tool_choice must be none, auto, required or {"type":"function","name":...}.`)
+	}
+	if choice.Type == "function" && !slices.ContainsFunc(tools, func(t wire.ResponseTool) bool { return t.Name == choice.Name }) {
+		return apperr.Invalid("tool_choice", "tool_choice names the function %q, which is not in tools.", apperr.Excerpt(choice.Name))
+	}
+	return nil
+}
+
+// validateTextFormat accepts text, json_object and json_schema (with a name and a schema).
+func validateTextFormat(t *wire.ResponseText) error {
+	if t == nil || t.Format == nil {
+		return nil
+	}
+	f := t.Format
+	switch {
+	case !slices.Contains(textFormats, f.Type):
+		return apperr.Invalid("text.format.type", "text.format.type must be one of %s.", strings.Join(textFormats, ", "))
+	case f.Type == "json_schema" && f.Name == "":
+		return apperr.Invalid("text.format.name", "text.format.name is required for json_schema.")
+	case f.Type == "json_schema" && (len(bytes.TrimSpace(f.Schema)) == 0 || bytes.TrimSpace(f.Schema)[0] != '{'):
+		return apperr.Invalid("text.format.schema", "text.format.schema must be a JSON Schema object.")
+	}
+	return nil
+}
+
+// itemsPage reads input_items' query: order (asc|desc, default desc), limit (1–100, default 20).
+func itemsPage(order, limit string) (asc bool, n int, err error) {
+	switch order {
+	case "", "desc":
+	case "asc":
+		asc = true
+	default:
+		return false, 0, apperr.Invalid("order", "order must be asc or desc.")
+	}
+	n = 20
+	if limit != "" {
+		if n, err = strconv.Atoi(limit); err != nil || n < 1 || n > maxInputItemsLimit {
+			return false, 0, apperr.Invalid("limit", "limit must be an integer between 1 and %d.", maxInputItemsLimit)
+		}
+	}
+	return asc, n, nil
+}
