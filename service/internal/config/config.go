@@ -53,6 +53,11 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener and not on addr: the metrics
 	// name every model, which /v1/models keeps behind the API keys.
 	MetricsAddr string `yaml:"metrics_addr" json:"metrics_addr"`
+	// Keys are virtual keys with limits and budgets (config/keys.go), Limits their shared
+	// settings, Store where their state lives.
+	Keys   []VirtualKey `yaml:"keys" json:"keys"`
+	Limits Limits       `yaml:"limits" json:"limits"`
+	Store  Store        `yaml:"store" json:"store"`
 }
 
 // Timeouts are the per-route deadlines and the two extra limits of streams.
@@ -700,6 +705,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateKeys(bad)
 	return errors.Join(errs...)
 }
 
