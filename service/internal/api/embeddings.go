@@ -23,6 +23,13 @@ func (s *server) embeddings(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	prompt := 0
+	for i := range req.Input.Len() {
+		prompt += req.Input.TokensAt(i)
+	}
+	if !s.admit(c, s.policy.Embeddings(req.Model, prompt)) {
+		return
+	}
 	body, call, err := s.gw.Embeddings(c.Request.Context(), &req)
 	exchangeOf(c).call = call
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/sse"
+	"aiservice/service/internal/tokens"
 	"aiservice/service/internal/wire"
 )
 
@@ -72,6 +74,9 @@ func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 }
 
 func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
+	if !s.admit(c, s.chatEstimate(req)) {
+		return
+	}
 	body, call, err := s.gw.ChatRaw(c.Request.Context(), req)
 	exchangeOf(c).call = call
 	if err != nil {
@@ -96,6 +101,9 @@ func costHeader(c *gin.Context, priced bool, usd float64) {
 // never mistakes a cut stream for a finished one.
 func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool) {
 	ex, start := exchangeOf(c), time.Now()
+	if !s.admit(c, s.chatEstimate(req)) {
+		return
+	}
 	st, call, err := s.gw.ChatStream(c.Request.Context(), req)
 	ex.call = call
 	if err != nil {
@@ -115,7 +123,7 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	c.Status(http.StatusOK)
 	ex.streamed = true
-	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, ex: ex, start: start,
+	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, ex: ex, start: start, budget: ex.ticket,
 		ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
 	if err := r.run(first); err != nil {
 		s.endStream(c, r.out, err)
@@ -143,6 +151,7 @@ type relay struct {
 	ex           *exchange
 	ttft, gap    prometheus.Observer
 	start, last  time.Time // start: when the handler began, which time to first token counts from
+	budget       *limits.Ticket // a key's budget: the stream is cut at the chunk that crosses it
 }
 
 // run relays from the first chunk to the end: nil after [DONE] or when the client left (Close
@@ -158,6 +167,9 @@ func (r *relay) run(ev gateway.Event) error {
 				return nil
 			}
 			r.sent(time.Now())
+		}
+		if r.budget.Over(r.st.Produced()) {
+			return limits.ErrStreamOverBudget
 		}
 		var err error
 		if ev, err = r.st.Next(); errors.Is(err, io.EOF) {
@@ -191,6 +203,13 @@ func (s *server) images(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	n := 1
+	if req.N != nil {
+		n = *req.N
+	}
+	if !s.admit(c, s.policy.Images(req.Model, req.Size, req.Quality, n)) {
+		return
+	}
 	resp, call, err := s.gw.Images(c.Request.Context(), &req)
 	exchangeOf(c).call = call
 	if err != nil {
@@ -216,7 +235,8 @@ func (s *server) getAgent(c *gin.Context) {
 
 func (s *server) runAgent(c *gin.Context) {
 	id := c.Param("id")
-	if _, err := s.agents.Get(id); err != nil {
+	info, err := s.agents.Get(id)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -227,6 +247,9 @@ func (s *server) runAgent(c *gin.Context) {
 	}
 	if err := validateRun(&req); err != nil {
 		s.fail(c, err)
+		return
+	}
+	if !s.admit(c, s.policy.Chat(info.Model, tokens.Count(*req.Input), 0, 1)) {
 		return
 	}
 	run, err := s.agents.Run(c.Request.Context(), id, *req.Input)

@@ -23,6 +23,8 @@ import (
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/keys"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/slo"
 )
@@ -44,6 +46,9 @@ type Deps struct {
 	Ready *atomic.Bool
 	// Pressure sheds new requests while memory is short (nil: never).
 	Pressure *pressure.Monitor
+	// Keys are the client keys; Limits admits their requests (api/limits.go).
+	Keys   *keys.Registry
+	Limits *limits.Policy
 }
 
 type server struct {
@@ -57,7 +62,8 @@ type server struct {
 	ready      *atomic.Bool
 	m          *httpMetrics
 	slo        *slo.Recorder
-	keys       [][32]byte
+	keys       *keys.Registry
+	policy     *limits.Policy
 	imageModel string
 }
 
@@ -83,7 +89,7 @@ func NewServer(d Deps) http.Handler {
 			Availability: d.Config.SLO.AvailabilityObjective, Latency: d.Config.SLO.LatencyObjective,
 			Thresholds: thresholds(d.Config.SLO.LatencyThresholds),
 		}),
-		keys: hashKeys(d.Config.APIKeys),
+		keys: d.Keys, policy: d.Limits,
 	}
 	for _, m := range d.Config.Models {
 		if m.Kind == "image" {

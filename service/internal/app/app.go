@@ -22,9 +22,12 @@ import (
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/keys"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/provider"
 	"aiservice/service/internal/sim"
+	"aiservice/service/internal/store"
 	"aiservice/service/internal/telemetry"
 )
 
@@ -40,6 +43,7 @@ type App struct {
 
 	simServer *http.Server
 	upstreams []*provider.OpenAI // their idle pooled connections are dropped at Close
+	redis     *store.Redis       // the shared limit store, when store.url is set
 }
 
 // Options carry what is not in the configuration.
@@ -91,7 +95,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		models = append(models, m.Name)
 	}
 	spend := cost.NewTracker(a.Registry, models, log)
-	gw, err := gateway.New(gateway.Deps{Options: gateway.OptionsFrom(cfg), Providers: providers, Prices: cost.NewTable(cfg.Prices),
+	prices := cost.NewTable(cfg.Prices)
+	registry, policy, err := a.limits(cfg, o, prices)
+	if err != nil {
+		return nil, errors.Join(err, a.Close(ctx))
+	}
+	gw, err := gateway.New(gateway.Deps{Options: gateway.OptionsFrom(cfg), Providers: providers, Prices: prices,
 		Cost: spend, Registry: a.Registry, Tracer: tracing.Tracer(), Log: log})
 	if err != nil {
 		return nil, errors.Join(err, a.Close(ctx))
@@ -100,8 +109,34 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
 		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
+		Keys:     registry, Limits: policy,
 	})
 	return a, nil
+}
+
+// limits builds the client keys, the limit store (in the process, or Redis behind its guard)
+// and the policy that admits every request of a limited key.
+func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.Registry, *limits.Policy, error) {
+	registry, err := keys.New(cfg.APIKeys, cfg.Keys, o.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	var st store.Limiter = store.NewMemory(time.Now)
+	if url := string(cfg.Store.URL); url != "" {
+		if a.redis, err = store.NewRedis(url, cfg.Store.Timeout.D()); err != nil {
+			return nil, nil, err
+		}
+		mode := store.FailOpen
+		if cfg.Store.FailureMode == "fail_closed" {
+			mode = store.FailClosed
+		}
+		st = store.NewGuarded(a.redis, store.GuardOptions{Timeout: cfg.Store.Timeout.D(), Mode: mode, Replicas: cfg.Store.Replicas,
+			BreakerFailures: cfg.Store.BreakerFailures, BreakerCooldown: cfg.Store.BreakerCooldown.D(), Registry: a.Registry,
+			Log: o.Log.With("component", "store"), Clock: time.Now})
+	}
+	return registry, limits.New(limits.Options{Store: st, Prices: prices, MaxOutputTokens: cfg.Limits.MaxOutputTokens,
+		CutStreams: cfg.Limits.StreamOverBudget == "cut", Clock: time.Now, Registry: a.Registry, Keys: registry.Names(),
+		Log: o.Log, SettleTimeout: cfg.Store.Timeout.D()}), nil
 }
 
 func (a *App) startSim(s config.Simulator, log *slog.Logger) error {
@@ -141,6 +176,9 @@ func (a *App) Close(ctx context.Context) error {
 		// By now the gateway has drained, so nothing needs the simulator; Shutdown would wait
 		// on idle pooled connections instead.
 		errs = append(errs, a.simServer.Close())
+	}
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
 	}
 	errs = append(errs, a.Tracing.Shutdown(ctx))
 	return errors.Join(errs...)

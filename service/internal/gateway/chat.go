@@ -152,7 +152,10 @@ func finishReasonsRaw(body []byte, choices wire.Span) []string {
 }
 
 // promptTokens estimates a request's input tokens.
-func promptTokens(req *wire.ChatRequest) int {
+func promptTokens(req *wire.ChatRequest) int { return PromptTokens(req) }
+
+// PromptTokens estimates a chat request's input tokens (what a key's limits reserve).
+func PromptTokens(req *wire.ChatRequest) int {
 	texts := make([]string, len(req.Messages))
 	for i, m := range req.Messages {
 		texts[i] = m.Content.Text
@@ -309,6 +312,9 @@ func (g *Gateway) ChatStream(ctx context.Context, req *wire.ChatRequest) (*Strea
 	s.timer = time.AfterFunc(s.firstToken, s.expire)
 	return s, call, nil
 }
+
+// Produced is the output tokens the stream produced so far, estimated from its characters.
+func (s *Stream) Produced() int { return (s.outRunes + 3) / 4 }
 
 // Call is what the stream produced so far; complete once the stream is closed.
 func (s *Stream) Call() *Call { return s.call }
