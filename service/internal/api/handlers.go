@@ -150,7 +150,7 @@ type relay struct {
 	includeUsage bool
 	ex           *exchange
 	ttft, gap    prometheus.Observer
-	start, last  time.Time // start: when the handler began, which time to first token counts from
+	start, last  time.Time      // start: when the handler began, which time to first token counts from
 	budget       *limits.Ticket // a key's budget: the stream is cut at the chunk that crosses it
 }
 

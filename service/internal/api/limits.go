@@ -6,9 +6,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/keys"
 	"aiservice/service/internal/limits"
-	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/wire"
 )
 

@@ -26,7 +26,9 @@ type Key struct {
 }
 
 // Allows reports whether the key may use a model.
-func (k *Key) Allows(model string) bool { return len(k.models) == 0 || slices.Contains(k.models, model) }
+func (k *Key) Allows(model string) bool {
+	return len(k.models) == 0 || slices.Contains(k.models, model)
+}
 
 // Limited reports whether the key has any limit or budget.
 func (k *Key) Limited() bool {
