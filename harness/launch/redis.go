@@ -22,7 +22,8 @@ type Redis struct {
 }
 
 // StartRedis starts redis-server on a free loopback port with no persistence, or, with aof,
-// with an append-only file synced on every write (so a restart keeps what it acknowledged).
+// with an append-only file (synced every second, and at a graceful stop: a restart by SIGTERM
+// keeps everything it acknowledged).
 // It is stopped when the test ends; without redis-server the test is skipped.
 func StartRedis(t testing.TB, aof bool) *Redis {
 	t.Helper()
@@ -50,7 +51,7 @@ func (r *Redis) Start() error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--dir", r.dir, "--loglevel", "warning"}
 	if r.aof {
-		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
