@@ -197,6 +197,7 @@ func (s *suite) initScenario(sc *godog.ScenarioContext) {
 	w.registerMetricSteps(sc)
 	w.registerShutdownSteps(sc)
 	w.registerChaosSteps(sc)
+	w.registerKeySteps(sc)
 }
 
 func TestTagFilter(t *testing.T) {
