@@ -121,19 +121,22 @@ func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.R
 	if err != nil {
 		return nil, nil, err
 	}
-	var st store.Limiter = store.NewMemory(time.Now)
+	// The in-process store never fails, but behind the same guard it reports the same store_*
+	// metrics, so dashboards and alerts read one set whatever the store.
+	var inner store.Store = store.NewMemory(time.Now)
 	if url := string(cfg.Store.URL); url != "" {
 		if a.redis, err = store.NewRedis(url, cfg.Store.Timeout.D()); err != nil {
 			return nil, nil, err
 		}
-		mode := store.FailOpen
-		if cfg.Store.FailureMode == "fail_closed" {
-			mode = store.FailClosed
-		}
-		st = store.NewGuarded(a.redis, store.GuardOptions{Timeout: cfg.Store.Timeout.D(), Mode: mode, Replicas: cfg.Store.Replicas,
-			BreakerFailures: cfg.Store.BreakerFailures, BreakerCooldown: cfg.Store.BreakerCooldown.D(), Registry: a.Registry,
-			Log: o.Log.With("component", "store"), Clock: time.Now})
+		inner = a.redis
 	}
+	mode := store.FailOpen
+	if cfg.Store.FailureMode == "fail_closed" {
+		mode = store.FailClosed
+	}
+	st := store.NewGuarded(inner, store.GuardOptions{Timeout: cfg.Store.Timeout.D(), Mode: mode, Replicas: cfg.Store.Replicas,
+		BreakerFailures: cfg.Store.BreakerFailures, BreakerCooldown: cfg.Store.BreakerCooldown.D(), Registry: a.Registry,
+		Log: o.Log.With("component", "store"), Clock: time.Now})
 	return registry, limits.New(limits.Options{Store: st, Prices: prices, MaxOutputTokens: cfg.Limits.MaxOutputTokens,
 		CutStreams: cfg.Limits.StreamOverBudget == "cut", Clock: time.Now, Registry: a.Registry, Keys: registry.Names(),
 		Log: o.Log, SettleTimeout: cfg.Store.Timeout.D()}), nil

@@ -76,6 +76,9 @@ func NewGuarded(inner Store, o GuardOptions) *Guarded {
 	for _, d := range []string{"store", "fail_open", "fail_closed"} {
 		m.decisions.WithLabelValues(d)
 	}
+	for _, op := range []string{"reserve", "settle", "get", "set", "delete"} {
+		m.errors.WithLabelValues(op)
+	}
 	g := &Guarded{inner: inner, local: NewMemory(o.Clock), o: o, m: m}
 	g.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name: "store", MaxRequests: 1, Timeout: o.BreakerCooldown,
