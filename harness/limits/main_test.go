@@ -5,14 +5,10 @@ package limits
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"testing"
 
-	"github.com/Shopify/toxiproxy/v2"
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"aiservice/harness/launch"
 )
@@ -22,12 +18,9 @@ var toxi *toxiclient.Client
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	zerolog.SetGlobalLevel(zerolog.ErrorLevel)
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	api := httptest.NewServer(srv.Routes())
-	defer api.Close()
-	defer func() { _ = srv.Collection.Clear() }()
-	toxi = toxiclient.NewClient(api.URL)
+	var stop func()
+	toxi, stop = launch.StartToxiproxy()
+	defer stop()
 	if _, err := launch.Binary(); err != nil {
 		fmt.Fprintln(os.Stderr, "limits:", err)
 		return 1
