@@ -80,6 +80,15 @@ keys:
 	if strings.Contains(string(m.body), "sk-") || m.status != http.StatusOK {
 		t.Error("a key's text reached the metrics")
 	}
+	// A client's own limit is its 4xx, not the gateway's failure: availability stays whole.
+	for _, route := range []string{"/v1/chat", "/v1/embeddings"} {
+		series := func(result string) string {
+			return `slo_events_total{result="` + result + `",route="` + route + `",route_group="` + strings.TrimPrefix(route, "/v1/") + `",slo="availability"}`
+		}
+		if bad, good := f.metric(series("bad")), f.metric(series("good")); bad != 0 || good == 0 {
+			t.Errorf("%s: %v bad and %v good availability events after 200, 401, 403 and 429 answers", route, bad, good)
+		}
+	}
 }
 
 // TestStreamOverBudget: a stream whose output crosses what its key's budget had left is cut
