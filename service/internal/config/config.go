@@ -380,6 +380,7 @@ func (c *Config) EnvVars() []string {
 			names = append(names, p.APIKeyEnv)
 		}
 	}
+	names = c.keyEnvVars(names)
 	sort.Strings(names[1:])
 	return names
 }

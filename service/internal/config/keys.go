@@ -105,6 +105,16 @@ func (c *Config) validateKeys(bad func(field, format string, args ...any)) {
 	}
 }
 
+// keyEnvVars adds the variables the virtual keys are read from.
+func (c *Config) keyEnvVars(names []string) []string {
+	for _, k := range c.Keys {
+		if k.KeyEnv != "" && !slices.Contains(names, k.KeyEnv) {
+			names = append(names, k.KeyEnv)
+		}
+	}
+	return names
+}
+
 func isHex(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
