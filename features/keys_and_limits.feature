@@ -59,3 +59,15 @@ Feature: Virtual keys, rate limits and budgets
     And my requests carry the API key "sk-stream"
     When I stream the chat message "Tell me a long story"
     Then the stream ends with an error event of type "rate_limit_error" and code "budget_exceeded"
+
+  Scenario: A repeated request is served from the cache at no cost
+    Given the service has the virtual key "sk-cached" named "cached" with:
+      | cache | key |
+    And my requests carry the API key "sk-cached"
+    When I send the chat message "What is a cache?"
+    Then the response header "X-Cache" is "MISS"
+    When I send the chat message "What is a cache?"
+    Then the response status is 200
+    And the response header "X-Cache" is "HIT"
+    And the response header "X-Cost-USD" is "0"
+    And the upstream received 1 chat request

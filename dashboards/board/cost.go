@@ -121,6 +121,19 @@ func cost(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 			unit:        "s",
 			queries:     quantileQueries("store_operation_duration_seconds", []string{byJob}, "op"),
 		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Saved by the response cache",
+			description: "US dollars per hour the cache hits saved: what their answers cost when they were made (cost_saved_usd_total). A hit costs the client $0.",
+			unit:        "currencyUSD",
+			queries:     targets{query(perHour(sumBy(rate("cost_saved_usd_total", byJob))), "saved USD/h")},
+		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Response cache hits and misses",
+			description: "Cacheable requests per second answered from the cache (hit) or not (miss), by kind (chat, stream, embeddings).",
+			unit:        "reqps",
+			queries: targets{query(sumBy(rate("cache_hits_total", byJob), "kind"), "hit {{kind}}"),
+				query(sumBy(rate("cache_misses_total", byJob), "kind"), "miss {{kind}}")},
+		})).
 		WithRow(dashboard.NewRowBuilder("Resources")).
 		WithPanel(timeseriesPanel(panel{
 			title:       "CPU (cores)",

@@ -1,11 +1,11 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/cache"
+	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/wire"
 )
 
@@ -30,14 +30,9 @@ func (s *server) embeddings(c *gin.Context) {
 	if !s.admit(c, s.policy.Embeddings(req.Model, prompt)) {
 		return
 	}
-	body, call, err := s.gw.Embeddings(c.Request.Context(), &req)
-	exchangeOf(c).call = call
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	costHeader(c, call.Priced, call.CostUSD)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	s.answer(c, cache.KindEmbeddings, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
+		return s.gw.Embeddings(c.Request.Context(), &req)
+	})
 }
 
 // validateEmbeddings checks an embeddings request against OpenAI's rules and limits, so a

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/limits"
 	"aiservice/service/internal/sse"
@@ -77,14 +78,9 @@ func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
 	if !s.admit(c, s.chatEstimate(req)) {
 		return
 	}
-	body, call, err := s.gw.ChatRaw(c.Request.Context(), req)
-	exchangeOf(c).call = call
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	costHeader(c, call.Priced, call.CostUSD)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	s.answer(c, cache.KindChat, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
+		return s.gw.ChatRaw(c.Request.Context(), req)
+	})
 }
 
 // costHeader sends X-Cost-USD when the request was priced.
@@ -104,6 +100,13 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 	if !s.admit(c, s.chatEstimate(req)) {
 		return
 	}
+	ck := s.cacheFor(c, cache.KindStream, req.Model, req.Raw)
+	if ck.lookup {
+		if e, ok := s.cache.Get(c.Request.Context(), ck.kind, ck.key); ok {
+			replay(c, e, includeUsage)
+			return
+		}
+	}
 	st, call, err := s.gw.ChatStream(c.Request.Context(), req)
 	ex.call = call
 	if err != nil {
@@ -116,18 +119,49 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 		s.fail(c, err)
 		return
 	}
+	if ck.key != "" {
+		c.Header("X-Cache", "MISS")
+	}
+	sseHeaders(c)
+	ex.streamed = true
+	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, ex: ex, start: start, budget: ex.ticket,
+		ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
+	if ck.key != "" && ck.write {
+		r.record = []cache.Event{}
+	}
+	if err := r.run(first); err != nil {
+		s.endStream(c, r.out, err)
+		return
+	}
+	if r.done && r.record != nil { // only a stream that ran to [DONE]: never a cut one
+		s.cache.Put(c.Request.Context(), ck.key, &cache.Entry{Events: r.record, CostUSD: call.CostUSD})
+	}
+}
+
+func sseHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	c.Status(http.StatusOK)
-	ex.streamed = true
-	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, ex: ex, start: start, budget: ex.ticket,
-		ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
-	if err := r.run(first); err != nil {
-		s.endStream(c, r.out, err)
+}
+
+// replay writes a cached stream as the upstream's was relayed, at $0: the usage chunk's
+// cost_usd is 0, and it is sent only when the request asks for usage.
+func replay(c *gin.Context, e *cache.Entry, includeUsage bool) {
+	c.Header("X-Cache", "HIT")
+	sseHeaders(c)
+	out := sse.NewWriter(c.Writer)
+	for _, ev := range e.Events {
+		if ev.UsageOnly && !includeUsage {
+			continue
+		}
+		if out.Data(cache.Free(ev.Data)) != nil {
+			return
+		}
 	}
+	_ = out.Last("", sse.Done)
 }
 
 // endStream closes a stream cut by an error with an `event: error` carrying the error object
@@ -152,12 +186,17 @@ type relay struct {
 	ttft, gap    prometheus.Observer
 	start, last  time.Time      // start: when the handler began, which time to first token counts from
 	budget       *limits.Ticket // a key's budget: the stream is cut at the chunk that crosses it
+	record       []cache.Event  // non-nil: the chunks are kept for the cache
+	done         bool           // the stream ran to its end
 }
 
 // run relays from the first chunk to the end: nil after [DONE] or when the client left (Close
 // records what was produced), else the upstream's failure.
 func (r *relay) run(ev gateway.Event) error {
 	for {
+		if r.record != nil {
+			r.record = append(r.record, cache.Event{Data: append([]byte(nil), ev.Data...), UsageOnly: ev.UsageOnly})
+		}
 		if !ev.UsageOnly || r.includeUsage {
 			write := r.out.Data
 			if r.st.Ready() {
@@ -175,6 +214,7 @@ func (r *relay) run(ev gateway.Event) error {
 		if ev, err = r.st.Next(); errors.Is(err, io.EOF) {
 			// The final event goes out unflushed, once the request has been fully recorded.
 			_ = r.out.Last("", sse.Done)
+			r.done = true
 			return nil
 		} else if err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/cache"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
@@ -49,6 +50,7 @@ type Deps struct {
 	// Keys are the client keys; Limits admits their requests (api/limits.go).
 	Keys   *keys.Registry
 	Limits *limits.Policy
+	Cache  *cache.Cache
 }
 
 type server struct {
@@ -64,6 +66,7 @@ type server struct {
 	slo        *slo.Recorder
 	keys       *keys.Registry
 	policy     *limits.Policy
+	cache      *cache.Cache
 	imageModel string
 }
 
@@ -89,7 +92,7 @@ func NewServer(d Deps) http.Handler {
 			Availability: d.Config.SLO.AvailabilityObjective, Latency: d.Config.SLO.LatencyObjective,
 			Thresholds: thresholds(d.Config.SLO.LatencyThresholds),
 		}),
-		keys: d.Keys, policy: d.Limits,
+		keys: d.Keys, policy: d.Limits, cache: d.Cache,
 	}
 	for _, m := range d.Config.Models {
 		if m.Kind == "image" {

@@ -19,6 +19,7 @@ import (
 
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/api"
+	"aiservice/service/internal/cache"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
@@ -96,7 +97,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	spend := cost.NewTracker(a.Registry, models, log)
 	prices := cost.NewTable(cfg.Prices)
-	registry, policy, err := a.limits(cfg, o, prices)
+	registry, policy, shared, err := a.limits(cfg, o, prices)
 	if err != nil {
 		return nil, errors.Join(err, a.Close(ctx))
 	}
@@ -109,24 +110,24 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Config: cfg, Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
 		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
-		Keys:     registry, Limits: policy,
+		Keys:     registry, Limits: policy, Cache: responseCache(cfg, o, shared, a.Registry),
 	})
 	return a, nil
 }
 
 // limits builds the client keys, the limit store (in the process, or Redis behind its guard)
 // and the policy that admits every request of a limited key.
-func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.Registry, *limits.Policy, error) {
+func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.Registry, *limits.Policy, store.Bytes, error) {
 	registry, err := keys.New(cfg.APIKeys, cfg.Keys, o.Getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	// The in-process store never fails, but behind the same guard it reports the same store_*
 	// metrics, so dashboards and alerts read one set whatever the store.
 	var inner store.Store = store.NewMemory(time.Now)
 	if url := string(cfg.Store.URL); url != "" {
 		if a.redis, err = store.NewRedis(url, cfg.Store.Timeout.D()); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		inner = a.redis
 	}
@@ -137,9 +138,21 @@ func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.R
 	st := store.NewGuarded(inner, store.GuardOptions{Timeout: cfg.Store.Timeout.D(), Mode: mode, Replicas: cfg.Store.Replicas,
 		BreakerFailures: cfg.Store.BreakerFailures, BreakerCooldown: cfg.Store.BreakerCooldown.D(), Registry: a.Registry,
 		Log: o.Log.With("component", "store"), Clock: time.Now})
+	var shared store.Bytes
+	if a.redis != nil {
+		shared = st
+	}
 	return registry, limits.New(limits.Options{Store: st, Prices: prices, MaxOutputTokens: cfg.Limits.MaxOutputTokens,
 		CutStreams: cfg.Limits.StreamOverBudget == "cut", Clock: time.Now, Registry: a.Registry, Keys: registry.Names(),
-		Log: o.Log, SettleTimeout: cfg.Store.Timeout.D()}), nil
+		Log: o.Log, SettleTimeout: cfg.Store.Timeout.D()}), shared, nil
+}
+
+// responseCache is the response cache: in the shared store when there is one, else in the
+// process (an LRU of cache.max_bytes).
+func responseCache(cfg *config.Config, o Options, shared store.Bytes, reg prometheus.Registerer) *cache.Cache {
+	return cache.New(cache.Options{Store: shared, TTL: cfg.Cache.TTL.D(), MaxBytes: cfg.Cache.MaxBytes,
+		ToolCalls: cfg.Cache.ToolCalls, AnyTemperature: cfg.Cache.AnyTemperature, Registry: reg,
+		Log: o.Log.With("component", "cache"), Clock: time.Now})
 }
 
 func (a *App) startSim(s config.Simulator, log *slog.Logger) error {

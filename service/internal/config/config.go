@@ -58,6 +58,7 @@ type Config struct {
 	Keys   []VirtualKey `yaml:"keys" json:"keys"`
 	Limits Limits       `yaml:"limits" json:"limits"`
 	Store  Store        `yaml:"store" json:"store"`
+	Cache  Cache        `yaml:"cache" json:"cache"`
 }
 
 // Timeouts are the per-route deadlines and the two extra limits of streams.

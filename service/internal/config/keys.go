@@ -25,7 +25,20 @@ type VirtualKey struct {
 	// DailyUSD and MonthlyUSD are budgets that reset at 00:00 UTC (the first of the month).
 	DailyUSD   float64 `yaml:"daily_usd" json:"daily_usd,omitempty"`
 	MonthlyUSD float64 `yaml:"monthly_usd" json:"monthly_usd,omitempty"`
-	Cache      string  `yaml:"cache" json:"cache,omitempty"` // reserved for the response cache: "" or off
+	// Cache is the key's response-cache policy: off, key (its own entries), team (shared with
+	// its team), shared (with everyone); empty: cache.default.
+	Cache string `yaml:"cache" json:"cache,omitempty"`
+}
+
+// Cache configures the response cache.
+type Cache struct {
+	// Default is the policy of requests whose key names none (and of requests without a
+	// virtual key): off or shared.
+	Default        string   `yaml:"default" json:"default"`
+	TTL            Duration `yaml:"ttl" json:"ttl"`
+	MaxBytes       int64    `yaml:"max_bytes" json:"max_bytes"` // the in-process cache's bound
+	ToolCalls      bool     `yaml:"tool_calls" json:"tool_calls"`
+	AnyTemperature bool     `yaml:"any_temperature" json:"any_temperature"`
 }
 
 // Limits are the settings shared by every key's limits.
@@ -79,9 +92,15 @@ func (c *Config) validateKeys(bad func(field, format string, args ...any)) {
 		if !between(k.DailyUSD, 0, math.MaxFloat64) || !between(k.MonthlyUSD, 0, math.MaxFloat64) {
 			bad(f, "daily_usd and monthly_usd must be finite and not negative")
 		}
-		if k.Cache != "" && k.Cache != "off" {
-			bad(f+".cache", "must be off (the response cache is not built yet)")
+		if k.Cache != "" && !slices.Contains([]string{"off", "key", "team", "shared"}, k.Cache) {
+			bad(f+".cache", "must be off, key, team or shared, not %q", k.Cache)
 		}
+	}
+	if !slices.Contains([]string{"off", "shared"}, c.Cache.Default) {
+		bad("cache.default", "must be off or shared, not %q", c.Cache.Default)
+	}
+	if c.Cache.TTL <= 0 || c.Cache.MaxBytes < 1 {
+		bad("cache", "ttl must be a positive duration and max_bytes at least 1")
 	}
 	if c.Limits.MaxOutputTokens < 1 {
 		bad("limits.max_output_tokens", "must be at least 1")

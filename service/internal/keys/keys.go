@@ -23,6 +23,7 @@ type Key struct {
 	// Limits are the key's limits as configured (zero: none).
 	RPM, TPM, MaxParallel int
 	DailyUSD, MonthlyUSD  float64
+	Cache                 string // the response-cache policy: off, key, team, shared; empty: the default
 }
 
 // Allows reports whether the key may use a model.
@@ -65,7 +66,7 @@ func New(plain config.Secrets, virtual []config.VirtualKey, getenv func(string) 
 		var k *Key
 		if !v.Revoked {
 			k = &Key{Name: v.Name, Team: v.Team, models: v.Models, RPM: v.RPM, TPM: v.TPM, MaxParallel: v.MaxParallel,
-				DailyUSD: v.DailyUSD, MonthlyUSD: v.MonthlyUSD}
+				DailyUSD: v.DailyUSD, MonthlyUSD: v.MonthlyUSD, Cache: v.Cache}
 		}
 		r.digests, r.keys = append(r.digests, d), append(r.keys, k)
 	}
