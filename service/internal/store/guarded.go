@@ -11,6 +11,9 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
+// errCallerGone marks a call whose caller's context ended first: not the store's failure.
+var errCallerGone = errors.New("the caller's context ended")
+
 // ErrUnavailable is what a call gets while the store cannot answer and no fallback applies.
 var ErrUnavailable = errors.New("limit store unavailable")
 
@@ -82,6 +85,8 @@ func NewGuarded(inner Store, o GuardOptions) *Guarded {
 	g := &Guarded{inner: inner, local: NewMemory(o.Clock), o: o, m: m}
 	g.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name: "store", MaxRequests: 1, Timeout: o.BreakerCooldown,
+		// A request that ended while its call ran says nothing about the store.
+		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, errCallerGone) },
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(o.BreakerFailures) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			m.state.Set(map[gobreaker.State]float64{gobreaker.StateClosed: 0, gobreaker.StateHalfOpen: 1, gobreaker.StateOpen: 2}[to])
@@ -97,7 +102,11 @@ func do[T any](ctx context.Context, g *Guarded, op string, f func(context.Contex
 	v, err := g.breaker.Execute(func() (any, error) {
 		cctx, cancel := context.WithTimeout(ctx, g.o.Timeout)
 		defer cancel()
-		return f(cctx)
+		v, err := f(cctx)
+		if err != nil && ctx.Err() != nil {
+			return v, fmt.Errorf("%w: %w", errCallerGone, err)
+		}
+		return v, err
 	})
 	g.m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if err != nil {

@@ -106,3 +106,17 @@ func TestGuardedSettlesWhereReserved(t *testing.T) {
 		t.Fatalf("the settled slot did not come back: %+v", v)
 	}
 }
+
+func TestGuardedCallerGoneIsNoStoreFailure(t *testing.T) {
+	g, _ := guarded(t, silent(t), FailClosed)
+	for range 5 { // more than breaker_failures
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := g.Reserve(ctx, Reservation{Key: "k", Limits: Limits{RPM: 1}, Now: time.Now()}); err == nil {
+			t.Fatal("a reservation of a request that ended succeeded")
+		}
+	}
+	if s := testutil.ToFloat64(g.m.state); s != 0 {
+		t.Fatalf("requests that ended opened the store's breaker (state %v)", s)
+	}
+}
