@@ -87,7 +87,7 @@ func NewGuarded(inner Store, o GuardOptions) *Guarded {
 		Name: "store", MaxRequests: 1, Timeout: o.BreakerCooldown,
 		// A request that ended while its call ran says nothing about the store.
 		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, errCallerGone) },
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(o.BreakerFailures) },
+		ReadyToTrip:  func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(o.BreakerFailures) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			m.state.Set(map[gobreaker.State]float64{gobreaker.StateClosed: 0, gobreaker.StateHalfOpen: 1, gobreaker.StateOpen: 2}[to])
 			o.Log.Warn("limit store circuit changed", "from", from.String(), "to", to.String())
