@@ -48,6 +48,18 @@ func (s *server) cacheFor(c *gin.Context, kind, model string, raw []byte) cached
 	return cached{key: key, kind: kind, lookup: !strings.Contains(cc, "no-cache"), write: !strings.Contains(cc, "no-store")}
 }
 
+// replayed answers from the cache when it has the stream.
+func (s *server) replayed(c *gin.Context, ck cached, includeUsage bool) bool {
+	if !ck.lookup {
+		return false
+	}
+	e, ok := s.cache.Get(c.Request.Context(), ck.kind, ck.key)
+	if ok {
+		replay(c, e, includeUsage)
+	}
+	return ok
+}
+
 // answer writes a JSON answer through the cache: a hit is replayed at $0; concurrent identical
 // misses share one upstream call; a success is stored. fetch is the surface's gateway call.
 func (s *server) answer(c *gin.Context, kind, model string, raw []byte, fetch func() ([]byte, *gateway.Call, error)) {
@@ -73,13 +85,7 @@ func (s *server) answer(c *gin.Context, kind, model string, raw []byte, fetch fu
 		return &cache.Entry{Body: body, CostUSD: cl.CostUSD}, nil
 	})
 	if !leader {
-		if err != nil { // the leader's failure (or its client leaving) is not this request's
-			body, call, err := fetch()
-			s.reply(c, body, call, err)
-			return
-		}
-		s.cache.Saved(kind, e.CostUSD)
-		s.hit(c, cache.Free(e.Body))
+		s.follow(c, kind, e, err, fetch)
 		return
 	}
 	if err == nil && ck.write {
@@ -91,6 +97,18 @@ func (s *server) answer(c *gin.Context, kind, model string, raw []byte, fetch fu
 		body = e.Body
 	}
 	s.reply(c, body, call, err)
+}
+
+// follow answers a request that waited on another's identical miss: with its answer, as a
+// hit; after its failure (or its client leaving, which is not this request's), by its own call.
+func (s *server) follow(c *gin.Context, kind string, e *cache.Entry, err error, fetch func() ([]byte, *gateway.Call, error)) {
+	if err != nil {
+		body, call, err := fetch()
+		s.reply(c, body, call, err)
+		return
+	}
+	s.cache.Saved(kind, e.CostUSD)
+	s.hit(c, cache.Free(e.Body))
 }
 
 // reply writes a gateway call's JSON answer or its error.

@@ -96,24 +96,28 @@ func costHeader(c *gin.Context, priced bool, usd float64) {
 // first byte, an `event: error` carrying the same error object ends the stream, so a client
 // never mistakes a cut stream for a finished one.
 func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool) {
-	ex, start := exchangeOf(c), time.Now()
+	start := time.Now()
 	if !s.admit(c, s.chatEstimate(req)) {
 		return
 	}
 	ck := s.cacheFor(c, cache.KindStream, req.Model, req.Raw)
-	if ck.lookup {
-		if e, ok := s.cache.Get(c.Request.Context(), ck.kind, ck.key); ok {
-			replay(c, e, includeUsage)
-			return
-		}
+	if s.replayed(c, ck, includeUsage) {
+		return
 	}
 	st, call, err := s.gw.ChatStream(c.Request.Context(), req)
-	ex.call = call
+	exchangeOf(c).call = call
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	defer st.Close()
+	s.relayStream(c, st, ck, includeUsage, start)
+}
+
+// relayStream answers with an open stream: a JSON error until its first chunk, then SSE; a
+// stream that ran to its end is stored when the cache asks for it.
+func (s *server) relayStream(c *gin.Context, st *gateway.Stream, ck cached, includeUsage bool, start time.Time) {
+	ex, call := exchangeOf(c), st.Call()
 	first, err := st.Next()
 	if err != nil {
 		s.fail(c, err)
