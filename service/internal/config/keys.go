@@ -63,6 +63,9 @@ type Store struct {
 	BreakerCooldown Duration `yaml:"breaker_cooldown" json:"breaker_cooldown"`
 }
 
+// maxLimit bounds a key's per-minute limits: above it a unit would take less than 60 ns.
+const maxLimit = 1_000_000_000
+
 // validateKeys checks the keys, limits and store sections.
 func (c *Config) validateKeys(bad func(field, format string, args ...any)) {
 	seen := map[string]bool{}
@@ -86,8 +89,8 @@ func (c *Config) validateKeys(bad func(field, format string, args ...any)) {
 				bad(f+".models", "%q is not a configured model", m)
 			}
 		}
-		if k.RPM < 0 || k.TPM < 0 || k.MaxParallel < 0 {
-			bad(f, "rpm, tpm and max_parallel must not be negative")
+		if k.RPM < 0 || k.TPM < 0 || k.MaxParallel < 0 || k.RPM > maxLimit || k.TPM > maxLimit || k.MaxParallel > maxLimit {
+			bad(f, "rpm, tpm and max_parallel must be 0 (no limit) to %d", maxLimit)
 		}
 		if !between(k.DailyUSD, 0, math.MaxFloat64) || !between(k.MonthlyUSD, 0, math.MaxFloat64) {
 			bad(f, "daily_usd and monthly_usd must be finite and not negative")

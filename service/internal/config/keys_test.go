@@ -20,6 +20,7 @@ func TestValidateKeys(t *testing.T) {
 		{"a name twice", `keys: [{name: a, key_env: A}, {name: a, key_env: B}]`, "keys[1].name"},
 		{"an unknown model", `keys: [{name: a, key_env: A, models: [nope]}]`, "keys[0].models"},
 		{"a negative limit", `keys: [{name: a, key_env: A, rpm: -1}]`, "keys[0]"},
+		{"a limit too large to time", `keys: [{name: a, key_env: A, tpm: 2000000000}]`, "keys[0]"},
 		{"a NaN budget", `keys: [{name: a, key_env: A, daily_usd: .nan}]`, "keys[0]"},
 		{"a bad store url", `store: {url: "http://x"}`, "store.url"},
 		{"a bad failure mode", `store: {failure_mode: maybe}`, "store.failure_mode"},

@@ -152,7 +152,8 @@ type gcra struct {
 	now   time.Time
 }
 
-func interval(limit int64) time.Duration { return window / time.Duration(limit) }
+// interval is at least a nanosecond: config bounds limits to 1e9 a minute (60 ns a unit).
+func interval(limit int64) time.Duration { return max(window/time.Duration(limit), 1) }
 
 func (g gcra) base() time.Time {
 	if g.tat.Before(g.now) {

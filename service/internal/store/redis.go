@@ -40,7 +40,7 @@ func limitKeys(name string, p period) []string {
 	return []string{pre + "rq", pre + "tk", pre + "par", pre + "d:" + p.day, pre + "m:" + p.month}
 }
 
-// reserveScript is Memory.Reserve in Lua; times are integer microseconds.
+// reserveScript is Memory.Reserve in Lua; times are microseconds.
 var reserveScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local rpm, tpm, maxpar = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -52,7 +52,8 @@ local function base(key)
   local tat = tonumber(redis.call('GET', key) or '0')
   return math.max(tat, now)
 end
-local function iv(limit) return math.floor(W / limit) end
+-- A fraction of a microsecond per unit for large limits: times are floats, not floored.
+local function iv(limit) return W / limit end
 local function fits(b, limit, n) return limit <= 0 or b + n * iv(limit) - now <= W end
 local function wait(b, limit, n) return math.max(b + n * iv(limit) - now - W, 1000) end
 local rq, tk = base(KEYS[1]), base(KEYS[2])
@@ -97,7 +98,7 @@ local now, tpm, dtok, dnano = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARG
 if tpm > 0 and dtok ~= 0 then
   local tat = redis.call('GET', KEYS[2])
   if tat then
-    local t = tonumber(tat) + dtok * math.floor(60000000 / tpm)
+    local t = tonumber(tat) + dtok * 60000000 / tpm
     if t > now then redis.call('SET', KEYS[2], t, 'PX', math.floor((t - now) / 1000) + 1)
     else redis.call('DEL', KEYS[2]) end
   end

@@ -39,6 +39,9 @@ var scenarios = []struct {
 		{tokens: 800, settle: true, used: 100}, {tokens: 800, denied: Admitted}, {tokens: 200, denied: Tokens},
 		{at: 12 * time.Second, tokens: 200, denied: Admitted},
 	}},
+	{"a limit of a billion a minute times a unit in 60 ns", Limits{TPM: 1e9}, []step{
+		{tokens: 999_999_999, denied: Admitted}, {tokens: 10, denied: Tokens}, {at: time.Second, tokens: 10, denied: Admitted},
+	}},
 	{"parallel slots come back on settle", Limits{MaxParallel: 1}, []step{
 		{denied: Admitted}, {denied: Parallel}, {denied: Parallel, settle: true}, {denied: Admitted},
 	}},
@@ -131,7 +134,7 @@ func TestBytes(t *testing.T) {
 }
 
 // startRedis runs Debian's redis-server on a free loopback port for the test.
-func startRedis(t *testing.T) *Redis {
+func startRedis(t testing.TB) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
