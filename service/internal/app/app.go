@@ -38,6 +38,10 @@ type App struct {
 	Ready    *atomic.Bool
 	Tracing  *telemetry.Tracing
 	Registry *prometheus.Registry
+	// Store is the state shared across replicas (in the process, or Redis with store.url)
+	// behind its guard: the limiter's, and bytes with a TTL for whatever must outlive a
+	// request (the response cache with store.url; stored responses).
+	Store *store.Guarded
 	// Sim is the in-process simulator (nil when no provider uses it); SimURL its base URL.
 	Sim    *sim.Server
 	SimURL string
@@ -135,14 +139,14 @@ func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.R
 	if cfg.Store.FailureMode == "fail_closed" {
 		mode = store.FailClosed
 	}
-	st := store.NewGuarded(inner, store.GuardOptions{Timeout: cfg.Store.Timeout.D(), Mode: mode, Replicas: cfg.Store.Replicas,
+	a.Store = store.NewGuarded(inner, store.GuardOptions{Timeout: cfg.Store.Timeout.D(), Mode: mode, Replicas: cfg.Store.Replicas,
 		BreakerFailures: cfg.Store.BreakerFailures, BreakerCooldown: cfg.Store.BreakerCooldown.D(), Registry: a.Registry,
 		Log: o.Log.With("component", "store"), Clock: time.Now})
 	var shared store.Bytes
 	if a.redis != nil {
-		shared = st
+		shared = a.Store
 	}
-	return registry, limits.New(limits.Options{Store: st, Prices: prices, MaxOutputTokens: cfg.Limits.MaxOutputTokens,
+	return registry, limits.New(limits.Options{Store: a.Store, Prices: prices, MaxOutputTokens: cfg.Limits.MaxOutputTokens,
 		CutStreams: cfg.Limits.StreamOverBudget == "cut", Clock: time.Now, Registry: a.Registry, Keys: registry.Names(),
 		Log: o.Log, SettleTimeout: cfg.Store.Timeout.D()}), shared, nil
 }
