@@ -90,6 +90,57 @@ func cost(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 			unit:        "currencyUSD",
 			queries:     quantileQueries("cost_request_cost_usd", []string{byRoute}),
 		})).
+		WithRow(dashboard.NewRowBuilder("Keys and budgets")).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Spend by key",
+			description: "US dollars per hour that each virtual key's settled requests cost (limits_spend_usd_total; key names come from the config).",
+			unit:        "currencyUSD",
+			queries:     targets{query(perHour(sumBy(rate("limits_spend_usd_total", byJob), "key")), "{{key}}")},
+		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Budget left by key",
+			description: "What each key's daily and monthly USD budget had left at its last request, reservations in flight counted as spent. Budgets reset at 00:00 UTC (daily) and on the 1st (monthly).",
+			unit:        "currencyUSD",
+			queries:     targets{query(`min by (key, period) (`+sel("limits_budget_remaining_usd", byJob)+`)`, "{{key}} {{period}}")},
+		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Requests refused by a key's own limit",
+			description: "429s per second by key and limit (parallel, requests, tokens, daily_budget, monthly_budget): the client's own limit, not counted against availability.",
+			unit:        "reqps",
+			queries:     targets{query(sumBy(rate("limits_limited_total", byJob), "key", "limit"), "{{key}} {{limit}}")},
+		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Tokens reserved vs used",
+			description: "Tokens per second reserved before forwarding (prompt + max output) and used after settling: the gap is how pessimistic the estimates are.",
+			unit:        "cps",
+			queries: targets{query(sumBy(rate("limits_tokens_reserved_total", byJob)), "reserved"),
+				query(sumBy(rate("limits_tokens_used_total", byJob)), "used")},
+		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Limit store decisions",
+			description: "Reservations per second decided by the store, or by the failure mode while it is unreachable (fail_open: local limit ÷ replicas; fail_closed: 503).",
+			unit:        "reqps",
+			queries:     targets{query(sumBy(rate("store_decisions_total", byJob), "decision"), "{{decision}}")},
+		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Limit store latency",
+			description: "Store calls (reserve, settle) percentiles; every call is bounded by store.timeout.",
+			unit:        "s",
+			queries:     quantileQueries("store_operation_duration_seconds", []string{byJob}, "op"),
+		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Saved by the response cache",
+			description: "US dollars per hour the cache hits saved: what their answers cost when they were made (cost_saved_usd_total). A hit costs the client $0.",
+			unit:        "currencyUSD",
+			queries:     targets{query(perHour(sumBy(rate("cost_saved_usd_total", byJob))), "saved USD/h")},
+		})).
+		WithPanel(timeseriesPanel(panel{
+			title:       "Response cache hits and misses",
+			description: "Cacheable requests per second answered from the cache (hit) or not (miss), by kind (chat, stream, embeddings).",
+			unit:        "reqps",
+			queries: targets{query(sumBy(rate("cache_hits_total", byJob), "kind"), "hit {{kind}}"),
+				query(sumBy(rate("cache_misses_total", byJob), "kind"), "miss {{kind}}")},
+		})).
 		WithRow(dashboard.NewRowBuilder("Resources")).
 		WithPanel(timeseriesPanel(panel{
 			title:       "CPU (cores)",

@@ -3,6 +3,7 @@ package realdata
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -186,8 +187,14 @@ func requireTools(t *testing.T, names ...string) map[string]string {
 // serviceConfig adds to the embedded defaults a simulator on a known address with its /_sim/*
 // control endpoints on (the test changes its behaviour at run time), a model without a price
 // and one the simulator always fails.
+// realdataKey is the virtual key the traffic is sent with, so the limits_* series exist.
+const realdataKey = "sk-realdata"
+
 func serviceConfig(simAddr string) string {
-	return fmt.Sprintf(`simulator:
+	d := sha256.Sum256([]byte(realdataKey))
+	return fmt.Sprintf(`keys:
+  - {name: realdata, hash: "sha256:%x", rpm: 100000, tpm: 100000000, daily_usd: 1000}
+simulator:
   addr: %s
   fault_injection: true
 models:
@@ -206,7 +213,7 @@ models:
     provider: sim
   - name: sim-flaky
     provider: sim
-`, simAddr)
+`, d, simAddr)
 }
 
 func prometheusConfig(rules, target string) string {
@@ -261,7 +268,13 @@ var slow = []request{
 var client = &http.Client{Timeout: 20 * time.Second}
 
 func post(svc string, r request) {
-	resp, err := client.Post(svc+r.path, "application/json", strings.NewReader(r.body))
+	req, err := http.NewRequest(http.MethodPost, svc+r.path, strings.NewReader(r.body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+realdataKey)
+	resp, err := client.Do(req)
 	if err != nil {
 		return // errors are part of the mix; the metrics tell what happened
 	}

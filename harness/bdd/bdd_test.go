@@ -200,6 +200,7 @@ func (s *suite) initScenario(sc *godog.ScenarioContext) {
 	w.registerShutdownSteps(sc)
 	w.registerChaosSteps(sc)
 	w.registerBalanceSteps(sc)
+	w.registerKeySteps(sc)
 }
 
 func TestTagFilter(t *testing.T) {

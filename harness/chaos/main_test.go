@@ -2,14 +2,10 @@ package chaos
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"testing"
 
-	"github.com/Shopify/toxiproxy/v2"
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"aiservice/harness/launch"
 )
@@ -22,14 +18,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	// Some toxics log through zerolog's global logger at trace level; keep test output readable.
-	zerolog.SetGlobalLevel(zerolog.ErrorLevel)
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	api := httptest.NewServer(srv.Routes())
-	defer api.Close()
-	// Proxies a failed test left behind must not keep ports open after the run.
-	defer func() { _ = srv.Collection.Clear() }()
-	toxi = toxiclient.NewClient(api.URL)
+	var stop func()
+	toxi, stop = launch.StartToxiproxy()
+	defer stop()
 
 	// Build the binary once, before the first test, so no scenario's timing includes a build.
 	if _, err := launch.Binary(); err != nil {

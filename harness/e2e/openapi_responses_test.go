@@ -13,7 +13,7 @@ import (
 
 // oasResponsesServed are the Responses routes and the statuses each can answer (oasServed).
 var oasResponsesServed = map[string][]int{
-	"POST /v1/responses":                 {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/responses":                 {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504},
 	"GET /v1/responses/{id}":             {200, 401, 404, 500},
 	"DELETE /v1/responses/{id}":          {200, 401, 404, 500},
 	"GET /v1/responses/{id}/input_items": {200, 400, 401, 404, 500},
@@ -83,6 +83,8 @@ func oasResponsesCases(t *testing.T, env *oasEnv) []oasCase {
 		{name: "oversized", method: "POST", path: "/v1/responses", body: `{"input":"` + strings.Repeat("p", 1<<20) + `"}`, chunked: true, status: 413, code: "request_too_large"},
 		{name: "text/plain", method: "POST", path: "/v1/responses", body: text, ctype: "text/plain", status: 415, invalid: true},
 		{name: "create without key", inst: "keyed", method: "POST", path: "/v1/responses", body: text, status: 401, code: "invalid_api_key"},
+		{name: "create with a model the key may not use", inst: "keyed", method: "POST", path: "/v1/responses", body: text, status: 403, code: "model_not_allowed",
+			header: map[string]string{"Authorization": "Bearer " + oasLimitedKey}},
 		{name: "get without key", inst: "keyed", method: "GET", path: "/v1/responses/" + kept, status: 401, code: "invalid_api_key"},
 		{name: "delete without key", inst: "keyed", method: "DELETE", path: "/v1/responses/" + kept, status: 401, code: "invalid_api_key"},
 		{name: "input_items without key", inst: "keyed", method: "GET", path: items, status: 401, code: "invalid_api_key"},

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -25,21 +26,21 @@ import (
 // statuses each can answer. The document must list exactly these operations with exactly
 // these responses; the 405 sweep and the unknown-route probes show nothing else is served.
 var oasServed = map[string][]int{
-	"POST /v1/chat":                  {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/chat/stream":           {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/chat/completions":      {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/images":                {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/images/generations":    {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
-	"POST /v1/embeddings":            {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/chat":                  {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/chat/stream":           {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/chat/completions":      {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/images":                {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/images/generations":    {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/embeddings":            {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504},
 	"GET /v1/agents":                 {200, 401, 500},
 	"GET /v1/agents/{id}":            {200, 401, 404, 500},
-	"POST /v1/agents/{id}/runs":      {200, 400, 401, 404, 413, 415, 429, 500, 502, 503, 504},
+	"POST /v1/agents/{id}/runs":      {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504},
 	"GET /v1/models":                 {200, 401, 500},
 	"GET /healthz":                   {200, 500},
 	"GET /readyz":                    {200, 500, 503},
 	"GET /metrics":                   {200},
 	"GET /openapi.json":              {200, 500},
-	"POST /v1/messages":              {200, 400, 401, 404, 413, 415, 429, 500, 502, 504, 529},
+	"POST /v1/messages":              {200, 400, 401, 403, 404, 413, 415, 429, 500, 502, 504, 529},
 	"POST /v1/messages/count_tokens": {200, 400, 401, 404, 413, 415, 429, 500, 502, 504, 529},
 }
 
@@ -48,6 +49,10 @@ var oasPriced = []string{"POST /v1/chat", "POST /v1/chat/completions", "POST /v1
 	"POST /v1/images/generations", "POST /v1/agents/{id}/runs", "POST /v1/embeddings", "POST /v1/messages"}
 
 const oasKey = "sk-openapi-test"
+
+// oasLimitedKey is a virtual key of the keyed instance that may use gpt-4o only: every other
+// model is its 403.
+const oasLimitedKey = "sk-openapi-limited"
 
 // The fault instance talks to an external simulator with short deadlines, no retries (one
 // injected failure is one client-visible failure), a breaker that does not trip, and room for
@@ -80,7 +85,8 @@ resilience:
 // status that can be provoked — conform to it.
 func TestOpenAPI(t *testing.T) {
 	mainP := launch.MustStartService(t, launch.Options{})
-	keyed := launch.MustStartService(t, launch.Options{Args: []string{"--api-keys", oasKey}})
+	keyed := launch.MustStartService(t, launch.Options{Args: []string{"--api-keys", oasKey},
+		Config: fmt.Sprintf("keys: [{name: limited, hash: \"sha256:%x\", models: [gpt-4o]}]\n", sha256.Sum256([]byte(oasLimitedKey)))})
 	simP := launch.MustStartSim(t, launch.Options{})
 	fault := launch.MustStartService(t, launch.Options{Config: launch.UpstreamConfig(simP.URL, oasFaultYAML)})
 	anthropicP := launch.MustStartService(t, launch.Options{Config: oasAnthropicYAML(simP.URL)})
@@ -598,7 +604,15 @@ func oasClientErrorCases() []oasCase {
 
 func oasAuthCases() []oasCase {
 	bearer := map[string]string{"Authorization": "Bearer " + oasKey}
+	limited := map[string]string{"Authorization": "Bearer " + oasLimitedKey}
 	return []oasCase{
+		{name: "chat with a model the key may not use", inst: "keyed", method: "POST", path: "/v1/chat", body: oasHello, status: 403, code: "model_not_allowed", header: limited},
+		{name: "stream with a model the key may not use", inst: "keyed", method: "POST", path: "/v1/chat/stream", body: oasHello, status: 403, code: "model_not_allowed", header: limited},
+		{name: "completions with a model the key may not use", inst: "keyed", method: "POST", path: "/v1/chat/completions", body: oasHello, status: 403, code: "model_not_allowed", header: limited},
+		{name: "images with a model the key may not use", inst: "keyed", method: "POST", path: "/v1/images", body: `{"prompt":"x"}`, status: 403, code: "model_not_allowed", header: limited},
+		{name: "generations with a model the key may not use", inst: "keyed", method: "POST", path: "/v1/images/generations", body: `{"prompt":"x"}`, status: 403, code: "model_not_allowed", header: limited},
+		{name: "embeddings with a model the key may not use", inst: "keyed", method: "POST", path: "/v1/embeddings", body: `{"model":"text-embedding-3-small","input":"x"}`, status: 403, code: "model_not_allowed", header: limited},
+		{name: "run with a model the key may not use", inst: "keyed", method: "POST", path: "/v1/agents/calculator/runs", body: `{"input":"1+1"}`, status: 403, code: "model_not_allowed", header: limited},
 		{name: "models without key", inst: "keyed", method: "GET", path: "/v1/models", status: 401, code: "invalid_api_key"},
 		{name: "chat with wrong key", inst: "keyed", method: "POST", path: "/v1/chat", body: oasHello, status: 401, code: "invalid_api_key",
 			header: map[string]string{"Authorization": "Bearer sk-wrong"}},

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -37,6 +38,7 @@ func TestServiceHonoursClientContract(t *testing.T) {
 	cfg := launch.UpstreamConfig(sim.URL, "")
 	open := launch.MustStartService(t, launch.Options{Config: cfg})
 	keyed := launch.MustStartService(t, launch.Options{Config: cfg, Args: []string{"--api-keys", contractAPIKey}})
+	limited := launch.MustStartService(t, launch.Options{Config: cfg + virtualKeys()})
 
 	sw := newSwitch(t, open.URL)
 	toOpen := func(context.Context) error { return sw.route(open.URL) }
@@ -55,6 +57,7 @@ func TestServiceHonoursClientContract(t *testing.T) {
 			return err
 		}, nil),
 		pactkit.StateAPIKeysRequired: stateHandler(func(context.Context) error { return sw.route(keyed.URL) }, toOpen),
+		pactkit.StateVirtualKeys:     stateHandler(func(context.Context) error { return sw.route(limited.URL) }, toOpen),
 	}
 	requireHandlers(t, pact, handlers)
 
@@ -70,6 +73,16 @@ func TestServiceHonoursClientContract(t *testing.T) {
 		t.Logf("open instance log:\n%s", open.Logs())
 		t.Logf("keyed instance log:\n%s", keyed.Logs())
 	}
+}
+
+// virtualKeys is the config of StateVirtualKeys: the keys as operators write them, digests.
+func virtualKeys() string {
+	mini, spent := sha256.Sum256([]byte(pactkit.KeyMiniOnly)), sha256.Sum256([]byte(pactkit.KeySpent))
+	return fmt.Sprintf(`
+keys:
+  - {name: mini-only, hash: "sha256:%x", models: [gpt-4o-mini]}
+  - {name: spent, hash: "sha256:%x", rpm: 1000, daily_usd: 0.000000001}
+`, mini, spent)
 }
 
 // serviceSwitch is a reverse proxy whose target the provider states change.

@@ -4,6 +4,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/cache"
+	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/wire"
 )
 
@@ -21,8 +23,16 @@ func (s *server) embeddings(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	body, call, err := s.gw.Embeddings(c.Request.Context(), &req)
-	s.answer(c, body, call, err)
+	prompt := 0
+	for i := range req.Input.Len() {
+		prompt += req.Input.TokensAt(i)
+	}
+	if !s.admit(c, s.policy.Embeddings(req.Model, prompt)) {
+		return
+	}
+	s.answer(c, cache.KindEmbeddings, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
+		return s.gw.Embeddings(c.Request.Context(), &req)
+	})
 }
 
 // validateEmbeddings checks an embeddings request against OpenAI's rules and limits, so a

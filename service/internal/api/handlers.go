@@ -12,8 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/sse"
+	"aiservice/service/internal/tokens"
 	"aiservice/service/internal/wire"
 )
 
@@ -72,20 +75,12 @@ func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 }
 
 func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
-	body, call, err := s.gw.ChatRaw(c.Request.Context(), req)
-	s.answer(c, body, call, err)
-}
-
-// answer writes what a gateway call answered: its JSON body with X-Cost-USD when priced, or
-// its failure.
-func (s *server) answer(c *gin.Context, body []byte, call *gateway.Call, err error) {
-	exchangeOf(c).call = call
-	if err != nil {
-		s.fail(c, err)
+	if !s.admit(c, s.chatEstimate(req)) {
 		return
 	}
-	costHeader(c, call.Priced, call.CostUSD)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	s.answer(c, cache.KindChat, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
+		return s.gw.ChatRaw(c.Request.Context(), req)
+	})
 }
 
 // costHeader sends X-Cost-USD when the request was priced.
@@ -102,13 +97,22 @@ func costHeader(c *gin.Context, priced bool, usd float64) {
 // never mistakes a cut stream for a finished one.
 func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool) {
 	start := time.Now()
+	if !s.admit(c, s.chatEstimate(req)) {
+		return
+	}
+	ck := s.cacheFor(c, cache.KindStream, req.Model, req.Raw)
+	if s.replayed(c, ck, includeUsage) {
+		return
+	}
 	st, call, err := s.gw.ChatStream(c.Request.Context(), req)
-	s.relayStream(c, start, st, call, err, includeUsage)
+	s.relayStream(c, start, st, call, err, includeUsage, ck)
 }
 
-// relayStream answers with an opened stream (or its failure to open): chat chunks, or on the
-// Messages surface Anthropic's named events. start is when the handler began.
-func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream, call *gateway.Call, err error, includeUsage bool) {
+// relayStream answers with an opened stream (or its failure to open): a JSON error until its
+// first chunk, then SSE — chat chunks, or on the Messages surface Anthropic's named events. A
+// stream that ran to its end is stored when the cache asks for it (ck). start is when the
+// handler began.
+func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream, call *gateway.Call, err error, includeUsage bool, ck cached) {
 	ex := exchangeOf(c)
 	ex.call = call
 	if err != nil {
@@ -121,11 +125,21 @@ func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream
 		s.fail(c, err)
 		return
 	}
+	if ck.key != "" {
+		c.Header("X-Cache", "MISS")
+	}
 	startSSE(c)
 	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, named: messagesSurface(c), ex: ex, start: start,
-		ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
+		budget: ex.ticket, ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
+	if ck.key != "" && ck.write {
+		r.record = []cache.Event{}
+	}
 	if err := r.run(first); err != nil {
 		s.endStream(c, r.out, err)
+		return
+	}
+	if r.done && r.record != nil { // only a stream that ran to its end: never a cut one
+		s.cache.Put(c.Request.Context(), ck.key, &cache.Entry{Events: r.record, CostUSD: call.CostUSD})
 	}
 }
 
@@ -138,6 +152,23 @@ func startSSE(c *gin.Context) {
 	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	c.Status(http.StatusOK)
 	exchangeOf(c).streamed = true
+}
+
+// replay writes a cached stream as the upstream's was relayed, at $0: the usage chunk's
+// cost_usd is 0, and it is sent only when the request asks for usage.
+func replay(c *gin.Context, e *cache.Entry, includeUsage bool) {
+	c.Header("X-Cache", "HIT")
+	startSSE(c)
+	out := sse.NewWriter(c.Writer)
+	for _, ev := range e.Events {
+		if ev.UsageOnly && !includeUsage {
+			continue
+		}
+		if out.Event(ev.Name, cache.Free(ev.Data)) != nil {
+			return
+		}
+	}
+	_ = out.Last("", sse.Done)
 }
 
 // endStream closes a stream cut by an error with an `event: error` carrying the error object
@@ -162,13 +193,19 @@ type relay struct {
 	named        bool // Anthropic's events: message_stop ends the stream, no [DONE]
 	ex           *exchange
 	ttft, gap    prometheus.Observer
-	start, last  time.Time // start: when the handler began, which time to first token counts from
+	start, last  time.Time      // start: when the handler began, which time to first token counts from
+	budget       *limits.Ticket // a key's budget: the stream is cut at the chunk that crosses it
+	record       []cache.Event  // non-nil: the chunks are kept for the cache
+	done         bool           // the stream ran to its end
 }
 
-// run relays from the first chunk to the end: nil after [DONE] or when the client left (Close
-// records what was produced), else the upstream's failure.
+// run relays from the first chunk to the end: nil after the end or when the client left
+// (Close records what was produced), else the upstream's failure.
 func (r *relay) run(ev gateway.Event) error {
 	for {
+		if r.record != nil {
+			r.record = append(r.record, cache.Event{Name: ev.Name, Data: append([]byte(nil), ev.Data...), UsageOnly: ev.UsageOnly})
+		}
 		if !ev.UsageOnly || r.includeUsage {
 			write := r.out.Event
 			if r.st.Ready() {
@@ -179,12 +216,16 @@ func (r *relay) run(ev gateway.Event) error {
 			}
 			r.sent(time.Now())
 		}
+		if r.budget.Over(r.st.Produced()) {
+			return limits.ErrStreamOverBudget
+		}
 		var err error
 		if ev, err = r.st.Next(); errors.Is(err, io.EOF) {
 			if !r.named {
 				// The final event goes out unflushed, once the request has been fully recorded.
 				_ = r.out.Last("", sse.Done)
 			}
+			r.done = true
 			return nil
 		} else if err != nil {
 			return err
@@ -213,6 +254,13 @@ func (s *server) images(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	n := 1
+	if req.N != nil {
+		n = *req.N
+	}
+	if !s.admit(c, s.policy.Images(req.Model, req.Size, req.Quality, n)) {
+		return
+	}
 	resp, call, err := s.gw.Images(c.Request.Context(), &req)
 	exchangeOf(c).call = call
 	if err != nil {
@@ -238,7 +286,8 @@ func (s *server) getAgent(c *gin.Context) {
 
 func (s *server) runAgent(c *gin.Context) {
 	id := c.Param("id")
-	if _, err := s.agents.Get(id); err != nil {
+	info, err := s.agents.Get(id)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -249,6 +298,9 @@ func (s *server) runAgent(c *gin.Context) {
 	}
 	if err := validateRun(&req); err != nil {
 		s.fail(c, err)
+		return
+	}
+	if !s.admit(c, s.policy.Chat(info.Model, tokens.Count(*req.Input), 0, 1)) {
 		return
 	}
 	run, err := s.agents.Run(c.Request.Context(), id, *req.Input)

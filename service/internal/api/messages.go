@@ -13,13 +13,16 @@ func (s *server) messages(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if !s.admit(c, s.messagesEstimate(req)) {
+		return
+	}
 	if req.Stream {
 		st, call, err := s.gw.MessagesStream(c.Request.Context(), req)
-		s.relayStream(c, start, st, call, err, true)
+		s.relayStream(c, start, st, call, err, true, cached{}) // the cache keeps chat streams only
 		return
 	}
 	body, call, err := s.gw.Messages(c.Request.Context(), req)
-	s.answer(c, body, call, err)
+	s.reply(c, body, call, err)
 }
 
 // countTokens is Anthropic's POST /v1/messages/count_tokens.
@@ -29,5 +32,5 @@ func (s *server) countTokens(c *gin.Context) {
 		return
 	}
 	body, call, err := s.gw.CountTokens(c.Request.Context(), req)
-	s.answer(c, body, call, err) // never priced: no X-Cost-USD
+	s.reply(c, body, call, err) // never priced: no X-Cost-USD
 }

@@ -22,6 +22,7 @@ var anthropicErrors = [...]struct {
 	apperr.Internal:             {http.StatusInternalServerError, "api_error"},
 	apperr.InvalidRequest:       {http.StatusBadRequest, "invalid_request_error"},
 	apperr.Authentication:       {http.StatusUnauthorized, "authentication_error"},
+	apperr.Forbidden:            {http.StatusForbidden, "permission_error"},
 	apperr.NotFound:             {http.StatusNotFound, "not_found_error"},
 	apperr.MethodNotAllowed:     {http.StatusMethodNotAllowed, "invalid_request_error"},
 	apperr.PayloadTooLarge:      {http.StatusRequestEntityTooLarge, "request_too_large"},

@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -20,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"aiservice/service/internal/apperr"
-	"aiservice/service/internal/config"
 )
 
 // validRequestID accepts a client's id only if it is short and plain, so it is safe to echo in
@@ -93,10 +90,9 @@ func (s *server) deadline(d time.Duration) gin.HandlerFunc {
 // writeMargin is how long after the route deadline a response may still be written.
 const writeMargin = time.Second
 
-// authenticate requires `Authorization: Bearer KEY` when API keys are configured, and one
-// Authorization header at most in any case. Keys are
-// compared as SHA-256 digests in constant time, over every key, so neither the key nor its
-// length leaks through timing.
+// authenticate requires `Authorization: Bearer KEY` when keys are configured (api_keys or
+// virtual keys), and one Authorization header at most in any case; the key found goes on the
+// gin.Context for admit. The lookup (keys.Registry) compares digests in constant time.
 func (s *server) authenticate(c *gin.Context) {
 	if len(c.Request.Header.Values("Authorization")) > 1 {
 		// Which one would count is a guess that a proxy in front may make differently.
@@ -104,7 +100,7 @@ func (s *server) authenticate(c *gin.Context) {
 			Message: "Send one Authorization header, not several."})
 		return
 	}
-	if len(s.keys) == 0 {
+	if !s.keys.Required() {
 		c.Next()
 		return
 	}
@@ -114,12 +110,8 @@ func (s *server) authenticate(c *gin.Context) {
 		token, ok = h[0], h[0] != "" && len(h[0]) <= 512
 	}
 	if ok {
-		sum := sha256.Sum256([]byte(token))
-		match := 0
-		for i := range s.keys {
-			match |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])
-		}
-		if match == 1 {
+		if k, err := s.keys.Lookup(token); err == nil {
+			c.Set(keyKey, k)
 			c.Next()
 			return
 		}
@@ -140,14 +132,6 @@ func ParseBearer(h string) (string, bool) {
 		return "", false
 	}
 	return token, true
-}
-
-func hashKeys(keys config.Secrets) [][32]byte {
-	out := make([][32]byte, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, sha256.Sum256([]byte(k)))
-	}
-	return out
 }
 
 // httpMetrics are the http_* and gateway_* metrics.

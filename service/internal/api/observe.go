@@ -14,6 +14,7 @@ import (
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/limits"
 )
 
 // exchange is what one request produced, as the handlers report it: the gateway's Call (nil
@@ -25,6 +26,7 @@ type exchange struct {
 	failure   *apperr.Error
 	streamed  bool
 	firstByte time.Duration
+	ticket    *limits.Ticket // the key's reservation, settled in record (api/limits.go)
 }
 
 // exchangeKey is the gin.Context key of the request's *exchange. It lives on the request's
@@ -66,6 +68,7 @@ func (s *server) observe(c *gin.Context) {
 	rm.inflight.Inc()
 	c.Next()
 	rm.inflight.Dec()
+	s.settle(c, ex)
 	s.record(ctx, span, ex, finished{rm: rm, method: method, route: route, id: id,
 		status: c.Writer.Status(), bytes: c.Writer.Size(), elapsed: time.Since(start), rawMethod: c.Request.Method})
 }

@@ -30,19 +30,16 @@ func (s *server) createResponse(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if !s.admit(c, s.responsesEstimate(&req)) {
+		return
+	}
 	if req.Stream {
 		c.Request = wide
 		s.streamResponse(c, &req)
 		return
 	}
 	body, call, err := s.responses.Create(c.Request.Context(), &req)
-	exchangeOf(c).call = call
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	costHeader(c, call.Priced, call.CostUSD)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+	s.reply(c, body, call, err)
 }
 
 // streamResponse relays a Responses stream as typed SSE events. As for chat, the response is

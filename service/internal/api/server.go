@@ -20,9 +20,12 @@ import (
 
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/cache"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/keys"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/slo"
 )
@@ -46,6 +49,10 @@ type Deps struct {
 	Pressure *pressure.Monitor
 	// Responses serves the Responses API and its stored responses.
 	Responses *gateway.Responder
+	// Keys are the client keys; Limits admits their requests (api/limits.go).
+	Keys   *keys.Registry
+	Limits *limits.Policy
+	Cache  *cache.Cache
 }
 
 type server struct {
@@ -59,7 +66,9 @@ type server struct {
 	ready      *atomic.Bool
 	m          *httpMetrics
 	slo        *slo.Recorder
-	keys       [][32]byte
+	keys       *keys.Registry
+	policy     *limits.Policy
+	cache      *cache.Cache
 	imageModel string
 	responses  *gateway.Responder
 }
@@ -87,7 +96,7 @@ func NewServer(d Deps) http.Handler {
 			Availability: d.Options.SLO.AvailabilityObjective, Latency: d.Options.SLO.LatencyObjective,
 			Thresholds: thresholds(d.Options.SLO.LatencyThresholds),
 		}),
-		keys:      hashKeys(d.Options.APIKeys),
+		keys: d.Keys, policy: d.Limits, cache: d.Cache,
 		responses: d.Responses,
 	}
 	for _, m := range d.Options.Models {

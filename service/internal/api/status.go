@@ -31,6 +31,7 @@ var openAIErrors = [...]struct {
 	apperr.Shutdown:             {http.StatusServiceUnavailable, "shutdown"}, // a stream's closing event
 	apperr.Canceled:             {499, "canceled"},                           // nginx's "client closed request"; nothing is written
 	apperr.RequestTimeout:       {http.StatusRequestTimeout, "timeout"},
+	apperr.Forbidden:            {http.StatusForbidden, "permission_error"},
 }
 
 // statusOf is the HTTP status of a kind.

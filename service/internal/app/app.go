@@ -19,13 +19,17 @@ import (
 
 	"aiservice/service/internal/agent"
 	"aiservice/service/internal/api"
+	"aiservice/service/internal/cache"
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/convo"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/keys"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/pressure"
 	"aiservice/service/internal/provider"
 	"aiservice/service/internal/sim"
+	"aiservice/service/internal/store"
 	"aiservice/service/internal/telemetry"
 	"aiservice/service/internal/translate"
 )
@@ -36,12 +40,17 @@ type App struct {
 	Ready    *atomic.Bool
 	Tracing  *telemetry.Tracing
 	Registry *prometheus.Registry
+	// Store is the state shared across replicas (in the process, or Redis with store.url)
+	// behind its guard: the limiter's, and bytes with a TTL for whatever must outlive a
+	// request (the response cache with store.url; stored responses).
+	Store *store.Guarded
 	// Sim is the in-process simulator (nil when no provider uses it); SimURL its base URL.
 	Sim    *sim.Server
 	SimURL string
 
 	simServer *http.Server
 	upstreams []interface{ CloseIdle() } // their idle pooled connections are dropped at Close
+	redis     *store.Redis               // the shared limit store, when store.url is set
 }
 
 // Options carry what is not in the configuration.
@@ -103,7 +112,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		models = append(models, m.Name)
 	}
 	spend := cost.NewTracker(a.Registry, models, log)
-	gw, err := gateway.New(gateway.Deps{Options: gateway.OptionsFrom(cfg), Providers: providers, Prices: cost.NewTable(cfg.Prices),
+	prices := cost.NewTable(cfg.Prices)
+	registry, policy, shared, err := a.limits(cfg, o, prices)
+	if err != nil {
+		return nil, errors.Join(err, a.Close(ctx))
+	}
+	gw, err := gateway.New(gateway.Deps{Options: gateway.OptionsFrom(cfg), Providers: providers, Prices: prices,
 		Cost: spend, Registry: a.Registry, Tracer: tracing.Tracer(), Log: log})
 	if err != nil {
 		return nil, errors.Join(err, a.Close(ctx))
@@ -114,8 +128,49 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
 		Responses: gateway.NewResponder(gw, convo.NewLog(convo.NewMemory(cfg.Responses.StoreMaxEntries, cfg.Responses.StoreMaxBytes, time.Now),
 			cfg.Responses.StoreTTL.D()), time.Now, cfg.Upstream.MaxResponseBytes),
+		Keys: registry, Limits: policy, Cache: responseCache(cfg, o, shared, a.Registry),
 	})
 	return a, nil
+}
+
+// limits builds the client keys, the limit store (in the process, or Redis behind its guard)
+// and the policy that admits every request of a limited key.
+func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.Registry, *limits.Policy, store.Bytes, error) {
+	registry, err := keys.New(cfg.APIKeys, cfg.Keys, o.Getenv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// The in-process store never fails, but behind the same guard it reports the same store_*
+	// metrics, so dashboards and alerts read one set whatever the store.
+	var inner store.Store = store.NewMemory(time.Now)
+	if url := string(cfg.Store.URL); url != "" {
+		if a.redis, err = store.NewRedis(url, cfg.Store.Timeout.D()); err != nil {
+			return nil, nil, nil, err
+		}
+		inner = a.redis
+	}
+	mode := store.FailOpen
+	if cfg.Store.FailureMode == "fail_closed" {
+		mode = store.FailClosed
+	}
+	a.Store = store.NewGuarded(inner, store.GuardOptions{Timeout: cfg.Store.Timeout.D(), Mode: mode, Replicas: cfg.Store.Replicas,
+		BreakerFailures: cfg.Store.BreakerFailures, BreakerCooldown: cfg.Store.BreakerCooldown.D(), Registry: a.Registry,
+		Log: o.Log.With("component", "store"), Clock: time.Now})
+	var shared store.Bytes
+	if a.redis != nil {
+		shared = a.Store
+	}
+	return registry, limits.New(limits.Options{Store: a.Store, Prices: prices, MaxOutputTokens: cfg.Limits.MaxOutputTokens,
+		CutStreams: cfg.Limits.StreamOverBudget == "cut", Clock: time.Now, Registry: a.Registry, Keys: registry.Names(),
+		Log: o.Log, SettleTimeout: cfg.Store.Timeout.D()}), shared, nil
+}
+
+// responseCache is the response cache: in the shared store when there is one, else in the
+// process (an LRU of cache.max_bytes).
+func responseCache(cfg *config.Config, o Options, shared store.Bytes, reg prometheus.Registerer) *cache.Cache {
+	return cache.New(cache.Options{Store: shared, TTL: cfg.Cache.TTL.D(), MaxBytes: cfg.Cache.MaxBytes,
+		ToolCalls: cfg.Cache.ToolCalls, AnyTemperature: cfg.Cache.AnyTemperature, Registry: reg,
+		Log: o.Log.With("component", "cache"), Clock: time.Now})
 }
 
 func (a *App) startSim(s config.Simulator, log *slog.Logger) error {
@@ -155,6 +210,9 @@ func (a *App) Close(ctx context.Context) error {
 		// By now the gateway has drained, so nothing needs the simulator; Shutdown would wait
 		// on idle pooled connections instead.
 		errs = append(errs, a.simServer.Close())
+	}
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
 	}
 	errs = append(errs, a.Tracing.Shutdown(ctx))
 	return errors.Join(errs...)

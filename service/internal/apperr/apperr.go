@@ -30,6 +30,7 @@ const (
 	Shutdown                         // stream ended by graceful shutdown (SSE only)
 	Canceled                         // the client went away; nothing is written
 	RequestTimeout                   // the client did not send its body within the deadline: 408
+	Forbidden                        // a valid key that may not do this (e.g. use this model): 403
 )
 
 // names are the kinds' low-cardinality names (the `error.type` span attribute and log field).
@@ -38,7 +39,7 @@ var names = [...]string{
 	NotFound: "not_found_error", MethodNotAllowed: "invalid_request_error", PayloadTooLarge: "invalid_request_error",
 	UnsupportedMediaType: "invalid_request_error", RateLimit: "rate_limit_error", Upstream: "upstream_error",
 	Unavailable: "service_unavailable", Timeout: "timeout", Shutdown: "shutdown", Canceled: "canceled",
-	RequestTimeout: "timeout",
+	RequestTimeout: "timeout", Forbidden: "permission_error",
 }
 
 // String names the kind (the `error.type` span attribute).

@@ -49,6 +49,12 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener and not on addr: the metrics
 	// name every model, which /v1/models keeps behind the API keys.
 	MetricsAddr string `yaml:"metrics_addr" json:"metrics_addr"`
+	// Keys are virtual keys with limits and budgets (config/keys.go), Limits their shared
+	// settings, Store where their state lives.
+	Keys   []VirtualKey `yaml:"keys" json:"keys"`
+	Limits Limits       `yaml:"limits" json:"limits"`
+	Store  Store        `yaml:"store" json:"store"`
+	Cache  Cache        `yaml:"cache" json:"cache"`
 }
 
 // Timeouts are the per-route deadlines and the two extra limits of streams.
@@ -370,6 +376,7 @@ func (c *Config) EnvVars() []string {
 			names = append(names, p.APIKeyEnv)
 		}
 	}
+	names = c.keyEnvVars(names)
 	sort.Strings(names[1:])
 	return names
 }
@@ -384,7 +391,7 @@ func (c *Config) Validate() error {
 		c.validateServer, c.Timeouts.validate, c.Shutdown.validate, c.Server.validate, c.Upstream.validate,
 		c.Resilience.validate, c.Telemetry.validate, c.SLO.validate, c.validateProviders, c.validateModels,
 		c.validateAgents, c.Simulator.validate, c.validatePrices, c.validateDialectModels,
-		c.validateResponses,
+		c.validateResponses, c.validateKeys,
 	} {
 		errs = append(errs, v())
 	}

@@ -105,7 +105,7 @@ func estimateRaw(body []byte, f []wire.Span, req *wire.ChatRequest) (*wire.Usage
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, nil, &provider.InvalidError{What: "chat completion"}
 	}
-	resp.Usage = estimated(promptTokens(req), outputRunes(&resp))
+	resp.Usage = estimated(PromptTokens(req), outputRunes(&resp))
 	b, err := json.Marshal(&resp)
 	if err != nil {
 		return nil, nil, fmt.Errorf("re-encode chat completion: %w", err)
@@ -157,8 +157,8 @@ func finishReasonsRaw(body []byte, choices wire.Span) []string {
 	return out
 }
 
-// promptTokens estimates a request's input tokens.
-func promptTokens(req *wire.ChatRequest) int {
+// PromptTokens estimates a chat request's input tokens (what a key's limits reserve).
+func PromptTokens(req *wire.ChatRequest) int {
 	texts := make([]string, len(req.Messages))
 	for i, m := range req.Messages {
 		texts[i] = m.Content.Text
@@ -306,7 +306,7 @@ const (
 // answered with headers. After that nothing is retried: bytes may have reached the client.
 // The Call is the stream's: complete once the stream is closed (or now, when it failed to open).
 func (g *Gateway) ChatStream(ctx context.Context, req *wire.ChatRequest) (*Stream, *Call, error) {
-	return g.openStream(ctx, req.Model, promptTokens(req), chatChunks, func(ctx context.Context, r *route) (provider.RawStream, error) {
+	return g.openStream(ctx, req.Model, PromptTokens(req), chatChunks, func(ctx context.Context, r *route) (provider.RawStream, error) {
 		return chatStream(ctx, r, req)
 	})
 }
@@ -362,6 +362,9 @@ func (g *Gateway) newStream(a attempt, o opened, call *Call, prompt int) *Stream
 	s.timer = time.AfterFunc(s.firstToken, s.expire)
 	return s
 }
+
+// Produced is the output tokens the stream produced so far, estimated from its characters.
+func (s *Stream) Produced() int { return (s.outRunes + 3) / 4 }
 
 // Call is what the stream produced so far; complete once the stream is closed.
 func (s *Stream) Call() *Call { return s.call }

@@ -95,7 +95,7 @@ func estimateMessage(body []byte, f []wire.Span, req *wire.MessagesRequest) (*wi
 	if runes == 0 {
 		return translate.UsageFromAnthropic(m.Usage), body, nil
 	}
-	u := estimated(promptTokensOf(req), runes)
+	u := estimated(MessagesPromptTokens(req), runes)
 	enc, err := json.Marshal(translate.UsageToAnthropic(u))
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode estimated usage: %w", err)
@@ -128,7 +128,7 @@ func readAUsage(body []byte, u wire.Span) *wire.Usage {
 // sent them (model patched), from an OpenAI-compatible one translated. Retries and fallback
 // happen until the upstream answered with headers, as for chat streams.
 func (g *Gateway) MessagesStream(ctx context.Context, req *wire.MessagesRequest) (*Stream, *Call, error) {
-	return g.openStream(ctx, req.Model, promptTokensOf(req), anthropicEvents, func(ctx context.Context, r *route) (provider.RawStream, error) {
+	return g.openStream(ctx, req.Model, MessagesPromptTokens(req), anthropicEvents, func(ctx context.Context, r *route) (provider.RawStream, error) {
 		m, err := messenger(r)
 		if err != nil {
 			return nil, err
@@ -154,8 +154,8 @@ func (g *Gateway) CountTokens(ctx context.Context, req *wire.MessagesRequest) ([
 	return b, call, err
 }
 
-// promptTokensOf estimates a Messages request's input tokens.
-func promptTokensOf(req *wire.MessagesRequest) int {
+// MessagesPromptTokens estimates a Messages request's input tokens (what a key's limits reserve).
+func MessagesPromptTokens(req *wire.MessagesRequest) int {
 	var texts []string
 	if req.System != nil {
 		texts = append(texts, req.System.Text)

@@ -151,7 +151,7 @@ func passOnce(ctx context.Context, rt *route, up provider.ResponsesUpstream, req
 func (r *Responder) passed(ans rawAnswer, quoted []byte, call *Call, req *wire.ResponsesRequest) ([]byte, error) {
 	body := ans.body
 	if ans.usage == nil {
-		u := estimated(inputTokens(req), max(ans.fields[2].End-ans.fields[2].Start, 0))
+		u := estimated(ResponsesInputTokens(req), max(ans.fields[2].End-ans.fields[2].Start, 0))
 		enc, err := json.Marshal(translate.Usage(u))
 		if err != nil {
 			return nil, fmt.Errorf("encode estimated usage: %w", err)
@@ -196,8 +196,8 @@ func (r *Responder) translated(ans rawAnswer, chat *wire.ChatRequest, call *Call
 	return b, nil
 }
 
-// inputTokens estimates a Responses request's input tokens.
-func inputTokens(req *wire.ResponsesRequest) int {
+// ResponsesInputTokens estimates a Responses request's input tokens (what a key's limits reserve).
+func ResponsesInputTokens(req *wire.ResponsesRequest) int {
 	var texts []string
 	if req.Instructions != nil {
 		texts = append(texts, *req.Instructions)

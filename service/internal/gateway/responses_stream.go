@@ -57,10 +57,10 @@ func (r *Responder) Stream(ctx context.Context, req *wire.ResponsesRequest) (*Re
 	}
 	s := &ResponseStream{r: r, req: req, prior: prior, ctx: ctx}
 	if o.events == responsesEvents {
-		s.st = r.g.newStream(a, o, call, inputTokens(req))
+		s.st = r.g.newStream(a, o, call, ResponsesInputTokens(req))
 		return s, call, nil
 	}
-	s.st = r.g.newStream(a, o, call, promptTokens(chat))
+	s.st = r.g.newStream(a, o, call, PromptTokens(chat))
 	s.req = resolved // what is stored is what the model was asked
 	s.ev = translate.NewEvents(translate.NewResponse(req, newResponseID(), call.Model, r.now().Unix()))
 	s.opening = s.ev.Start()

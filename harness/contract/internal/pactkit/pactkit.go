@@ -57,6 +57,14 @@ const (
 	StateUpstreamKey     = "the API key sk-contract-upstream is valid"
 	StateUpstreamLimited = "the upstream is rate limiting"
 	StateUpstreamBusy    = "the upstream is overloaded"
+	StateVirtualKeys     = "virtual keys with limits are configured"
+)
+
+// The virtual keys of StateVirtualKeys: one may use gpt-4o-mini only, one has spent its
+// budget (and has a request limit, so its answers carry the x-ratelimit-* headers).
+const (
+	KeyMiniOnly = "sk-contract-mini-only"
+	KeySpent    = "sk-contract-spent"
 )
 
 // UpstreamAPIKey is the key the service is configured with in the upstream contract; the
