@@ -125,10 +125,9 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	a.Handler = api.NewServer(api.Deps{
 		Options: api.OptionsFrom(cfg), Gateway: gw, Agents: agent.NewRunner(cfg.Agents, gw, tracing.Tracer(), time.Now), Cost: spend,
 		Registry: a.Registry, Tracer: tracing.Tracer(), Propagator: tracing.Propagator, Log: log, Ready: a.Ready,
-		Pressure: pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
-		Responses: gateway.NewResponder(gw, convo.NewLog(convo.NewMemory(cfg.Responses.StoreMaxEntries, cfg.Responses.StoreMaxBytes, time.Now),
-			cfg.Responses.StoreTTL.D()), time.Now, cfg.Upstream.MaxResponseBytes),
-		Keys: registry, Limits: policy, Cache: responseCache(cfg, o, shared, a.Registry),
+		Pressure:  pressure.New(pressure.Options{Registry: a.Registry, Log: log}),
+		Responses: gateway.NewResponder(gw, convo.NewLog(responseStore(cfg, shared), cfg.Responses.StoreTTL.D()), time.Now, cfg.Upstream.MaxResponseBytes),
+		Keys:      registry, Limits: policy, Cache: responseCache(cfg, o, shared, a.Registry),
 	})
 	return a, nil
 }
@@ -163,6 +162,15 @@ func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.R
 	return registry, limits.New(limits.Options{Store: a.Store, Prices: prices, MaxOutputTokens: cfg.Limits.MaxOutputTokens,
 		CutStreams: cfg.Limits.StreamOverBudget == "cut", Clock: time.Now, Registry: a.Registry, Keys: registry.Names(),
 		Log: o.Log, SettleTimeout: cfg.Store.Timeout.D()}), shared, nil
+}
+
+// responseStore keeps the Responses API's stored responses: in the shared store when there is
+// one (any replica reads what another stored), else in a bounded memory store.
+func responseStore(cfg *config.Config, shared store.Bytes) convo.Store {
+	if shared != nil {
+		return convo.Shared(shared, "aisvc:")
+	}
+	return convo.NewMemory(cfg.Responses.StoreMaxEntries, cfg.Responses.StoreMaxBytes, time.Now)
 }
 
 // responseCache is the response cache: in the shared store when there is one, else in the
