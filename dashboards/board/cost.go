@@ -61,7 +61,7 @@ func cost(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 		WithPanel(timeseriesPanel(panel{
 			title: "Spend by provider and dialect",
 			description: "US dollars per hour, by model provider and the route the client asked on: /v1/messages is Anthropic's dialect, " +
-				"the /v1/chat routes OpenAI's; a provider of the other dialect means the request was translated.",
+				"the /v1/chat, /v1/responses and /v1/embeddings routes OpenAI's; a provider of the other dialect means the request was translated.",
 			unit:    "currencyUSD",
 			queries: targets{query(perHour(spend("provider", "route")), "{{provider}} ← {{route}}")},
 		})).

@@ -41,11 +41,11 @@ func overview(slo.Spec) (*dashboard.DashboardBuilder, string, []string) {
 		})).
 		WithPanel(timeseriesPanel(panel{
 			title: "Requests by API dialect",
-			description: "Model requests per second by the dialect the client speaks: OpenAI's routes (chat completions, embeddings, images) " +
+			description: "Model requests per second by the dialect the client speaks: OpenAI's routes (chat completions, Responses, embeddings, images) " +
 				"and Anthropic's Messages (/v1/messages, count_tokens). Which dialect the upstream speaks is the provider's: see spend by provider.",
 			unit: "reqps",
 			queries: targets{
-				query(sumBy(rate("http_requests_total", byRoute, `route=~"/v1/chat.*|/v1/embeddings|/v1/images.*"`)), "openai"),
+				query(sumBy(rate("http_requests_total", byRoute, `route=~"/v1/chat.*|/v1/responses.*|/v1/embeddings|/v1/images.*"`)), "openai"),
 				query(sumBy(rate("http_requests_total", byRoute, `route=~"/v1/messages.*"`)), "anthropic"),
 			},
 		}).Span(24)).
