@@ -80,23 +80,13 @@ func headers(req *wire.MessagesRequest) http.Header {
 	return h
 }
 
-// messagesPayload is the upstream body: the client's JSON with only the model (and stream)
-// patched, or the request encoded when the gateway built it.
+// messagesPayload is the upstream body of a Messages request (patched).
 func messagesPayload(req *wire.MessagesRequest, stream bool) (json.RawMessage, error) {
-	if req.Raw == nil {
+	return patched(req.Raw, req.Model, stream, func() ([]byte, error) {
 		r := *req
 		r.Stream = stream
 		return json.Marshal(&r)
-	}
-	model, err := json.Marshal(req.Model)
-	if err != nil {
-		return nil, err
-	}
-	fields := []wire.Field{{Key: "model", Value: model}}
-	if stream {
-		fields = append(fields, wire.Field{Key: "stream", Value: []byte("true")})
-	}
-	return wire.SetFields(req.Raw, fields...)
+	})
 }
 
 // MessagesRaw implements Messenger: the answer is returned as received once its shape is

@@ -56,23 +56,13 @@ func (p *OpenAI) ResponsesStream(ctx context.Context, req *wire.ResponsesRequest
 	return st, nil
 }
 
-// responsesPayload is the client's request with the upstream's model (and stream set as
-// asked); a request the gateway built itself is encoded.
+// responsesPayload is the upstream body of a Responses request (patched).
 func responsesPayload(req *wire.ResponsesRequest, stream bool) (json.RawMessage, error) {
-	if req.Raw == nil {
+	return patched(req.Raw, req.Model, stream, func() ([]byte, error) {
 		r := *req
 		r.Stream = stream
 		return json.Marshal(&r)
-	}
-	model, err := json.Marshal(req.Model)
-	if err != nil {
-		return nil, err
-	}
-	fields := []wire.Field{{Key: "model", Value: model}}
-	if stream {
-		fields = append(fields, wire.Field{Key: "stream", Value: []byte("true")})
-	}
-	return wire.SetFields(req.Raw, fields...)
+	})
 }
 
 // CheckResponse reports (as an *InvalidError) a body that is valid JSON but not a response
@@ -111,4 +101,22 @@ func ParseResponseUsage(b []byte) (*wire.Usage, bool) {
 // terminalEvent is a Responses stream's last event.
 func terminalEvent(name string, _ []byte) bool {
 	return name == "response.completed" || name == "response.incomplete" || name == "response.failed"
+}
+
+// patched is the upstream body of a request in the upstream's own dialect: the client's JSON
+// with only the model (and stream, when set) patched, so fields the gateway does not know pass
+// through; a request the gateway built itself (raw nil) is encoded.
+func patched(raw json.RawMessage, model string, stream bool, encode func() ([]byte, error)) (json.RawMessage, error) {
+	if raw == nil {
+		return encode()
+	}
+	m, err := json.Marshal(model)
+	if err != nil {
+		return nil, err
+	}
+	fields := []wire.Field{{Key: "model", Value: m}}
+	if stream {
+		fields = append(fields, wire.Field{Key: "stream", Value: []byte("true")})
+	}
+	return wire.SetFields(raw, fields...)
 }
