@@ -35,6 +35,8 @@ func TestStreamEndComesAfterTheRequestIsRecorded(t *testing.T) {
 		{"stream cut by the upstream", sim.Behaviour{Chunks: 8, CutStreamAfter: 3}, "/v1/chat/stream", userHi, "error"},
 		{"messages stream", sim.Behaviour{Chunks: 4}, "/v1/messages", fmt.Sprintf(hello, "claude-sonnet-4-5"), "message_stop"},
 		{"messages stream translated", sim.Behaviour{Chunks: 4}, "/v1/messages", fmt.Sprintf(hello, "gpt-4o-mini"), "message_stop"},
+		{"responses stream", sim.Behaviour{Chunks: 4}, "/v1/responses", `{"model":"gpt-4o-mini","stream":true,"input":"hello there"}`, "response.completed"},
+		{"responses stream translated", sim.Behaviour{Chunks: 4}, "/v1/responses", `{"model":"claude-sonnet-4-5","stream":true,"input":"hello there"}`, "response.completed"},
 		{"messages stream failing mid-way", sim.Behaviour{Chunks: 8, CutStreamAfter: 3}, "/v1/messages", fmt.Sprintf(hello, "claude-sonnet-4-5"), "error"},
 	}
 	for _, tt := range tests {
@@ -79,7 +81,7 @@ func finalEvent(t *testing.T, body io.Reader) string {
 			}
 			t.Fatal(err)
 		}
-		if ev.Name == "error" || ev.Name == "message_stop" || string(ev.Data) == string(sse.Done) {
+		if ev.Name == "error" || ev.Name == "message_stop" || ev.Name == "response.completed" || string(ev.Data) == string(sse.Done) {
 			return ev.Name
 		}
 	}
