@@ -1,18 +1,23 @@
 package provider
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/sim"
+	"aiservice/service/internal/sse"
+	"aiservice/service/internal/testkit"
 	"aiservice/service/internal/translate"
 	"aiservice/service/internal/wire"
 )
@@ -341,4 +346,46 @@ func TestAnthropicStreamErrorEvent(t *testing.T) {
 			check("chat stream", err)
 		})
 	}
+}
+
+// FuzzAnthropicStream reads any bytes as an Anthropic event stream: it ends cleanly only after
+// message_stop, or as a cut (ConnError), or with an error event's StatusError of one of the
+// statuses an Anthropic error type stands for — never another status, a panic or a hang.
+func FuzzAnthropicStream(f *testing.F) {
+	for _, s := range []string{
+		"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\"}}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"timeout_error\"}}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":\"overloaded_error\"}\n\n",
+		"event: error\ndata: not json\n\n",
+		"data: {\"error\":{\"type\":\"api_error\"}}\n\n",
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\"",
+	} {
+		f.Add([]byte(s))
+	}
+	statuses := []int{529, http.StatusTooManyRequests, http.StatusGatewayTimeout, http.StatusBadGateway}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		body := io.NopCloser(bytes.NewReader(in))
+		s := &sseStream{ctx: context.Background(), body: body, r: sse.NewReader(body), last: isMessageStop, errStatus: streamErrorStatus}
+		var err error
+		testkit.Bounded(t, 5*time.Second, func() {
+			for n := 0; err == nil; n++ {
+				if _, err = s.NextRaw(); err == nil && n > len(in) {
+					err = errors.New("more events than input bytes")
+				}
+			}
+		})
+		var se *StatusError
+		var ce *ConnError
+		switch {
+		case errors.As(err, &se):
+			if !slices.Contains(statuses, se.StatusCode) || se.Detail.Message == "" {
+				t.Fatalf("error event answered %d %q", se.StatusCode, se.Detail.Message)
+			}
+		case errors.As(err, &ce), errors.Is(err, io.EOF):
+		default:
+			t.Fatalf("stream ended with %T %v", err, err)
+		}
+	})
 }
