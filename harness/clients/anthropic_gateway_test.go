@@ -45,15 +45,19 @@ func TestAnthropicSDKAgainstTheGateway(t *testing.T) {
 // TestAnthropicSDKSeesGatewayFaults: an upstream's 429 and 529 reach @anthropic-ai/sdk as its
 // RateLimitError and OverloadedError, from either dialect's upstream, and a stream cut after
 // three chunks ends in Anthropic's `error` event after the text that arrived: the SDK's
-// APIError of type api_error (where the simulator alone just drops the connection).
+// APIError, of the type the upstream's own error event had (overloaded_error from the Messages
+// dialect) or api_error where the upstream just failed (a dropped connection; the OpenAI
+// dialect's cut).
 func TestAnthropicSDKSeesGatewayFaults(t *testing.T) {
 	const key = "sk-gw"
 	sim, svc := gatewayOnSim(t, key)
-	for _, model := range []string{"claude-haiku-4-5", "gpt-4o-mini"} {
-		t.Run(model, func(t *testing.T) {
-			env := []string{"AISERVICE_BASE_URL=" + svc.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=" + model}
-			runFaults(t, launch.SimControl{URL: sim.URL}, env, anthropicFaults(map[string]want{"error.class": eq("APIError"),
-				"error.isAnthropicAPIError": isTrue, "error.type": eq("api_error")}))
+	apiError := func(typ string) map[string]want {
+		return map[string]want{"error.class": eq("APIError"), "error.isAnthropicAPIError": isTrue, "error.type": eq(typ)}
+	}
+	for _, tc := range []struct{ model, cut string }{{"claude-haiku-4-5", "overloaded_error"}, {"gpt-4o-mini", "api_error"}} {
+		t.Run(tc.model, func(t *testing.T) {
+			env := []string{"AISERVICE_BASE_URL=" + svc.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=" + tc.model}
+			runFaults(t, launch.SimControl{URL: sim.URL}, env, anthropicFaults(apiError(tc.cut), apiError("api_error")))
 		})
 	}
 }

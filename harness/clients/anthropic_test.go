@@ -38,15 +38,17 @@ func anthropicCases() map[string]map[string]want {
 
 // TestAnthropicSDKSeesSimulatorFaults: the simulator's Messages dialect fails the way Anthropic
 // does, so @anthropic-ai/sdk raises its own classes — 429 RateLimitError, 529 OverloadedError,
-// with Anthropic's error types — and a stream whose connection drops ends in an error after
-// the text that arrived.
+// with Anthropic's error types —, a stream that fails mid-way ends, after the text that arrived,
+// in Anthropic's `error` event (the SDK's APIError of type overloaded_error), and one whose
+// connection drops in the SDK's plain AnthropicError.
 func TestAnthropicSDKSeesSimulatorFaults(t *testing.T) {
 	const key = "sk-ant-test"
 	sim := launch.MustStartSim(t, launch.Options{Args: []string{"--api-key", key}})
 	control := launch.SimControl{URL: sim.URL}
 	env := []string{"AISERVICE_BASE_URL=" + sim.URL, "AISERVICE_API_KEY=" + key, "AISERVICE_MODEL=claude-haiku-4-5"}
-	// The simulator drops the connection: the SDK's plain AnthropicError.
-	runFaults(t, control, env, anthropicFaults(map[string]want{"error.class": eq("AnthropicError"), "error.message": text}))
+	runFaults(t, control, env, anthropicFaults(
+		map[string]want{"error.class": eq("APIError"), "error.isAnthropicAPIError": isTrue, "error.type": eq("overloaded_error")},
+		map[string]want{"error.class": eq("AnthropicError"), "error.message": text}))
 }
 
 // runFaults sets each fault on the simulator and checks what faults.mjs prints under it.
@@ -72,8 +74,9 @@ type anthropicFault struct {
 }
 
 // anthropicFaults fail the way Anthropic does: the SDK's own classes and error types. cut is
-// what a stream cut after three chunks must end in, besides the three deltas.
-func anthropicFaults(cut map[string]want) []anthropicFault {
+// what a stream failing after three chunks must end in, besides the three deltas, and dropped
+// what one whose connection drops after three chunks must.
+func anthropicFaults(cut, dropped map[string]want) []anthropicFault {
 	rateLimited := map[string]want{"error.status": eqInt(429), "error.class": eq("RateLimitError"), "error.isAnthropicRateLimit": isTrue,
 		"error.type": eq("rate_limit_error")}
 	overloaded := map[string]want{"error.status": eqInt(529), "error.class": eq("OverloadedError"), "error.isAnthropicOverloaded": isTrue,
@@ -85,5 +88,7 @@ func anthropicFaults(cut map[string]want) []anthropicFault {
 			map[string]map[string]want{"anthropicCreate": overloaded, "anthropicStream": merge(overloaded, map[string]want{"deltas": eqInt(0)})}},
 		{"stream cut after 3 chunks", launch.SimBehaviour{CutStreamAfter: 3},
 			map[string]map[string]want{"anthropicStream": merge(cut, map[string]want{"deltas": eqInt(3)})}},
+		{"stream connection dropped after 3 chunks", launch.SimBehaviour{CutStreamAfter: 3, DropConnection: true},
+			map[string]map[string]want{"anthropicStream": merge(dropped, map[string]want{"deltas": eqInt(3)})}},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	gwclient "aiservice/harness/client"
 	"aiservice/harness/launch"
 )
 
@@ -117,5 +118,25 @@ func TestOpenAISDKOnAnthropicUpstream(t *testing.T) {
 	}
 	if tc := acc.Choices[0].Message.ToolCalls; len(tc) != 1 || tc[0].Function.Name != "get_weather" || tc[0].Function.Arguments != calls[0].Function.Arguments {
 		t.Errorf("streamed tool calls %+v, want %+v", tc, calls)
+	}
+}
+
+// TestOpenAISDKResponsesOnAnthropicUpstream: the official OpenAI SDK's Responses API on a model
+// served by an Anthropic-dialect upstream (Responses → chat by the gateway, chat → Messages by the
+// provider) — create and continue, a stream, and a function tool with its result — the same
+// checks as on the OpenAI dialect's models (TestOfficialSDKResponses).
+func TestOpenAISDKResponsesOnAnthropicUpstream(t *testing.T) {
+	svc := launch.MustStartService(t, launch.Options{Config: anthropicConfig})
+	client := openai.NewClient(option.WithBaseURL(svc.URL+"/v1/"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sdkConversation(ctx, t, client, "claude-sonnet-4-5")
+	sdkStream(ctx, t, client, "claude-sonnet-4-5")
+	sdkTools(ctx, t, client, "claude-sonnet-4-5")
+	// Every create went to the Anthropic-dialect upstream: two for the conversation, the stream,
+	// two for the tool call and its result (retrieving and deleting call no upstream).
+	series := `cost_provider_api_calls_total{model="claude-sonnet-4-5",outcome="success",provider="sim-anthropic"}`
+	if n := scrape(t, gwclient.New(svc.URL))[series]; n != 5 {
+		t.Errorf("%s = %v, want 5", series, n)
 	}
 }

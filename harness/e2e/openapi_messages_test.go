@@ -88,8 +88,10 @@ func oasMessagesCases(env *oasEnv) []oasCase {
 			header: map[string]string{"x-api-key": oasLimitedKey}, check: anthropicType("permission_error")},
 		oasCase{name: "messages thinking to an OpenAI upstream", method: "POST", path: m, body: msg("gpt-4o-mini", `,"thinking":{"type":"enabled","budget_tokens":1024}`), status: 400},
 		oasCase{name: "messages stream upstream 503 is 529", inst: "anthropic", method: "POST", path: m, body: msg("claude-haiku-4-5", `,"stream":true`), status: 529, before: fail(503, "")},
+		oasCase{name: "messages stream failing mid-way", inst: "anthropic", method: "POST", path: m, body: msg("claude-haiku-4-5", `,"stream":true`), status: 200, sse: true,
+			before: env.setSim(launch.SimBehaviour{CutStreamAfter: 2}), check: anthropicType("overloaded_error")},
 		oasCase{name: "messages stream cut mid-way", inst: "anthropic", method: "POST", path: m, body: msg("claude-haiku-4-5", `,"stream":true`), status: 200, sse: true,
-			before: env.setSim(launch.SimBehaviour{CutStreamAfter: 2}), check: anthropicType("api_error")},
+			before: env.setSim(launch.SimBehaviour{CutStreamAfter: 2, DropConnection: true}), check: anthropicType("api_error")},
 	)
 }
 

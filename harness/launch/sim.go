@@ -23,6 +23,7 @@ type SimBehaviour struct {
 	CutStreamAfter   int      `json:"cut_stream_after,omitempty"`
 	OmitUsage        bool     `json:"omit_usage,omitempty"`
 	OutputTokens     int      `json:"output_tokens,omitempty"`
+	ChatOnly         bool     `json:"chat_only,omitempty"`
 }
 
 // SimStats mirrors GET /_sim/stats.

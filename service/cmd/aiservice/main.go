@@ -252,6 +252,7 @@ func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 	retryAfter := fs.Duration("retry-after", 0, "Retry-After sent with injected errors")
 	failNext := fs.Int("fail-next", 0, "fail the next N requests")
 	omitUsage := fs.Bool("omit-usage", false, "never report usage")
+	chatOnly := fs.Bool("chat-only", false, "no Responses API: /v1/responses answers 404, as Ollama or vLLM")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -263,7 +264,7 @@ func runSim(ctx context.Context, args []string, stdout io.Writer) error {
 	s := sim.New(sim.Behaviour{
 		Latency: sim.Duration(*latency), TimeToFirstToken: sim.Duration(*ttft), InterTokenDelay: sim.Duration(*itd),
 		Chunks: *chunks, ErrorRate: *errRate, ErrorStatus: *errStatus, RetryAfter: sim.Duration(*retryAfter),
-		FailNext: *failNext, OmitUsage: *omitUsage,
+		FailNext: *failNext, OmitUsage: *omitUsage, ChatOnly: *chatOnly,
 	}, *apiKey, log)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

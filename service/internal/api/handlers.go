@@ -208,7 +208,12 @@ func (r *relay) run(ev gateway.Event) error {
 		}
 		if !ev.UsageOnly || r.includeUsage {
 			write := r.out.Event
-			if r.st.Ready() {
+			switch {
+			case r.named && ev.Name == "message_stop":
+				// Held like [DONE]: Anthropic's final event goes out unflushed, once the request
+				// has been fully recorded.
+				write = r.out.Last
+			case r.st.Ready():
 				write = r.out.EventLater // the next chunk is here: one write for both
 			}
 			if err := write(ev.Name, ev.Data); err != nil {

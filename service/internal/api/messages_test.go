@@ -212,3 +212,56 @@ func TestMessagesWithoutUpstreamUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamErrorEventFromAnthropic: an Anthropic upstream's `error` event mid-stream reaches
+// the client as the same failure would before the stream began — in Anthropic's types on the
+// Messages surface, in OpenAI's on chat completions, as the code of Responses' error event —
+// with the gateway's message, never the upstream's text. A stream whose connection drops is the
+// upstream failing (api_error).
+func TestStreamErrorEventFromAnthropic(t *testing.T) {
+	const hello = `{"model":"claude-sonnet-4-5","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"hello there"}]}`
+	f := newFixture(t, anthropicYAML)
+	for _, tc := range []struct {
+		name                        string
+		behaviour                   sim.Behaviour
+		messages, openai, responses string // the error event's type on each surface (Responses': its code)
+	}{
+		{"overloaded", sim.Behaviour{Chunks: 6, CutStreamAfter: 2}, "overloaded_error", "service_unavailable", "service_unavailable"},
+		{"rate limited", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, ErrorStatus: 429}, "rate_limit_error", "rate_limit_error", "upstream_rate_limited"},
+		{"api error", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, ErrorStatus: 500}, "api_error", "upstream_error", "upstream_error"},
+		{"timeout", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, ErrorStatus: 504}, "timeout_error", "timeout", "timeout"},
+		{"dropped connection", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, DropConnection: true}, "api_error", "upstream_error", "upstream_error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.behave(tc.behaviour)
+			for _, s := range []struct {
+				path, body, want string
+				typ              func(data []byte) string
+			}{
+				{"/v1/messages", hello, tc.messages, func(b []byte) string { return anthropicError(t, result{body: b}) }},
+				{"/v1/chat/completions", hello, tc.openai, func(b []byte) string { return result{body: b}.errType(t) }},
+				{"/v1/responses", `{"model":"claude-sonnet-4-5","stream":true,"input":"hello there"}`, tc.responses, func(b []byte) string {
+					var e struct{ Type, Code string }
+					if err := json.Unmarshal(b, &e); err != nil || e.Type != "error" {
+						t.Fatalf("not Responses' error event (%v): %s", err, b)
+					}
+					return e.Code
+				}},
+			} {
+				r := f.post(s.path, s.body)
+				var data []byte
+				for _, ev := range events(r.body) {
+					if ev[0] == "error" {
+						data = []byte(ev[1])
+					}
+				}
+				if r.status != http.StatusOK || data == nil {
+					t.Fatalf("%s: status %d, want a stream with an error event: %s", s.path, r.status, r.body)
+				}
+				if got := s.typ(data); got != s.want || strings.Contains(string(data), "simulated") {
+					t.Errorf("%s: error event %s, want %s with the gateway's message", s.path, data, s.want)
+				}
+			}
+		})
+	}
+}

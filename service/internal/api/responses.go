@@ -75,10 +75,15 @@ func (s *server) streamResponse(c *gin.Context, req *wire.ResponsesRequest) {
 	}
 }
 
-// writeEvents writes typed events, each named by its type.
+// writeEvents writes typed events, each named by its type. A terminal event is held like
+// [DONE]: it goes out unflushed, once the request has been fully recorded.
 func writeEvents(out *sse.Writer, events []gateway.Event) error {
 	for _, ev := range events {
-		if err := out.Event(ev.Name, ev.Data); err != nil {
+		write := out.Event
+		if wire.TerminalResponseEvent(ev.Name) {
+			write = out.Last
+		}
+		if err := write(ev.Name, ev.Data); err != nil {
 			return err
 		}
 	}

@@ -23,17 +23,25 @@ import (
 // the end misses the request, and tests (or billing reconciliations) that read metrics after a
 // stream race the gateway.
 func TestStreamEndComesAfterTheRequestIsRecorded(t *testing.T) {
+	const hello = `{"model":"%s","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"hello there"}]}`
 	tests := []struct {
 		name      string
 		behaviour sim.Behaviour
+		path      string
+		body      string
 		last      string // the final event's name ("" for [DONE])
 	}{
-		{"complete stream", sim.Behaviour{Chunks: 4}, ""},
-		{"stream cut by the upstream", sim.Behaviour{Chunks: 8, CutStreamAfter: 3}, "error"},
+		{"complete stream", sim.Behaviour{Chunks: 4}, "/v1/chat/stream", userHi, ""},
+		{"stream cut by the upstream", sim.Behaviour{Chunks: 8, CutStreamAfter: 3}, "/v1/chat/stream", userHi, "error"},
+		{"messages stream", sim.Behaviour{Chunks: 4}, "/v1/messages", fmt.Sprintf(hello, "claude-sonnet-4-5"), "message_stop"},
+		{"messages stream translated", sim.Behaviour{Chunks: 4}, "/v1/messages", fmt.Sprintf(hello, "gpt-4o-mini"), "message_stop"},
+		{"responses stream", sim.Behaviour{Chunks: 4}, "/v1/responses", `{"model":"gpt-4o-mini","stream":true,"input":"hello there"}`, "response.completed"},
+		{"responses stream translated", sim.Behaviour{Chunks: 4}, "/v1/responses", `{"model":"claude-sonnet-4-5","stream":true,"input":"hello there"}`, "response.completed"},
+		{"messages stream failing mid-way", sim.Behaviour{Chunks: 8, CutStreamAfter: 3}, "/v1/messages", fmt.Sprintf(hello, "claude-sonnet-4-5"), "error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, fastRetries)
+			f := newFixture(t, fastRetries+anthropicYAML)
 			f.behave(tt.behaviour)
 			var handled atomic.Int64
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +51,7 @@ func TestStreamEndComesAfterTheRequestIsRecorded(t *testing.T) {
 			defer srv.Close()
 			// The race this guards against is narrow, so try it many times.
 			for i := int64(1); i <= 25; i++ {
-				resp, err := srv.Client().Post(srv.URL+"/v1/chat/stream", "application/json", strings.NewReader(userHi))
+				resp, err := srv.Client().Post(srv.URL+tt.path, "application/json", strings.NewReader(tt.body))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -73,7 +81,7 @@ func finalEvent(t *testing.T, body io.Reader) string {
 			}
 			t.Fatal(err)
 		}
-		if ev.Name == "error" || string(ev.Data) == string(sse.Done) {
+		if ev.Name == "error" || ev.Name == "message_stop" || ev.Name == "response.completed" || string(ev.Data) == string(sse.Done) {
 			return ev.Name
 		}
 	}

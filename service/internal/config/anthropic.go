@@ -47,6 +47,10 @@ func (p Provider) validateDialect(f string) error {
 	if p.Dialect != "" && p.Type != "sim" && p.Dialect != p.Speaks() {
 		errs = append(errs, bad(f+".dialect", "only a sim provider chooses its dialect; a %s provider speaks %s", p.Type, p.Speaks()))
 	}
+	if p.API == "responses" && p.Speaks() == "anthropic" {
+		// It would be ignored: Responses reach an Anthropic upstream translated to chat, then Messages.
+		errs = append(errs, bad(f+".api", "a provider speaking anthropic serves the Responses API by translation: api must be chat"))
+	}
 	return errors.Join(errs...)
 }
 

@@ -325,6 +325,8 @@ func TestValidate(t *testing.T) {
 		{"anthropic providers need an http(s) base_url", sim + "  - {name: x, type: anthropic}\n", "providers[1].base_url"},
 		{"dialects", sim + "  - {name: x, type: sim, dialect: gemini}\n", "providers[1].dialect"},
 		{"no image models on an anthropic provider", sim + "  - {name: x, type: anthropic, base_url: http://h}\nmodels:\n  - {name: gpt-4o-mini, provider: sim}\n  - {name: i, provider: x, kind: image}\n", "models[1].kind"},
+		{"no responses api on an anthropic provider", sim + "  - {name: x, type: anthropic, base_url: http://h, api: responses}\n", "providers[1].api"},
+		{"no responses api on the simulator's anthropic dialect", sim + "  - {name: x, type: sim, dialect: anthropic, api: responses}\n", "providers[1].api"},
 		{"only sim providers choose a dialect", sim + "  - {name: x, type: openai, base_url: http://h, dialect: anthropic}\n", "providers[1].dialect"},
 		{"openai providers need an http(s) base_url", sim + "  - {name: x, type: openai, base_url: api.openai.com}\n", "providers[1].base_url"},
 		{"models need a name", "models:\n  - {name: gpt-4o-mini, provider: sim}\n  - {provider: sim}\n", "models[1].name"},

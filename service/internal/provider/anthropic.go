@@ -101,7 +101,35 @@ func (p *Anthropic) MessagesStream(ctx context.Context, req *wire.MessagesReques
 	if err != nil {
 		return nil, invalidRequest(err)
 	}
-	return p.http.openStream(ctx, p.messagesURL, payload, headers(req), isMessageStop)
+	st, err := p.http.openStream(ctx, p.messagesURL, payload, headers(req), isMessageStop)
+	if err != nil {
+		return nil, err
+	}
+	st.errStatus = streamErrorStatus
+	return st, nil
+}
+
+// streamErrorStatus is the status an Anthropic `error` event stands for: the one Anthropic
+// answers the same error type with before a stream begins, so a stream that fails mid-way is
+// classified as the same failure would be at its start (overloaded stays overloaded, a rate
+// limit a rate limit, on either surface). Any other type is a 502: the upstream failed. Only
+// the type is read; the event's message is the upstream's free text and never reaches a client.
+func streamErrorStatus(data []byte) int {
+	var ev struct {
+		Error struct {
+			Type string `json:"type"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(data, &ev)
+	switch ev.Error.Type {
+	case "overloaded_error":
+		return 529
+	case "rate_limit_error":
+		return http.StatusTooManyRequests
+	case "timeout_error":
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
 }
 
 // CountTokensRaw implements Messenger.

@@ -1,18 +1,23 @@
 package provider
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/sim"
+	"aiservice/service/internal/sse"
+	"aiservice/service/internal/testkit"
 	"aiservice/service/internal/translate"
 	"aiservice/service/internal/wire"
 )
@@ -285,4 +290,102 @@ func rawEvents(t *testing.T, st RawStream) []string {
 		}
 		out = append(out, string(b))
 	}
+}
+
+// TestAnthropicStreamErrorEvent: Anthropic's `error` event mid-stream is the StatusError the
+// same error type gets before a stream begins (overloaded 529, rate limit 429, timeout 504;
+// anything else a 502), read as it arrives on both the native and the translated stream; the
+// upstream's own message never comes through.
+func TestAnthropicStreamErrorEvent(t *testing.T) {
+	for _, tc := range []struct {
+		typ    string
+		status int
+	}{
+		{"overloaded_error", 529},
+		{"rate_limit_error", http.StatusTooManyRequests},
+		{"timeout_error", http.StatusGatewayTimeout},
+		{"api_error", http.StatusBadGateway},
+		{"invalid_request_error", http.StatusBadGateway},
+		{"", http.StatusBadGateway},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","+
+					"\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"+
+					"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\""+tc.typ+"\",\"message\":\"Overloaded at host-17 sk-ant-secret\"}}\n\n")
+			}))
+			defer srv.Close()
+			p := newAnthropic(srv.URL, "sk-ant-secret", false)
+			defer p.CloseIdle()
+			check := func(what string, err error) {
+				t.Helper()
+				var se *StatusError
+				if !errors.As(err, &se) || se.StatusCode != tc.status || strings.Contains(se.Detail.Message, "host-17") || strings.Contains(se.Detail.Message, "sk-ant") {
+					t.Errorf("%s: %v (%+v), want a %d with the gateway's message", what, err, se, tc.status)
+				}
+			}
+			raw, err := p.MessagesStream(ctxT(t), messagesReq("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			if _, err := raw.NextRaw(); err != nil {
+				t.Fatalf("message_start: %v", err)
+			}
+			_, err = raw.NextRaw()
+			check("messages stream", err)
+			chat, err := p.ChatStream(ctxT(t), chatReq("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer chat.Close()
+			for err == nil {
+				_, err = chat.Next()
+			}
+			check("chat stream", err)
+		})
+	}
+}
+
+// FuzzAnthropicStream reads any bytes as an Anthropic event stream: it ends cleanly only after
+// message_stop, or as a cut (ConnError), or with an error event's StatusError of one of the
+// statuses an Anthropic error type stands for — never another status, a panic or a hang.
+func FuzzAnthropicStream(f *testing.F) {
+	for _, s := range []string{
+		"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\"}}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"timeout_error\"}}\n\n",
+		"event: error\ndata: {\"type\":\"error\",\"error\":\"overloaded_error\"}\n\n",
+		"event: error\ndata: not json\n\n",
+		"data: {\"error\":{\"type\":\"api_error\"}}\n\n",
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\"",
+	} {
+		f.Add([]byte(s))
+	}
+	statuses := []int{529, http.StatusTooManyRequests, http.StatusGatewayTimeout, http.StatusBadGateway}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		body := io.NopCloser(bytes.NewReader(in))
+		s := &sseStream{ctx: context.Background(), body: body, r: sse.NewReader(body), last: isMessageStop, errStatus: streamErrorStatus}
+		var err error
+		testkit.Bounded(t, 5*time.Second, func() {
+			for n := 0; err == nil; n++ {
+				if _, err = s.NextRaw(); err == nil && n > len(in) {
+					err = errors.New("more events than input bytes")
+				}
+			}
+		})
+		var se *StatusError
+		var ce *ConnError
+		switch {
+		case errors.As(err, &se):
+			if !slices.Contains(statuses, se.StatusCode) || se.Detail.Message == "" {
+				t.Fatalf("error event answered %d %q", se.StatusCode, se.Detail.Message)
+			}
+		case errors.As(err, &ce), errors.Is(err, io.EOF):
+		default:
+			t.Fatalf("stream ended with %T %v", err, err)
+		}
+	})
 }

@@ -543,6 +543,9 @@ type sseStream struct {
 	conn   *activityConn  // nil when unknown (e.g. a shared HTTP/2 connection)
 	done   bool
 	last   func(name string, data []byte) bool // the dialect's final event, when it has one instead of [DONE]
+	// errStatus is the HTTP status an error event stands for, when the dialect's events say
+	// (Anthropic's error types); nil: 502, the upstream failed.
+	errStatus func(data []byte) int
 	// clock is r for LastRead, which a stream's timer calls from its own goroutine, also
 	// while Close runs; nil once closed.
 	clock atomic.Pointer[sse.Reader]
@@ -600,7 +603,11 @@ func (s *sseStream) NextRaw() ([]byte, error) {
 		return nil, io.EOF
 	}
 	if isErrorEvent(ev.Name, ev.Data) {
-		return nil, upstreamError(s.secret, http.StatusBadGateway, ev.Data, streamErrorWhat)
+		status := http.StatusBadGateway
+		if s.errStatus != nil {
+			status = s.errStatus(ev.Data)
+		}
+		return nil, upstreamError(s.secret, status, ev.Data, streamErrorWhat)
 	}
 	s.done = s.last != nil && s.last(ev.Name, ev.Data)
 	return ev.Data, nil

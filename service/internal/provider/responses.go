@@ -99,9 +99,7 @@ func ParseResponseUsage(b []byte) (*wire.Usage, bool) {
 }
 
 // terminalEvent is a Responses stream's last event.
-func terminalEvent(name string, _ []byte) bool {
-	return name == "response.completed" || name == "response.incomplete" || name == "response.failed"
-}
+func terminalEvent(name string, _ []byte) bool { return wire.TerminalResponseEvent(name) }
 
 // patched is the upstream body of a request in the upstream's own dialect: the client's JSON
 // with only the model (and stream, when set) patched, so fields the gateway does not know pass

@@ -75,15 +75,23 @@ type anthropicResponse struct {
 // writeAnthropicError is an errorWriter: Anthropic's error type follows from the status, so the
 // OpenAI type it is given is not used.
 func writeAnthropicError(w http.ResponseWriter, status int, _, msg string, retryAfter Duration) {
-	var typ string
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int((time.Duration(retryAfter)+time.Second-1)/time.Second)))
 	}
+	writeJSON(w, status, anthropicError(status, msg))
+}
+
+// anthropicError is Anthropic's error envelope for a status, the same in a JSON answer and in a
+// stream's `error` event.
+func anthropicError(status int, msg string) map[string]any {
+	var typ string
 	switch {
 	case status == http.StatusTooManyRequests:
 		typ = "rate_limit_error"
 	case status == 529 || status == http.StatusServiceUnavailable:
 		typ = "overloaded_error"
+	case status == http.StatusGatewayTimeout:
+		typ = "timeout_error"
 	case status >= 500:
 		typ = "api_error"
 	case status == http.StatusUnauthorized:
@@ -93,7 +101,23 @@ func writeAnthropicError(w http.ResponseWriter, status int, _, msg string, retry
 	default:
 		typ = "invalid_request_error"
 	}
-	writeJSON(w, status, map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": msg}})
+	return map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": msg}}
+}
+
+// cutMessages ends a Messages stream mid-way as Anthropic's API does when it fails after the
+// headers: an `error` event, overloaded_error (its usual one) unless error_status names another
+// status. With drop_connection the connection is closed instead, a raw cut.
+func cutMessages(w http.ResponseWriter, b Behaviour) {
+	if b.DropConnection {
+		dropConnection(w)
+		return
+	}
+	status := b.ErrorStatus
+	if status == 0 {
+		status = 529
+	}
+	data, _ := json.Marshal(anthropicError(status, fmt.Sprintf("simulated upstream failure mid-stream (%d)", status)))
+	_ = sse.WriteEvent(w, "error", data)
 }
 
 // chatRequest reads an Anthropic request into the simulated model's terms; it is also the
@@ -331,7 +355,7 @@ func (s *Server) streamMessage(w http.ResponseWriter, r *http.Request, msg anthr
 			return false
 		}
 		if b.CutStreamAfter > 0 && i >= b.CutStreamAfter {
-			dropConnection(w)
+			cutMessages(w, b)
 			return false
 		}
 		if !send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": d}) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -160,4 +161,56 @@ func TestAnthropicErrorsHaveAnthropicsShape(t *testing.T) {
 			t.Errorf("status %d body %s, want 529 overloaded_error", resp.StatusCode, b)
 		}
 	})
+}
+
+// TestMessagesStreamCut: a Messages stream cut mid-way ends as Anthropic's do, in an `error`
+// event after the deltas that went out — overloaded_error unless error_status names another
+// type — or, with drop_connection, in a raw cut without a final event.
+func TestMessagesStreamCut(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		behaviour sim.Behaviour
+		wantType  string // the error event's error.type; "" for a dropped connection
+	}{
+		{"default", sim.Behaviour{Chunks: 6, CutStreamAfter: 2}, "overloaded_error"},
+		{"529", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, ErrorStatus: 529}, "overloaded_error"},
+		{"500", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, ErrorStatus: 500}, "api_error"},
+		{"429", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, ErrorStatus: 429}, "rate_limit_error"},
+		{"504", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, ErrorStatus: 504}, "timeout_error"},
+		{"dropped connection", sim.Behaviour{Chunks: 6, CutStreamAfter: 2, DropConnection: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv := newSim(t, tc.behaviour, "")
+			resp := postAnthropic(t, srv.URL+"/v1/messages", `{"model":"c","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Hello"}]}`)
+			b, err := io.ReadAll(resp.Body)
+			var names []string
+			var last string
+			for _, line := range strings.Split(string(b), "\n") {
+				if name, ok := strings.CutPrefix(line, "event: "); ok {
+					names = append(names, name)
+				}
+				if data, ok := strings.CutPrefix(line, "data: "); ok {
+					last = data
+				}
+			}
+			deltas := strings.Count(strings.Join(names, " "), "content_block_delta")
+			if deltas != 2 || slices.Contains(names, "message_stop") {
+				t.Fatalf("events %v, want 2 deltas and no message_stop", names)
+			}
+			if tc.wantType == "" {
+				if err == nil || names[len(names)-1] == "error" {
+					t.Errorf("read error %v, events %v: want a cut connection", err, names)
+				}
+				return
+			}
+			var e struct {
+				Type  string `json:"type"`
+				Error struct{ Type, Message string }
+			}
+			if err != nil || names[len(names)-1] != "error" || json.Unmarshal([]byte(last), &e) != nil || e.Type != "error" ||
+				e.Error.Type != tc.wantType || e.Error.Message == "" {
+				t.Errorf("read error %v, events %v, last data %s: want an error event of type %s", err, names, last, tc.wantType)
+			}
+		})
+	}
 }

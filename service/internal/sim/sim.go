@@ -35,8 +35,8 @@ type Behaviour struct {
 	RetryAfter       Duration `json:"retry_after"`         // sent with injected errors when set
 	FailNext         int      `json:"fail_next"`           // the next N requests fail, then normal
 	ErrorModels      []string `json:"error_models"`        // when set, errors only hit these models
-	DropConnection   bool     `json:"drop_connection"`     // close the TCP connection instead of answering
-	CutStreamAfter   int      `json:"cut_stream_after"`    // streams: close the connection after N chunks
+	DropConnection   bool     `json:"drop_connection"`     // close the TCP connection instead of answering (also instead of a Messages stream's error event)
+	CutStreamAfter   int      `json:"cut_stream_after"`    // streams: close the connection after N chunks (Messages: an error event)
 	OmitUsage        bool     `json:"omit_usage"`          // never report usage
 	OutputTokens     int      `json:"output_tokens"`       // words in a reply (default 24, capped by max_tokens)
 	ChatOnly         bool     `json:"chat_only"`           // no Responses API (404), as Ollama or vLLM

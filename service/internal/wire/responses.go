@@ -313,6 +313,11 @@ type OutputTokensDetails struct {
 	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
+// TerminalResponseEvent reports whether an event type is a Responses stream's last.
+func TerminalResponseEvent(name string) bool {
+	return name == "response.completed" || name == "response.incomplete" || name == "response.failed"
+}
+
 // ResponseEvent is one typed event of a Responses stream; which members are set depends on
 // Type. Its JSON is the SSE data; Type is also the SSE event name.
 type ResponseEvent struct {
