@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/tidwall/gjson"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/sse"
 	"aiservice/service/internal/wire"
@@ -35,44 +37,83 @@ func (s *server) createResponse(c *gin.Context) {
 	}
 	if req.Stream {
 		c.Request = wide
-		s.streamResponse(c, &req)
+		s.streamed(c, s.cacheFor(c, cache.KindResponsesStream, req.Model, req.Raw),
+			replaying{named: true, renew: s.reissued(c, &req)}, func(ck cached) *cache.Entry { return s.streamResponse(c, &req, ck) })
 		return
 	}
-	body, call, err := s.responses.Create(c.Request.Context(), &req)
-	s.reply(c, body, call, err)
+	ctx := c.Request.Context()
+	s.answer(c, cache.KindResponses, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
+		return s.responses.Create(ctx, &req)
+	}, func(body []byte) ([]byte, error) {
+		x, err := s.responses.Reissue(ctx, &req, gjson.GetBytes(body, "id").String())
+		if err != nil {
+			return nil, err
+		}
+		return x.Body(ctx, body), nil
+	})
+}
+
+// reissued makes a cached Responses stream the request's own: a fresh id, stored (see
+// gateway.Reissue), the old id read from the first event that carries the response.
+func (s *server) reissued(c *gin.Context, req *wire.ResponsesRequest) func(e *cache.Entry) (func(string, []byte) []byte, error) {
+	return func(e *cache.Entry) (func(string, []byte) []byte, error) {
+		old := ""
+		for _, ev := range e.Events {
+			if old = gjson.GetBytes(ev.Data, "response.id").String(); old != "" {
+				break
+			}
+		}
+		ctx := c.Request.Context()
+		x, err := s.responses.Reissue(ctx, req, old)
+		if err != nil {
+			return nil, err
+		}
+		return func(name string, data []byte) []byte { return x.Event(ctx, name, data) }, nil
+	}
 }
 
 // streamResponse relays a Responses stream as typed SSE events. As for chat, the response is
 // held until the first events are in hand, so a failure before them is an ordinary JSON error;
-// after them, a failure ends the stream with `error` and `response.failed`.
-func (s *server) streamResponse(c *gin.Context, req *wire.ResponsesRequest) {
+// after them, a failure ends the stream with `error` and `response.failed`. It returns the
+// recording of a stream that ran to its end when the cache asks for one (ck).
+func (s *server) streamResponse(c *gin.Context, req *wire.ResponsesRequest, ck cached) *cache.Entry {
 	ex := exchangeOf(c)
-	r := relay{ex: ex, start: time.Now()}
+	r := relay{ex: ex, start: time.Now(), record: s.recorder(ck)}
 	st, call, err := s.responses.Stream(c.Request.Context(), req)
 	ex.call = call
 	if err != nil {
 		s.fail(c, err)
-		return
+		return nil
 	}
 	defer st.Close()
 	events, err := st.Next()
 	if err != nil {
 		s.fail(c, err)
-		return
+		return nil
+	}
+	if ck.key != "" {
+		c.Header("X-Cache", "MISS")
 	}
 	startSSE(c)
 	r.out, r.ttft, r.gap = sse.NewWriter(c.Writer), s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), s.m.route(c.FullPath()).interChunk.Get()
 	for ; err == nil; events, err = st.Next() {
 		if writeEvents(r.out, events) != nil {
-			return
+			return nil
+		}
+		for _, ev := range events {
+			r.record.add(ev)
 		}
 		r.sent(time.Now())
 	}
-	if e := gateway.Classify(c.Request.Context(), err).Err; !errors.Is(err, io.EOF) && e.Kind != apperr.Canceled {
+	if errors.Is(err, io.EOF) {
+		return r.record.entry(call)
+	}
+	if e := gateway.Classify(c.Request.Context(), err).Err; e.Kind != apperr.Canceled {
 		ex.failure = e
 		s.log.WarnContext(c.Request.Context(), "stream ended with an error", "error_type", e.Kind.String(), "error", e.Error())
 		_ = writeEvents(r.out, st.Fail(e))
 	}
+	return nil
 }
 
 // writeEvents writes typed events, each named by its type.
