@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -140,37 +141,42 @@ type replaying struct {
 	renew               func(e *cache.Entry) (func(name string, data []byte) []byte, error)
 }
 
-// streamed answers a stream through the cache. A hit is replayed at $0. A miss joins the
-// identical misses in flight: the first (the leader) relays its upstream's stream — relay is
-// the surface's own loop, which returns the recording of a stream that ran to its end — and
-// the others wait for that recording and replay it; when the leader's stream was cut, failed
-// or was too large to keep, or a follower's client left, each makes its own call.
+// streamed answers a stream through the cache. Identical requests in flight join one flight:
+// the first (the leader) looks the cache up — a hit is replayed at $0 — or relays its upstream's
+// stream (relay is the surface's own loop, which returns the recording of a stream that ran to
+// its end); the others wait for what it found or recorded and replay that. When the leader's
+// stream was cut, failed or was too large to keep, or a follower's client left, each follower
+// makes its own call. The leader stores before it lands, so a request that comes later finds
+// the entry: N identical requests make one upstream call.
 func (s *server) streamed(c *gin.Context, ck cached, rp replaying, relay func(ck cached) *cache.Entry) {
-	if ck.key == "" || !ck.lookup {
-		if e := relay(ck); e != nil && ck.write {
-			s.cache.Put(c.Request.Context(), ck.key, e)
-		}
-		return
-	}
 	ctx := c.Request.Context()
-	if e, ok := s.cache.Get(ctx, ck.kind, ck.key); ok {
-		s.replay(c, e, rp)
-		return
-	}
-	f, leader := s.cache.Join(ck.key)
-	if !leader {
+	if ck.key != "" && ck.lookup {
+		f, leader := s.cache.Join(ck.key)
+		if leader {
+			e, ok := s.cache.Get(ctx, ck.kind, ck.key)
+			if ok {
+				f.Land(e)
+				s.replay(c, e, rp)
+				return
+			}
+			ck.record = true // the followers need the recording even when this request stores nothing
+			defer func() { f.Land(e) }()
+			if e = relay(ck); e != nil && ck.write {
+				s.cache.Put(ctx, ck.key, e)
+			}
+			return
+		}
 		if e, ok := f.Wait(ctx); ok {
 			s.cache.Saved(ck.kind, e.CostUSD)
 			s.replay(c, e, rp)
 			return
 		}
+		if err := ctx.Err(); err != nil { // the client left, or its deadline passed, while it waited
+			s.fail(c, fmt.Errorf("wait for an identical stream: %w", err))
+			return
+		}
 	}
-	ck.record = leader // the followers need the recording even when this request stores nothing
-	var e *cache.Entry
-	if leader {
-		defer func() { f.Land(e) }()
-	}
-	if e = relay(ck); e != nil && ck.write {
+	if e := relay(ck); e != nil && ck.write {
 		s.cache.Put(ctx, ck.key, e)
 	}
 }
