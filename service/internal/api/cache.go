@@ -51,9 +51,9 @@ func (s *server) cacheFor(c *gin.Context, kind, model string, raw []byte) cached
 	return cached{key: key, kind: kind, lookup: !strings.Contains(cc, "no-cache"), write: !strings.Contains(cc, "no-store")}
 }
 
-// renewal makes a cached JSON answer this request's own before it is sent (Responses: a fresh
-// id, stored); nil: the answer as cached.
-type renewal func(body []byte) ([]byte, error)
+// renewal prepares a cached answer's replay as this request's own (Responses: a fresh id,
+// stored; see gateway.Reissue), or refuses it before anything is sent; nil: the answer as cached.
+type renewal func(e *cache.Entry) (*gateway.Reissue, error)
 
 // answer writes a JSON answer through the cache: a hit is replayed at $0; concurrent identical
 // misses share one upstream call; a success is stored. fetch is the surface's gateway call.
@@ -121,11 +121,12 @@ func (s *server) reply(c *gin.Context, body []byte, call *gateway.Call, err erro
 func (s *server) hit(c *gin.Context, e *cache.Entry, renew renewal) {
 	body := cache.Free(e.Body)
 	if renew != nil {
-		var err error
-		if body, err = renew(body); err != nil {
+		x, err := renew(e)
+		if err != nil {
 			s.fail(c, err)
 			return
 		}
+		body = x.Body(c.Request.Context(), body)
 	}
 	c.Header("X-Cache", "HIT")
 	c.Header("X-Cost-USD", "0")
@@ -133,12 +134,11 @@ func (s *server) hit(c *gin.Context, e *cache.Entry, renew renewal) {
 }
 
 // replaying is how a surface replays a cached stream: usage-only chunks only when the request
-// asks for usage; named surfaces (Messages, Responses) end without `[DONE]`; renew, when set,
-// makes the events this request's own (Responses: a fresh id, stored) and may refuse the
-// replay before anything is sent.
+// asks for usage; named surfaces (Messages, Responses) end without `[DONE]`; renew as for a JSON
+// answer.
 type replaying struct {
 	includeUsage, named bool
-	renew               func(e *cache.Entry) (func(name string, data []byte) []byte, error)
+	renew               renewal
 }
 
 // streamed answers a stream through the cache. Identical requests in flight join one flight:
@@ -186,11 +186,12 @@ func (s *server) streamed(c *gin.Context, ck cached, rp replaying, relay func(ck
 func (s *server) replay(c *gin.Context, e *cache.Entry, rp replaying) {
 	mine := func(_ string, data []byte) []byte { return data }
 	if rp.renew != nil {
-		var err error
-		if mine, err = rp.renew(e); err != nil {
+		x, err := rp.renew(e)
+		if err != nil {
 			s.fail(c, err)
 			return
 		}
+		mine = func(name string, data []byte) []byte { return x.Event(c.Request.Context(), name, data) }
 	}
 	c.Header("X-Cache", "HIT")
 	c.Header("X-Cost-USD", "0")

@@ -38,37 +38,23 @@ func (s *server) createResponse(c *gin.Context) {
 	if req.Stream {
 		c.Request = wide
 		s.streamed(c, s.cacheFor(c, cache.KindResponsesStream, req.Model, req.Raw),
-			replaying{named: true, renew: s.reissued(c, &req)}, func(ck cached) *cache.Entry { return s.streamResponse(c, &req, ck) })
+			replaying{named: true, renew: s.reissue(c, &req)}, func(ck cached) *cache.Entry { return s.streamResponse(c, &req, ck) })
 		return
 	}
-	ctx := c.Request.Context()
 	s.answer(c, cache.KindResponses, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
-		return s.responses.Create(ctx, &req)
-	}, func(body []byte) ([]byte, error) {
-		x, err := s.responses.Reissue(ctx, &req, gjson.GetBytes(body, "id").String())
-		if err != nil {
-			return nil, err
-		}
-		return x.Body(ctx, body), nil
-	})
+		return s.responses.Create(c.Request.Context(), &req)
+	}, s.reissue(c, &req))
 }
 
-// reissued makes a cached Responses stream the request's own: a fresh id, stored (see
-// gateway.Reissue), the old id read from the first event that carries the response.
-func (s *server) reissued(c *gin.Context, req *wire.ResponsesRequest) func(e *cache.Entry) (func(string, []byte) []byte, error) {
-	return func(e *cache.Entry) (func(string, []byte) []byte, error) {
-		old := ""
-		for _, ev := range e.Events {
-			if old = gjson.GetBytes(ev.Data, "response.id").String(); old != "" {
-				break
-			}
+// reissue replays a cached Responses answer under a fresh id (gateway.Reissue); the old id is
+// the object's, or that of the first event that carries the response.
+func (s *server) reissue(c *gin.Context, req *wire.ResponsesRequest) renewal {
+	return func(e *cache.Entry) (*gateway.Reissue, error) {
+		old := gjson.GetBytes(e.Body, "id").String()
+		for i := 0; old == "" && i < len(e.Events); i++ {
+			old = gjson.GetBytes(e.Events[i].Data, "response.id").String()
 		}
-		ctx := c.Request.Context()
-		x, err := s.responses.Reissue(ctx, req, old)
-		if err != nil {
-			return nil, err
-		}
-		return func(name string, data []byte) []byte { return x.Event(ctx, name, data) }, nil
+		return s.responses.Reissue(c.Request.Context(), req, old)
 	}
 }
 
