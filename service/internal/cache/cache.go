@@ -87,9 +87,10 @@ const (
 
 var kinds = []string{KindChat, KindStream, KindEmbeddings, KindResponses, KindResponsesStream, KindMessages, KindMessagesStream}
 
-// ignored are the request fields that do not change the answer. `store` only decides whether
-// the gateway keeps a Responses object, which a hit does itself (under a fresh id).
-var ignored = []string{"user", "stream", "stream_options", "metadata", "store"}
+// ignored are the request fields that do not change the answer. Responses' `store` stays: an
+// upstream that speaks Responses keeps (and continues) its response only when it was asked to,
+// and a hit replays that response under its id (gateway.Reissue).
+var ignored = []string{"user", "stream", "stream_options", "metadata"}
 
 // Key is the cache key of a request: its scope, its kind and its JSON normalized — decoded,
 // the ignored fields dropped, the resolved model set, and encoded again with sorted keys, so

@@ -28,7 +28,8 @@ func TestKey(t *testing.T) {
 		same, ok                bool
 	}{
 		{"spacing and order", "s", "m", `{ "messages" : [ {"content":"hi","role":"user"} ] }`, true, true},
-		{"user, stream, stream_options, metadata and store are ignored", "s", "m", `{"messages":[{"role":"user","content":"hi"}],"user":"u","stream":true,"stream_options":{"include_usage":true},"metadata":{"a":"b"},"store":false}`, true, true},
+		{"user, stream, stream_options and metadata are ignored", "s", "m", `{"messages":[{"role":"user","content":"hi"}],"user":"u","stream":true,"stream_options":{"include_usage":true},"metadata":{"a":"b"}}`, true, true},
+		{"store is not: only a stored response can be retrieved and continued", "s", "m", `{"messages":[{"role":"user","content":"hi"}],"store":false}`, false, true},
 		{"previous_response_id is the conversation", "s", "m", `{"messages":[{"role":"user","content":"hi"}],"previous_response_id":"resp_1"}`, false, true},
 		{"the resolved model counts, not the one sent", "s", "m", `{"model":"alias","messages":[{"role":"user","content":"hi"}]}`, true, true},
 		{"another scope", "t", "m", `{"messages":[{"role":"user","content":"hi"}]}`, false, true},
