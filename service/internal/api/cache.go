@@ -55,43 +55,56 @@ func (s *server) cacheFor(c *gin.Context, kind, model string, raw []byte) cached
 // stored; see gateway.Reissue), or refuses it before anything is sent; nil: the answer as cached.
 type renewal func(e *cache.Entry) (*gateway.Reissue, error)
 
-// answer writes a JSON answer through the cache: a hit is replayed at $0; concurrent identical
-// misses share one upstream call; a success is stored. fetch is the surface's gateway call.
+// answer writes a JSON answer through the cache. Identical requests share one lookup and, on
+// a miss, one upstream call (single-flight): the first looks up and, on a miss, calls fetch
+// (the surface's gateway call) and stores the success before the others get it, so N identical
+// requests make one upstream call; a hit is replayed at $0 to each. Cache-Control: no-cache
+// neither looks up nor waits on another's call.
 func (s *server) answer(c *gin.Context, kind, model string, raw []byte, fetch func() ([]byte, *gateway.Call, error), renew renewal) {
 	ck := s.cacheFor(c, kind, model, raw)
-	if ck.key == "" {
+	ctx := c.Request.Context()
+	if ck.key == "" || !ck.lookup {
 		body, call, err := fetch()
+		if ck.key != "" {
+			if err == nil && ck.write {
+				s.cache.Put(ctx, ck.key, &cache.Entry{Body: body, CostUSD: call.CostUSD})
+			}
+			c.Header("X-Cache", "MISS")
+		}
 		s.reply(c, body, call, err)
 		return
 	}
-	if ck.lookup {
-		if e, ok := s.cache.Get(c.Request.Context(), kind, ck.key); ok {
-			s.hit(c, e, renew)
-			return
-		}
-	}
 	var call *gateway.Call
+	var found bool
 	e, leader, err := s.cache.Shared(ck.key, func() (*cache.Entry, error) {
+		if e, ok := s.cache.Get(ctx, kind, ck.key); ok {
+			found = true
+			return e, nil
+		}
 		body, cl, err := fetch()
 		call = cl
 		if err != nil {
 			return nil, err
 		}
-		return &cache.Entry{Body: body, CostUSD: cl.CostUSD}, nil
+		e := &cache.Entry{Body: body, CostUSD: cl.CostUSD}
+		if ck.write {
+			s.cache.Put(ctx, ck.key, e)
+		}
+		return e, nil
 	})
-	if !leader {
+	switch {
+	case !leader:
 		s.follow(c, kind, e, err, fetch, renew)
-		return
+	case found:
+		s.hit(c, e, renew)
+	default:
+		c.Header("X-Cache", "MISS")
+		var body []byte
+		if e != nil {
+			body = e.Body
+		}
+		s.reply(c, body, call, err)
 	}
-	if err == nil && ck.write {
-		s.cache.Put(c.Request.Context(), ck.key, e)
-	}
-	c.Header("X-Cache", "MISS")
-	var body []byte
-	if e != nil {
-		body = e.Body
-	}
-	s.reply(c, body, call, err)
 }
 
 // follow answers a request that waited on another's identical miss: with its answer, as a
