@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -64,33 +65,21 @@ func (s *server) answer(c *gin.Context, kind, model string, raw []byte, fetch fu
 	ck := s.cacheFor(c, kind, model, raw)
 	ctx := c.Request.Context()
 	if ck.key == "" || !ck.lookup {
-		body, call, err := fetch()
+		e, call, err := s.fetchStored(ctx, ck, fetch)
 		if ck.key != "" {
-			if err == nil && ck.write {
-				s.cache.Put(ctx, ck.key, &cache.Entry{Body: body, CostUSD: call.CostUSD})
-			}
 			c.Header("X-Cache", "MISS")
 		}
-		s.reply(c, body, call, err)
+		s.reply(c, bodyOf(e), call, err)
 		return
 	}
 	var call *gateway.Call
 	var found bool
-	e, leader, err := s.cache.Shared(ck.key, func() (*cache.Entry, error) {
-		if e, ok := s.cache.Get(ctx, kind, ck.key); ok {
-			found = true
+	e, leader, err := s.cache.Shared(ck.key, func() (e *cache.Entry, err error) {
+		if e, found = s.cache.Get(ctx, kind, ck.key); found {
 			return e, nil
 		}
-		body, cl, err := fetch()
-		call = cl
-		if err != nil {
-			return nil, err
-		}
-		e := &cache.Entry{Body: body, CostUSD: cl.CostUSD}
-		if ck.write {
-			s.cache.Put(ctx, ck.key, e)
-		}
-		return e, nil
+		e, call, err = s.fetchStored(ctx, ck, fetch)
+		return e, err
 	})
 	switch {
 	case !leader:
@@ -99,12 +88,30 @@ func (s *server) answer(c *gin.Context, kind, model string, raw []byte, fetch fu
 		s.hit(c, e, renew)
 	default:
 		c.Header("X-Cache", "MISS")
-		var body []byte
-		if e != nil {
-			body = e.Body
-		}
-		s.reply(c, body, call, err)
+		s.reply(c, bodyOf(e), call, err)
 	}
+}
+
+// fetchStored calls the upstream (fetch) and stores a success when the request is cached and
+// allows the write.
+func (s *server) fetchStored(ctx context.Context, ck cached, fetch func() ([]byte, *gateway.Call, error)) (*cache.Entry, *gateway.Call, error) {
+	body, call, err := fetch()
+	if err != nil {
+		return nil, call, err
+	}
+	e := &cache.Entry{Body: body, CostUSD: call.CostUSD}
+	if ck.key != "" && ck.write {
+		s.cache.Put(ctx, ck.key, e)
+	}
+	return e, call, nil
+}
+
+// bodyOf is an entry's body; nil for none (a failed call).
+func bodyOf(e *cache.Entry) []byte {
+	if e == nil {
+		return nil
+	}
+	return e.Body
 }
 
 // follow answers a request that waited on another's identical miss: with its answer, as a
