@@ -207,7 +207,7 @@ func responseID(body []byte) string {
 
 // TestCacheSurfaces: on every surface a repeated request is a HIT at $0 with the same answer
 // (the same events, for streams), the upstream is not asked again, and the saving is counted by
-// kind; a replayed Responses object is stored under its id (a fresh one where the gateway
+// kind; Cache-Control's no-cache and no-store are honoured; a replayed Responses object is stored under its id (a fresh one where the gateway
 // makes the ids).
 func TestCacheSurfaces(t *testing.T) {
 	f := newFixture(t, surfacesYAML)
@@ -231,6 +231,16 @@ func TestCacheSurfaces(t *testing.T) {
 			}
 			if done := strings.Contains(string(hit.body), "[DONE]"); sf.stream && done == sf.named {
 				t.Fatalf("[DONE] sent %v on a surface that names its events %v", done, sf.named)
+			}
+			for _, cc := range []struct{ header, body string }{
+				{"no-cache", body}, // skips the lookup
+				{"no-store", sf.asked("Not stored " + sf.name)}, // skips the write: the next one misses too
+				{"", sf.asked("Not stored " + sf.name)},
+			} {
+				before := f.app.Sim.Stats().Requests
+				if r := f.post(sf.path, cc.body, "Cache-Control", cc.header); r.status != 200 || r.header.Get("X-Cache") != "MISS" || f.app.Sim.Stats().Requests != before+1 {
+					t.Fatalf("Cache-Control %q: %d X-Cache %q", cc.header, r.status, r.header.Get("X-Cache"))
+				}
 			}
 			if sf.responses {
 				id := responseID(hit.body)
