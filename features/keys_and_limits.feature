@@ -71,3 +71,23 @@ Feature: Virtual keys, rate limits and budgets
     And the response header "X-Cache" is "HIT"
     And the response header "X-Cost-USD" is "0"
     And the upstream received 1 chat request
+
+  Scenario Outline: Every surface serves a repeated answer from the cache at no cost
+    Given the service has the virtual key "sk-cached" named "cached" with:
+      | cache | key |
+    And my requests carry the API key "sk-cached"
+    When I <ask>
+    Then the response header "X-Cache" is "MISS"
+    When I <ask>
+    Then the response status is 200
+    And the response header "X-Cache" is "HIT"
+    And the response header "X-Cost-USD" is "0"
+    And the upstream received 1 <kind> request
+
+    Examples:
+      | ask                                                                                | kind   |
+      | stream the chat message "What is a cached stream?"                                 | stream |
+      | create a response to "What is a cached response?"                                  | chat   |
+      | stream a response to "What is a cached response stream?"                           | stream |
+      | send the message "What is a cached message?" to the model "gpt-4o-mini"            | chat   |
+      | stream the message "What is a cached message stream?" from the model "gpt-4o-mini" | stream |

@@ -32,7 +32,7 @@ func (s *server) embeddings(c *gin.Context) {
 	}
 	s.answer(c, cache.KindEmbeddings, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
 		return s.gw.Embeddings(c.Request.Context(), &req)
-	})
+	}, nil)
 }
 
 // validateEmbeddings checks an embeddings request against OpenAI's rules and limits, so a

@@ -80,7 +80,7 @@ func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
 	}
 	s.answer(c, cache.KindChat, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
 		return s.gw.ChatRaw(c.Request.Context(), req)
-	})
+	}, nil)
 }
 
 // costHeader sends X-Cost-USD when the request was priced.
@@ -101,46 +101,44 @@ func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool
 		return
 	}
 	ck := s.cacheFor(c, cache.KindStream, req.Model, req.Raw)
-	if s.replayed(c, ck, includeUsage) {
-		return
-	}
-	st, call, err := s.gw.ChatStream(c.Request.Context(), req)
-	s.relayStream(c, start, st, call, err, includeUsage, ck)
+	s.streamed(c, ck, replaying{includeUsage: includeUsage}, func(ck cached) *cache.Entry {
+		st, call, err := s.gw.ChatStream(c.Request.Context(), req)
+		return s.relayStream(c, start, st, call, err, includeUsage, ck)
+	})
 }
 
 // relayStream answers with an opened stream (or its failure to open): a JSON error until its
-// first chunk, then SSE — chat chunks, or on the Messages surface Anthropic's named events. A
-// stream that ran to its end is stored when the cache asks for it (ck). start is when the
-// handler began.
-func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream, call *gateway.Call, err error, includeUsage bool, ck cached) {
+// first chunk, then SSE — chat chunks, or on the Messages surface Anthropic's named events. It
+// returns the recording of a stream that ran to its end when the cache asks for one (ck):
+// never of a cut one. start is when the handler began.
+func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream, call *gateway.Call, err error, includeUsage bool, ck cached) *cache.Entry {
 	ex := exchangeOf(c)
 	ex.call = call
 	if err != nil {
 		s.fail(c, err)
-		return
+		return nil
 	}
 	defer st.Close()
 	first, err := st.Next()
 	if err != nil {
 		s.fail(c, err)
-		return
+		return nil
 	}
 	if ck.key != "" {
 		c.Header("X-Cache", "MISS")
 	}
 	startSSE(c)
 	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, named: messagesSurface(c), ex: ex, start: start,
-		budget: ex.ticket, ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get()}
-	if ck.key != "" && ck.write {
-		r.record = []cache.Event{}
-	}
+		budget: ex.ticket, ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get(),
+		record: s.recorder(ck)}
 	if err := r.run(first); err != nil {
 		s.endStream(c, r.out, err)
-		return
+		return nil
 	}
-	if r.done && r.record != nil { // only a stream that ran to its end: never a cut one
-		s.cache.Put(c.Request.Context(), ck.key, &cache.Entry{Events: r.record, CostUSD: call.CostUSD})
+	if !r.done {
+		return nil // the client left: the stream was cut
 	}
+	return r.record.entry(call)
 }
 
 // startSSE sends a stream's headers.
@@ -152,23 +150,6 @@ func startSSE(c *gin.Context) {
 	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
 	c.Status(http.StatusOK)
 	exchangeOf(c).streamed = true
-}
-
-// replay writes a cached stream as the upstream's was relayed, at $0: the usage chunk's
-// cost_usd is 0, and it is sent only when the request asks for usage.
-func replay(c *gin.Context, e *cache.Entry, includeUsage bool) {
-	c.Header("X-Cache", "HIT")
-	startSSE(c)
-	out := sse.NewWriter(c.Writer)
-	for _, ev := range e.Events {
-		if ev.UsageOnly && !includeUsage {
-			continue
-		}
-		if out.Event(ev.Name, cache.Free(ev.Data)) != nil {
-			return
-		}
-	}
-	_ = out.Last("", sse.Done)
 }
 
 // endStream closes a stream cut by an error with an `event: error` carrying the error object
@@ -195,7 +176,7 @@ type relay struct {
 	ttft, gap    prometheus.Observer
 	start, last  time.Time      // start: when the handler began, which time to first token counts from
 	budget       *limits.Ticket // a key's budget: the stream is cut at the chunk that crosses it
-	record       []cache.Event  // non-nil: the chunks are kept for the cache
+	record       *recorder      // non-nil: the chunks are kept for the cache
 	done         bool           // the stream ran to its end
 }
 
@@ -203,9 +184,7 @@ type relay struct {
 // (Close records what was produced), else the upstream's failure.
 func (r *relay) run(ev gateway.Event) error {
 	for {
-		if r.record != nil {
-			r.record = append(r.record, cache.Event{Name: ev.Name, Data: append([]byte(nil), ev.Data...), UsageOnly: ev.UsageOnly})
-		}
+		r.record.add(ev)
 		if !ev.UsageOnly || r.includeUsage {
 			write := r.out.Event
 			switch {

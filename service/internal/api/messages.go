@@ -4,6 +4,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"aiservice/service/internal/cache"
+	"aiservice/service/internal/gateway"
 )
 
 // messages is Anthropic's POST /v1/messages: a message, or its event stream by `stream`.
@@ -17,12 +20,16 @@ func (s *server) messages(c *gin.Context) {
 		return
 	}
 	if req.Stream {
-		st, call, err := s.gw.MessagesStream(c.Request.Context(), req)
-		s.relayStream(c, start, st, call, err, true, cached{}) // the cache keeps chat streams only
+		ck := s.cacheFor(c, cache.KindMessagesStream, req.Model, req.Raw)
+		s.streamed(c, ck, replaying{includeUsage: true, named: true}, func(ck cached) *cache.Entry {
+			st, call, err := s.gw.MessagesStream(c.Request.Context(), req)
+			return s.relayStream(c, start, st, call, err, true, ck)
+		})
 		return
 	}
-	body, call, err := s.gw.Messages(c.Request.Context(), req)
-	s.reply(c, body, call, err)
+	s.answer(c, cache.KindMessages, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
+		return s.gw.Messages(c.Request.Context(), req)
+	}, nil)
 }
 
 // countTokens is Anthropic's POST /v1/messages/count_tokens.

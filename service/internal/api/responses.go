@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/tidwall/gjson"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/sse"
 	"aiservice/service/internal/wire"
@@ -35,44 +37,69 @@ func (s *server) createResponse(c *gin.Context) {
 	}
 	if req.Stream {
 		c.Request = wide
-		s.streamResponse(c, &req)
+		s.streamed(c, s.cacheFor(c, cache.KindResponsesStream, req.Model, req.Raw),
+			replaying{named: true, renew: s.reissue(c, &req)}, func(ck cached) *cache.Entry { return s.streamResponse(c, &req, ck) })
 		return
 	}
-	body, call, err := s.responses.Create(c.Request.Context(), &req)
-	s.reply(c, body, call, err)
+	s.answer(c, cache.KindResponses, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
+		return s.responses.Create(c.Request.Context(), &req)
+	}, s.reissue(c, &req))
+}
+
+// reissue replays a cached Responses answer under a fresh id (gateway.Reissue); the old id is
+// the object's, or that of the first event that carries the response.
+func (s *server) reissue(c *gin.Context, req *wire.ResponsesRequest) renewal {
+	return func(e *cache.Entry) (*gateway.Reissue, error) {
+		old := gjson.GetBytes(e.Body, "id").String()
+		for i := 0; old == "" && i < len(e.Events); i++ {
+			old = gjson.GetBytes(e.Events[i].Data, "response.id").String()
+		}
+		return s.responses.Reissue(c.Request.Context(), req, old)
+	}
 }
 
 // streamResponse relays a Responses stream as typed SSE events. As for chat, the response is
 // held until the first events are in hand, so a failure before them is an ordinary JSON error;
-// after them, a failure ends the stream with `error` and `response.failed`.
-func (s *server) streamResponse(c *gin.Context, req *wire.ResponsesRequest) {
+// after them, a failure ends the stream with `error` and `response.failed`. It returns the
+// recording of a stream that ran to its end when the cache asks for one (ck).
+func (s *server) streamResponse(c *gin.Context, req *wire.ResponsesRequest, ck cached) *cache.Entry {
 	ex := exchangeOf(c)
-	r := relay{ex: ex, start: time.Now()}
+	r := relay{ex: ex, start: time.Now(), record: s.recorder(ck)}
 	st, call, err := s.responses.Stream(c.Request.Context(), req)
 	ex.call = call
 	if err != nil {
 		s.fail(c, err)
-		return
+		return nil
 	}
 	defer st.Close()
 	events, err := st.Next()
 	if err != nil {
 		s.fail(c, err)
-		return
+		return nil
+	}
+	if ck.key != "" {
+		c.Header("X-Cache", "MISS")
 	}
 	startSSE(c)
 	r.out, r.ttft, r.gap = sse.NewWriter(c.Writer), s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), s.m.route(c.FullPath()).interChunk.Get()
 	for ; err == nil; events, err = st.Next() {
 		if writeEvents(r.out, events) != nil {
-			return
+			return nil
+		}
+		for _, ev := range events {
+			r.record.add(ev)
 		}
 		r.sent(time.Now())
 	}
-	if e := gateway.Classify(c.Request.Context(), err).Err; !errors.Is(err, io.EOF) && e.Kind != apperr.Canceled {
+	if errors.Is(err, io.EOF) {
+		return r.record.entry(call)
+	}
+	if e := gateway.Classify(c.Request.Context(), err).Err; e.Kind != apperr.Canceled {
 		ex.failure = e
 		s.log.WarnContext(c.Request.Context(), "stream ended with an error", "error_type", e.Kind.String(), "error", e.Error())
 		_ = writeEvents(r.out, st.Fail(e))
 	}
+	return nil
 }
 
 // writeEvents writes typed events, each named by its type. A terminal event is held like

@@ -1,8 +1,9 @@
 // Package cache is the exact-match response cache: a successful answer (a chat completion, a
-// stream's chunks, an embeddings list) stored under the hash of its normalized request, scoped
-// per key, per team or shared, for a TTL. In the process it is an LRU bounded in bytes; with
-// store.url it lives in the shared store. Concurrent identical misses share one upstream call
-// (single-flight). A hit costs the client nothing and counts what it saved.
+// stream's events, an embeddings list, a Responses object or an Anthropic message) stored under
+// the hash of its normalized request, scoped per key, per team or shared, for a TTL. In the
+// process it is an LRU bounded in bytes; with store.url it lives in the shared store.
+// Concurrent identical misses share one upstream call (single-flight; for streams, Join). A hit
+// costs the client nothing and counts what it saved.
 package cache
 
 import (
@@ -44,6 +45,9 @@ type Cache struct {
 	lru   *lru
 	group singleflight.Group
 	m     *metrics
+
+	mu      sync.Mutex
+	flights map[string]*Flight // the stream misses in flight, by key
 }
 
 // Entry is one cached answer: a body, or a stream's chunks, and what it cost when it was made.
@@ -62,21 +66,30 @@ type Event struct {
 
 // New builds the cache and registers its metrics.
 func New(o Options) *Cache {
-	c := &Cache{o: o, m: newMetrics(o.Registry)}
+	c := &Cache{o: o, m: newMetrics(o.Registry), flights: map[string]*Flight{}}
 	if o.Store == nil {
 		c.lru = newLRU(o.MaxBytes, o.Clock, c.m)
 	}
 	return c
 }
 
-// Kinds label the metrics (a closed set).
+// Kinds label the metrics (a closed set) and are part of the key: the same JSON sent to two
+// surfaces (a chat and a Messages request can be spelled alike) is two answers.
 const (
-	KindChat       = "chat"
-	KindStream     = "stream"
-	KindEmbeddings = "embeddings"
+	KindChat            = "chat"
+	KindStream          = "stream"
+	KindEmbeddings      = "embeddings"
+	KindResponses       = "responses"
+	KindResponsesStream = "responses_stream"
+	KindMessages        = "messages"
+	KindMessagesStream  = "messages_stream"
 )
 
-// ignored are the request fields that do not change the answer.
+var kinds = []string{KindChat, KindStream, KindEmbeddings, KindResponses, KindResponsesStream, KindMessages, KindMessagesStream}
+
+// ignored are the request fields that do not change the answer. Responses' `store` stays: an
+// upstream that speaks Responses keeps (and continues) its response only when it was asked to,
+// and a hit replays that response under its id (gateway.Reissue).
 var ignored = []string{"user", "stream", "stream_options", "metadata"}
 
 // Key is the cache key of a request: its scope, its kind and its JSON normalized — decoded,
@@ -155,12 +168,28 @@ func (c *Cache) Put(ctx context.Context, key string, e *Entry) {
 	}
 }
 
+// toolCalls find the tool calls of an answer (or an event) in each surface's shape: chat's
+// tool_calls, Responses' function_call items, Anthropic's tool_use blocks — a count above zero,
+// or the type named.
+var toolCalls = []struct{ path, is string }{
+	{"choices.#.message.tool_calls|#", ""}, {`output.#(type=="function_call")#|#`, ""}, {`content.#(type=="tool_use")#|#`, ""},
+	{"choices.#.delta.tool_calls|#", ""}, {"item.type", "function_call"}, {"content_block.type", "tool_use"},
+}
+
 func callsTools(e *Entry) bool {
+	calls := func(b []byte) bool {
+		for _, tc := range toolCalls {
+			if r := gjson.GetBytes(b, tc.path); tc.is == "" && r.Int() > 0 || tc.is != "" && r.String() == tc.is {
+				return true
+			}
+		}
+		return false
+	}
 	if e.Body != nil {
-		return gjson.GetBytes(e.Body, "choices.#.message.tool_calls|#").Int() > 0
+		return calls(e.Body)
 	}
 	for _, ev := range e.Events {
-		if gjson.GetBytes(ev.Data, "choices.#.delta.tool_calls|#").Int() > 0 {
+		if calls(ev.Data) {
 			return true
 		}
 	}
@@ -181,16 +210,70 @@ func (c *Cache) Shared(key string, fn func() (*Entry, error)) (e *Entry, leader 
 	return v.(*Entry), led, nil
 }
 
-// Free is a cached body as the client gets it on a hit: its usage.cost_usd is 0.
+// costs are where an answer or an event carries the gateway's usage.cost_usd: at the top (chat,
+// embeddings, Messages, Anthropic's message_delta), in a Responses event's response, in
+// Anthropic's message_start.
+var costs = []string{"usage.cost_usd", "response.usage.cost_usd", "message.usage.cost_usd"}
+
+// Free is a cached body (or event) as the client gets it on a hit: its cost_usd is 0.
 func Free(body []byte) []byte {
-	if !gjson.GetBytes(body, "usage.cost_usd").Exists() {
-		return body
+	for _, path := range costs {
+		if !gjson.GetBytes(body, path).Exists() {
+			continue
+		}
+		if out, err := sjson.SetBytes(body, path, 0); err == nil {
+			body = out
+		}
 	}
-	out, err := sjson.SetBytes(body, "usage.cost_usd", 0)
-	if err != nil {
-		return body
+	return body
+}
+
+// Fits is whether a recording of n bytes may still be stored: one larger than the whole cache
+// (cache.max_bytes, which bounds the shared store's entries too) is dropped as it is made.
+func (c *Cache) Fits(n int64) bool { return n <= c.o.MaxBytes }
+
+// Flight is a stream miss in flight: identical requests wait for its recording rather than
+// each reaching the upstream. singleflight's Do cannot serve here: the leader relays to its own
+// client as the events come, and a follower must be able to leave when its client does.
+type Flight struct {
+	c    *Cache
+	key  string
+	done chan struct{}
+	e    *Entry // set before done is closed; nil when the leader's stream was cut or failed
+}
+
+// Join returns the flight of key: a new one that this caller leads (it must Land it), or the
+// one in flight, to Wait on.
+func (c *Cache) Join(key string) (f *Flight, leader bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.flights[key]; ok {
+		return f, false
 	}
-	return out
+	f = &Flight{c: c, key: key, done: make(chan struct{})}
+	c.flights[key] = f
+	return f, true
+}
+
+// Land ends a flight with the leader's recording (nil: cut, failed or too large), releasing
+// its followers. Later identical requests find the entry in the cache, or lead a new flight.
+func (f *Flight) Land(e *Entry) {
+	f.c.mu.Lock()
+	delete(f.c.flights, f.key)
+	f.c.mu.Unlock()
+	f.e = e
+	close(f.done)
+}
+
+// Wait is the leader's recording once it lands; false when the leader had none or ctx ended
+// first (the follower's client left, or its deadline passed).
+func (f *Flight) Wait(ctx context.Context) (*Entry, bool) {
+	select {
+	case <-f.done:
+		return f.e, f.e != nil
+	case <-ctx.Done():
+		return nil, false
+	}
 }
 
 // lru is the in-process store of entries: bounded in bytes, least recently used out first.
@@ -265,7 +348,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cache_hits_total",
-			Help: "Requests answered from the response cache, by kind (chat, stream, embeddings)."}, []string{"kind"}),
+			Help: "Requests answered from the response cache, by kind (chat, stream, embeddings, responses, responses_stream, messages, messages_stream)."}, []string{"kind"}),
 		misses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cache_misses_total",
 			Help: "Cacheable requests the cache did not have, by kind."}, []string{"kind"}),
 		evictions: prometheus.NewCounter(prometheus.CounterOpts{Name: "cache_evictions_total",
@@ -276,7 +359,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Bytes the in-process cache holds."}),
 	}
 	reg.MustRegister(m.hits, m.misses, m.evictions, m.saved, m.bytes)
-	for _, k := range []string{KindChat, KindStream, KindEmbeddings} {
+	for _, k := range kinds {
 		m.hits.WithLabelValues(k)
 		m.misses.WithLabelValues(k)
 	}
