@@ -236,7 +236,7 @@ type request struct {
 
 const hi = `"messages":[{"role":"user","content":"hi"}]`
 
-// mix is every route group, client errors (malformed JSON, unknown model), a model without a
+// mix is every route group and both dialects' surfaces, client errors (malformed JSON, unknown model), a model without a
 // price, one that fails and falls back, and one that fails for good (5xx, breaker opens).
 var mix = []request{
 	{"/v1/chat", "{" + hi + "}"},
@@ -249,6 +249,8 @@ var mix = []request{
 	{"/v1/embeddings", `{"model":"text-embedding-3-small","input":["a cat","a dog"]}`},
 	{"/v1/responses", `{"model":"gpt-4o-mini","input":"hi"}`},
 	{"/v1/responses", `{"model":"gpt-4o-mini","input":"hi","stream":true}`},
+	{"/v1/messages", `{"model":"gpt-4o-mini","max_tokens":16,` + hi + `}`},
+	{"/v1/messages", `{"model":"gpt-4o-mini","max_tokens":16,"stream":true,` + hi + `}`},
 	{"/v1/chat", `{"messages":[`},
 	{"/v1/chat", `{"model":"no-such-model",` + hi + `}`},
 	{"/v1/chat", `{"model":"sim-unpriced",` + hi + `}`},
