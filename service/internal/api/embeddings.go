@@ -6,6 +6,7 @@ import (
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/wire"
 )
 
@@ -27,7 +28,7 @@ func (s *server) embeddings(c *gin.Context) {
 	for i := range req.Input.Len() {
 		prompt += req.Input.TokensAt(i)
 	}
-	if !s.admit(c, s.policy.Embeddings(req.Model, prompt)) {
+	if !s.admit(c, func() limits.Estimate { return s.policy.Embeddings(req.Model, prompt) }) {
 		return
 	}
 	s.answer(c, cache.KindEmbeddings, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {

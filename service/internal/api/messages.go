@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"aiservice/service/internal/limits"
 )
 
 // messages is Anthropic's POST /v1/messages: a message, or its event stream by `stream`.
@@ -13,7 +15,7 @@ func (s *server) messages(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if !s.admit(c, s.messagesEstimate(req)) {
+	if !s.admit(c, func() limits.Estimate { return s.messagesEstimate(req) }) {
 		return
 	}
 	if req.Stream {
