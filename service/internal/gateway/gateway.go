@@ -255,7 +255,7 @@ func newRoute(mc config.Model, t config.Deployment, p provider.Provider, rc conf
 		r.server = serverAttrs(p.URL(upstreamOp))
 	}
 	r.firstSpan.start = r.spanStart(op, 1)
-	r.firstSpan.op = op // from here on spanStart returns the cached pair
+	r.firstSpan.op = op // from here on spanStart returns the cached start
 	return r
 }
 
@@ -464,8 +464,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// spanStart is the name and start options of an attempt's CLIENT span. The first attempt's are
-// built once per route: they are the same for every request.
+// spanStart is how an attempt's CLIENT span starts. The first attempt's is
+// built once per route: it is the same for every request.
 func (r *route) spanStart(op string, attempt int) telemetry.SpanStart {
 	if attempt == 1 && op == r.firstSpan.op {
 		return r.firstSpan.start
