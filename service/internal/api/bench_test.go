@@ -1,6 +1,8 @@
 package api
 
 import (
+	"io"
+	"strings"
 	"testing"
 
 	"aiservice/service/internal/wire"
@@ -21,5 +23,27 @@ func BenchmarkDecodeChat(b *testing.B) {
 		if err := validateChat(&req, "gpt-4o-mini"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkReadAll reads a 2 KB body (the realistic profile's largest prompt) as readJSON does,
+// against io.ReadAll, which starts at 512 bytes and grows.
+func BenchmarkReadAll(b *testing.B) {
+	body := strings.Repeat("x", 2048)
+	for _, bc := range []struct {
+		name string
+		read func(io.Reader) ([]byte, error)
+	}{
+		{"io.ReadAll", io.ReadAll},
+		{"presized", func(r io.Reader) ([]byte, error) { return readAll(r, int64(len(body))) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if got, err := bc.read(strings.NewReader(body)); err != nil || len(got) != len(body) {
+					b.Fatalf("read %d bytes: %v", len(got), err)
+				}
+			}
+		})
 	}
 }

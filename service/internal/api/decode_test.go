@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/wire"
@@ -77,6 +80,42 @@ func TestValidateChatOpenAIRules(t *testing.T) {
 			}
 			if e := apperr.From(err); e.Kind != apperr.InvalidRequest || e.Param != tc.param {
 				t.Fatalf("error %v (param %q), want a 400 on %q", err, e.Param, tc.param)
+			}
+		})
+	}
+}
+
+func TestReadAllPresizes(t *testing.T) {
+	body := strings.Repeat("x", 3000)
+	big := strings.Repeat("y", presizeMax+5000)
+	broken := errors.New("connection reset")
+	tests := []struct {
+		name     string
+		r        io.Reader
+		declared int64
+		want     string
+		wantErr  error
+		maxCap   int
+	}{
+		{"declared length", strings.NewReader(body), 3000, body, nil, 3001},
+		{"unknown length", strings.NewReader(body), -1, body, nil, 0},
+		{"shorter than declared", strings.NewReader(body), 5000, body, nil, 5001},
+		{"longer than declared grows", strings.NewReader(body), 100, body, nil, 0},
+		{"a huge claim allocates at most presizeMax first", strings.NewReader(""), 1 << 20, "", nil, presizeMax + 1},
+		{"a body over presizeMax still reads whole", strings.NewReader(big), int64(len(big)), big, nil, 0},
+		{"a read error", io.MultiReader(strings.NewReader(body), iotest.ErrReader(broken)), 3000, body, broken, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readAll(tt.r, tt.declared)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if string(got) != tt.want {
+				t.Errorf("read %d bytes, want %d", len(got), len(tt.want))
+			}
+			if tt.maxCap > 0 && cap(got) > tt.maxCap {
+				t.Errorf("cap = %d, want at most %d (one allocation of the declared length)", cap(got), tt.maxCap)
 			}
 		})
 	}

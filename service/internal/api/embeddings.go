@@ -6,6 +6,7 @@ import (
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/wire"
 )
 
@@ -23,16 +24,21 @@ func (s *server) embeddings(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	prompt := 0
-	for i := range req.Input.Len() {
-		prompt += req.Input.TokensAt(i)
-	}
-	if !s.admit(c, s.policy.Embeddings(req.Model, prompt)) {
+	if !s.admit(c, func() limits.Estimate { return s.policy.Embeddings(req.Model, inputTokens(req.Input)) }) {
 		return
 	}
 	s.answer(c, cache.KindEmbeddings, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
 		return s.gw.Embeddings(c.Request.Context(), &req)
 	}, nil)
+}
+
+// inputTokens counts an embeddings input's tokens (what a key's limits reserve).
+func inputTokens(in wire.EmbeddingInput) int {
+	n := 0
+	for i := range in.Len() {
+		n += in.TokensAt(i)
+	}
+	return n
 }
 
 // validateEmbeddings checks an embeddings request against OpenAI's rules and limits, so a

@@ -75,7 +75,7 @@ func (s *server) decodeChat(c *gin.Context) (*wire.ChatRequest, bool) {
 }
 
 func (s *server) complete(c *gin.Context, req *wire.ChatRequest) {
-	if !s.admit(c, s.chatEstimate(req)) {
+	if !s.admit(c, func() limits.Estimate { return s.chatEstimate(req) }) {
 		return
 	}
 	s.answer(c, cache.KindChat, req.Model, req.Raw, func() ([]byte, *gateway.Call, error) {
@@ -97,7 +97,7 @@ func costHeader(c *gin.Context, priced bool, usd float64) {
 // never mistakes a cut stream for a finished one.
 func (s *server) stream(c *gin.Context, req *wire.ChatRequest, includeUsage bool) {
 	start := time.Now()
-	if !s.admit(c, s.chatEstimate(req)) {
+	if !s.admit(c, func() limits.Estimate { return s.chatEstimate(req) }) {
 		return
 	}
 	ck := s.cacheFor(c, cache.KindStream, req.Model, req.Raw)
@@ -242,7 +242,7 @@ func (s *server) images(c *gin.Context) {
 	if req.N != nil {
 		n = *req.N
 	}
-	if !s.admit(c, s.policy.Images(req.Model, req.Size, req.Quality, n)) {
+	if !s.admit(c, func() limits.Estimate { return s.policy.Images(req.Model, req.Size, req.Quality, n) }) {
 		return
 	}
 	resp, call, err := s.gw.Images(c.Request.Context(), &req)
@@ -284,7 +284,7 @@ func (s *server) runAgent(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if !s.admit(c, s.policy.Chat(info.Model, tokens.Count(*req.Input), 0, 1)) {
+	if !s.admit(c, func() limits.Estimate { return s.policy.Chat(info.Model, tokens.Count(*req.Input), 0, 1) }) {
 		return
 	}
 	run, err := s.agents.Run(c.Request.Context(), id, *req.Input)

@@ -75,10 +75,10 @@ func BenchmarkServerSpan(b *testing.B) {
 	prop := telemetry.Propagator(false)
 	b.Run("hand-written", func(b *testing.B) {
 		tracer := productionTracing(b).Tracer("aiservice")
-		name, opts := serverSpan(http.MethodPost, "/v1/chat/completions")
+		start := serverSpan(http.MethodPost, "/v1/chat/completions")
 		benchServer(b, func(c *gin.Context) {
 			ctx := prop.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
-			ctx, span := tracer.Start(ctx, name, opts...)
+			ctx, span := start.Start(ctx, tracer)
 			c.Request = c.Request.WithContext(ctx)
 			traceIDHeader(c)
 			c.Next()

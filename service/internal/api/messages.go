@@ -7,6 +7,7 @@ import (
 
 	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/limits"
 )
 
 // messages is Anthropic's POST /v1/messages: a message, or its event stream by `stream`.
@@ -16,7 +17,7 @@ func (s *server) messages(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if !s.admit(c, s.messagesEstimate(req)) {
+	if !s.admit(c, func() limits.Estimate { return s.messagesEstimate(req) }) {
 		return
 	}
 	if req.Stream {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"aiservice/service/internal/apperr"
+	"aiservice/service/internal/telemetry"
 )
 
 // validRequestID accepts a client's id only if it is short and plain, so it is safe to echo in
@@ -182,13 +183,12 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-// routeMetrics are one route's metric children (and its SERVER span's name and start
-// options), resolved once: the hot path then does one map lookup per request instead of
+// routeMetrics are one route's metric children (and how its SERVER span starts),
+// resolved once: the hot path then does one map lookup per request instead of
 // hashing label values for every metric it touches.
 type routeMetrics struct {
 	method             string
-	spanName           string
-	spanOpts           []trace.SpanStartOption
+	span               telemetry.SpanStart // its SERVER span
 	inflight           prometheus.Gauge
 	timeouts, shedding prometheus.Counter
 	ok                 lazy[prometheus.Counter]  // http_requests_total{method, route, code="200"}
@@ -218,7 +218,7 @@ func (m *httpMetrics) preload(method, route string) {
 	}
 	rm := &routeMetrics{method: method, inflight: m.inflightV.WithLabelValues(route),
 		timeouts: m.timeouts.WithLabelValues(route), shedding: m.shed.WithLabelValues(route)}
-	rm.spanName, rm.spanOpts = serverSpan(method, route)
+	rm.span = serverSpan(method, route)
 	rm.ok.get = func() prometheus.Counter { return m.requests.WithLabelValues(method, route, "200") }
 	rm.okDuration.get = func() prometheus.Observer { return m.duration.WithLabelValues(method, route, "200") }
 	rm.overhead.get = func() prometheus.Observer { return m.overhead.WithLabelValues(route) }
@@ -226,17 +226,17 @@ func (m *httpMetrics) preload(method, route string) {
 	m.routes[route] = rm
 }
 
-// span is the name and start options of a request's SERVER span.
-func (rm *routeMetrics) span(method, route string) (string, []trace.SpanStartOption) {
+// serverSpanFor is how a request's SERVER span starts.
+func (rm *routeMetrics) serverSpanFor(method, route string) telemetry.SpanStart {
 	if method == rm.method {
-		return rm.spanName, rm.spanOpts
+		return rm.span
 	}
 	return serverSpan(method, route)
 }
 
-func serverSpan(method, route string) (string, []trace.SpanStartOption) {
-	return method + " " + route, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("http.route", route))}
+func serverSpan(method, route string) telemetry.SpanStart {
+	return telemetry.NewSpanStart(method+" "+route, trace.SpanKindServer,
+		[]attribute.KeyValue{attribute.String("http.request.method", method), attribute.String("http.route", route)})
 }
 
 // route returns a route's children; unknown routes share the unmatched ones.

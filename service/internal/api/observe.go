@@ -56,8 +56,7 @@ func (s *server) observe(c *gin.Context) {
 
 	rm := s.m.route(route)
 	ctx := s.propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
-	name, opts := rm.span(method, route)
-	ctx, span := s.tracer.Start(ctx, name, opts...)
+	ctx, span := rm.serverSpanFor(method, route).Start(ctx, s.tracer)
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		c.Header("X-Trace-Id", sc.TraceID().String())
 	}

@@ -12,6 +12,7 @@ import (
 	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
+	"aiservice/service/internal/limits"
 	"aiservice/service/internal/sse"
 	"aiservice/service/internal/wire"
 )
@@ -32,7 +33,7 @@ func (s *server) createResponse(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if !s.admit(c, s.responsesEstimate(&req)) {
+	if !s.admit(c, func() limits.Estimate { return s.responsesEstimate(&req) }) {
 		return
 	}
 	if req.Stream {

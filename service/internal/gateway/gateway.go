@@ -26,6 +26,7 @@ import (
 	"aiservice/service/internal/config"
 	"aiservice/service/internal/cost"
 	"aiservice/service/internal/provider"
+	"aiservice/service/internal/telemetry"
 )
 
 // Options are the settings the gateway obeys.
@@ -95,8 +96,8 @@ type route struct {
 	priority   int
 	quotedName []byte // the model name as a JSON string, patched into raw answers
 	firstSpan  struct {
-		op, name string
-		opts     []trace.SpanStartOption
+		op    string
+		start telemetry.SpanStart
 	}
 	provider provider.Provider
 	server   []attribute.KeyValue // server.address, server.port and url.full of the upstream
@@ -253,8 +254,8 @@ func newRoute(mc config.Model, t config.Deployment, p provider.Provider, rc conf
 	} else {
 		r.server = serverAttrs(p.URL(upstreamOp))
 	}
-	r.firstSpan.name, r.firstSpan.opts = r.spanStart(op, 1)
-	r.firstSpan.op = op // from here on spanStart returns the cached pair
+	r.firstSpan.start = r.spanStart(op, 1)
+	r.firstSpan.op = op // from here on spanStart returns the cached start
 	return r
 }
 
@@ -371,8 +372,7 @@ func (g *Gateway) admit(ctx context.Context, p *pool, tried mask, op string, n i
 
 // begin opens an admitted attempt's span and counts it in flight.
 func (g *Gateway) begin(ctx context.Context, r *route, op string, n int, p permit) attempt {
-	name, opts := r.spanStart(op, n)
-	ctx, span := g.tracer.Start(ctx, name, opts...)
+	ctx, span := r.spanStart(op, n).Start(ctx, g.tracer)
 	r.load.enter()
 	return attempt{ctx: ctx, r: r, span: span, permit: p, start: time.Now()}
 }
@@ -464,11 +464,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// spanStart is the name and start options of an attempt's CLIENT span. The first attempt's are
-// built once per route: they are the same for every request.
-func (r *route) spanStart(op string, attempt int) (string, []trace.SpanStartOption) {
+// spanStart is how an attempt's CLIENT span starts. The first attempt's is
+// built once per route: it is the same for every request.
+func (r *route) spanStart(op string, attempt int) telemetry.SpanStart {
 	if attempt == 1 && op == r.firstSpan.op {
-		return r.firstSpan.name, r.firstSpan.opts
+		return r.firstSpan.start
 	}
 	attrs := append([]attribute.KeyValue{
 		attribute.String("gen_ai.operation.name", op),
@@ -476,8 +476,8 @@ func (r *route) spanStart(op string, attempt int) (string, []trace.SpanStartOpti
 		attribute.String("gen_ai.request.model", r.model.Name),
 		attribute.String("aiservice.deployment", r.deployment),
 		attribute.Int("aiservice.attempt", attempt),
-	}, r.server...) // one option, so the span copies its attributes once
-	return op + " " + r.model.Name, []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
+	}, r.server...)
+	return telemetry.NewSpanStart(op+" "+r.model.Name, trace.SpanKindClient, attrs)
 }
 
 // serverAttrs are the upstream's address attributes of a CLIENT span. url.full never carries
