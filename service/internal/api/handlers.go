@@ -124,13 +124,8 @@ func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream
 		s.fail(c, err)
 		return nil
 	}
-	if ck.key != "" {
-		c.Header("X-Cache", "MISS")
-	}
-	startSSE(c)
-	r := relay{out: sse.NewWriter(c.Writer), st: st, includeUsage: includeUsage, named: messagesSurface(c), ex: ex, start: start,
-		budget: ex.ticket, ttft: s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), gap: s.m.route(c.FullPath()).interChunk.Get(),
-		record: s.recorder(ck)}
+	r := relay{st: st, includeUsage: includeUsage, named: messagesSurface(c), ex: ex, start: start, budget: ex.ticket, record: s.recorder(ck)}
+	s.beginSSE(c, ck, call.Model, &r)
 	if err := r.run(first); err != nil {
 		s.endStream(c, r.out, err)
 		return nil
@@ -139,6 +134,17 @@ func (s *server) relayStream(c *gin.Context, start time.Time, st *gateway.Stream
 		return nil // the client left: the stream was cut
 	}
 	return r.record.entry(call)
+}
+
+// beginSSE starts the answer of a stream whose first events are in hand (X-Cache: MISS when it
+// is cacheable) and gives the relay its writer and its timing series.
+func (s *server) beginSSE(c *gin.Context, ck cached, model string, r *relay) {
+	if ck.key != "" {
+		c.Header("X-Cache", "MISS")
+	}
+	startSSE(c)
+	r.out = sse.NewWriter(c.Writer)
+	r.ttft, r.gap = s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), model), s.m.route(c.FullPath()).interChunk.Get()
 }
 
 // startSSE sends a stream's headers.
@@ -155,15 +161,25 @@ func startSSE(c *gin.Context) {
 // endStream closes a stream cut by an error with an `event: error` carrying the error object
 // (nothing when the client is gone).
 func (s *server) endStream(c *gin.Context, out *sse.Writer, err error) {
-	e := gateway.Classify(c.Request.Context(), err).Err
-	exchangeOf(c).failure = e
-	if e.Kind == apperr.Canceled {
+	e := s.streamCut(c, err)
+	if e == nil {
 		return
 	}
-	s.log.WarnContext(c.Request.Context(), "stream ended with an error", "error_type", e.Kind.String(), "error", e.Error())
 	_, b := errorResponse(c, e)
 	data, _ := json.Marshal(b)
 	_ = out.Last("error", data)
+}
+
+// streamCut classifies, records and logs the failure that cut a stream after its first byte;
+// nil when the client left, as there is no one to tell.
+func (s *server) streamCut(c *gin.Context, err error) *apperr.Error {
+	e := gateway.Classify(c.Request.Context(), err).Err
+	exchangeOf(c).failure = e
+	if e.Kind == apperr.Canceled {
+		return nil
+	}
+	s.log.WarnContext(c.Request.Context(), "stream ended with an error", "error_type", e.Kind.String(), "error", e.Error())
+	return e
 }
 
 // relay writes a stream's chunks as they come, timing the first and the gaps between them.

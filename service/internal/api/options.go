@@ -10,7 +10,6 @@ type Options struct {
 	Models       []config.Model
 	MaxBodyBytes int64
 	SLO          config.SLO
-	APIKeys      config.Secrets
 	// Cache is the response cache's default policy (a key's own policy overrides it).
 	Cache config.Cache
 	// MetricsAddr, when set, takes /metrics off the API's routes (cmd/aiservice serves it there).
@@ -20,5 +19,5 @@ type Options struct {
 // OptionsFrom picks the HTTP layer's settings out of a configuration.
 func OptionsFrom(c *config.Config) Options {
 	return Options{Timeouts: c.Timeouts, DefaultModel: c.DefaultModel, Models: c.Models, MaxBodyBytes: c.MaxBodyBytes,
-		SLO: c.SLO, APIKeys: c.APIKeys, Cache: c.Cache, MetricsAddr: c.MetricsAddr}
+		SLO: c.SLO, Cache: c.Cache, MetricsAddr: c.MetricsAddr}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/tidwall/gjson"
 
-	"aiservice/service/internal/apperr"
 	"aiservice/service/internal/cache"
 	"aiservice/service/internal/gateway"
 	"aiservice/service/internal/limits"
@@ -78,11 +77,7 @@ func (s *server) streamResponse(c *gin.Context, req *wire.ResponsesRequest, ck c
 		s.fail(c, err)
 		return nil
 	}
-	if ck.key != "" {
-		c.Header("X-Cache", "MISS")
-	}
-	startSSE(c)
-	r.out, r.ttft, r.gap = sse.NewWriter(c.Writer), s.m.ttft.WithLabelValues(routeLabel(c.FullPath()), call.Model), s.m.route(c.FullPath()).interChunk.Get()
+	s.beginSSE(c, ck, call.Model, &r)
 	for ; err == nil; events, err = st.Next() {
 		if writeEvents(r.out, events) != nil {
 			return nil
@@ -95,9 +90,7 @@ func (s *server) streamResponse(c *gin.Context, req *wire.ResponsesRequest, ck c
 	if errors.Is(err, io.EOF) {
 		return r.record.entry(call)
 	}
-	if e := gateway.Classify(c.Request.Context(), err).Err; e.Kind != apperr.Canceled {
-		ex.failure = e
-		s.log.WarnContext(c.Request.Context(), "stream ended with an error", "error_type", e.Kind.String(), "error", e.Error())
+	if e := s.streamCut(c, err); e != nil {
 		_ = writeEvents(r.out, st.Fail(e))
 	}
 	return nil
