@@ -115,9 +115,14 @@ func New(o Options) *Monitor {
 // is older than the interval. A refusal is counted.
 func (m *Monitor) Admit() bool {
 	now := m.now().UnixNano()
-	// Only the request that wins the swap measures; the others use the value it stores.
-	if due := m.due.Load(); now >= due && m.due.CompareAndSwap(due, now+m.interval) {
-		m.measure()
+	// Only the request that wins the swap measures; the others use the value it stores. A swap
+	// lost to the collector resetting due (not to another request) is tried again: else this
+	// request would be judged by the measurement the collection was meant to replace.
+	for due := m.due.Load(); now >= due; due = m.due.Load() {
+		if m.due.CompareAndSwap(due, now+m.interval) {
+			m.measure()
+			break
+		}
 	}
 	if m.Ratio() < m.shedAt {
 		return true
