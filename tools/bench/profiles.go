@@ -61,7 +61,7 @@ func profiles(o options) []profile {
 	}
 }
 
-// measureRequests runs the request figures on every path, alternating in rounds: req/s and CPU
+// measureRequests runs the request figures on every path, in rounds of rotating order: req/s and CPU
 // per request at c=16, p50 at c=1, and latency at a fixed rate. Every path is warmed up first,
 // unrecorded, so the first round does not measure pool and connection setup.
 func measureRequests(o options, p profile, ts []target, res *profileResult) {
