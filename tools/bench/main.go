@@ -3,10 +3,11 @@
 // alone (direct), a bare httputil.ReverseProxy in front of it, and the gateway with 100 % trace
 // export to a local sink, with tracing off, and at production sampling (10 %). Profiles: `sim`
 // (the service's simulator upstream), `realistic` (this tool's fixture: 0.5–2 KB prompts, 1–2 KB
-// answers) and `paced-streams` (1,000 and 5,000 held streams of 50 chunks × 20 ms). Paths
-// alternate in rounds and the medians are reported, since a 2-core machine is noisy.
+// answers) and `paced-streams` (1,000 and 5,000 held streams of 50 chunks × 20 ms). A 2-core
+// machine is noisy and drifts: paths take turns in rounds whose order rotates, and every
+// comparison of two paths is the median of its per-round values, reported with their range.
 //
-//	go run ./tools/bench -rounds 3               # results JSON under $TMPDIR
+//	go run ./tools/bench -rounds 5               # results JSON under $TMPDIR
 //	go run ./tools/bench -record                 # also updates tools/bench/results and docs/img
 package main
 
@@ -75,12 +76,12 @@ func parseFlags() (options, error) {
 	var o options
 	var profs, levels string
 	flag.StringVar(&profs, "profiles", "sim,realistic,paced-streams", "profiles to run")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the request profiles, paths alternating (odd, so the median is a middle round)")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds of the request profiles, the order of the paths rotating by one each round (5: each of the 5 paths in each position once; odd, so the median is a middle round)")
 	flag.DurationVar(&o.duration, "duration", time.Second, "length of each request measurement")
 	flag.IntVar(&o.rate, "rate", 1000, "fixed rate (req/s) of the open-loop latency figure")
 	flag.StringVar(&levels, "streams", "1000,5000", "concurrent paced streams to hold")
 	flag.DurationVar(&o.hold, "hold", 20*time.Second, "how long each level is held, after a ramp of one stream's length")
-	flag.IntVar(&o.holdRounds, "hold-rounds", 1, "rounds of the held streams, paths alternating")
+	flag.IntVar(&o.holdRounds, "hold-rounds", 1, "rounds of the held streams, the order of the paths rotating by one each round (a recorded run takes 2 or more: one hold per path leaves the gap p99 to chance)")
 	flag.IntVar(&o.chunks, "chunks", 50, "content chunks per paced stream")
 	flag.DurationVar(&o.chunkGap, "chunk-gap", 20*time.Millisecond, "pace of the fixture's chunks")
 	flag.IntVar(&o.tuned, "tuned-max-in-flight", 20000, "also hold streams through a gateway with this max_in_flight and max_streams, labelled TUNED (0: skip)")

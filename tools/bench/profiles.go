@@ -61,12 +61,18 @@ func profiles(o options) []profile {
 	}
 }
 
-// measureRequests runs the request figures on every path, alternating in rounds: req/s and CPU
-// per request at c=16, p50 at c=1, and latency at a fixed rate.
+// measureRequests runs the request figures on every path, in rounds of rotating order: req/s and CPU
+// per request at c=16, p50 at c=1, and latency at a fixed rate. Every path is warmed up first,
+// unrecorded, so the first round does not measure pool and connection setup.
 func measureRequests(o options, p profile, ts []target, res *profileResult) {
 	bs := &bodies{all: p.bodies}
+	warm := max(300*time.Millisecond, o.duration/3)
+	for _, t := range ts {
+		closedLoop("http://"+t.addr+"/v1/chat/completions", bs, 16, warm)
+	}
+	log.Printf("%s: warmed up %d paths, %v each at c=16", p.name, len(ts), warm)
 	for r := range o.rounds {
-		for _, t := range ts {
+		for _, t := range roundOrder(p.name, r, o.rounds, ts) {
 			u := "http://" + t.addr + "/v1/chat/completions"
 			debug := t.debugAddr
 			if r > 0 {
@@ -109,7 +115,7 @@ func measureHeld(o options, p profile, ts []target, res *profileResult) {
 		}
 		res.Limits = fmt.Sprintf("RLIMIT_NOFILE %d", lim)
 		for r := range o.holdRounds {
-			for _, t := range ts {
+			for _, t := range roundOrder(fmt.Sprintf("%s %d streams", p.name, n), r, o.holdRounds, ts) {
 				key := fmt.Sprintf("%s %d", t.name, n)
 				top := profiler{o.pprof}.during(t.debugAddr, strings.ReplaceAll(p.name+"-"+key, " ", "-"), time.Now().Add(streamLen), o.hold/2)
 				h := hold("http://"+t.addr+"/v1/chat/completions", bs, n, o.chunks, o.hold, streamLen, t.pid)
@@ -120,6 +126,23 @@ func measureHeld(o options, p profile, ts []target, res *profileResult) {
 			}
 		}
 	}
+}
+
+// roundOrder is the paths of round r, rotated by r: the machine drifts within a round (and from
+// round to round), so a fixed order would give the same path the same part of every round. Over
+// a multiple of len(ts) rounds every path takes every position equally often; the order is
+// logged so a reader can match a slow round to its place.
+func roundOrder(what string, r, rounds int, ts []target) []target {
+	order := rotated(ts, r)
+	names := make([]string, len(order))
+	for i, t := range order {
+		names[i] = t.name
+	}
+	log.Printf("%s round %d/%d order: %s", what, r+1, rounds, strings.Join(names, ", "))
+	if r == 0 && len(ts) > 0 && rounds%len(ts) != 0 {
+		log.Printf("%s: %d rounds for %d paths: not every path takes every position equally often", what, rounds, len(ts))
+	}
+	return order
 }
 
 func (h holdResult) addTo(res *profileResult, path string, n int) {

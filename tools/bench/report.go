@@ -15,13 +15,22 @@ import (
 // profileResult is every sample of one profile, their medians over the rounds, and the figures
 // derived from them (ratios to the proxy, latency added over direct).
 type profileResult struct {
-	Name    string                          `json:"name"`
-	Paths   []string                        `json:"paths"`
-	Labels  map[string]string               `json:"labels"`
+	Name   string            `json:"name"`
+	Paths  []string          `json:"paths"`
+	Labels map[string]string `json:"labels"`
+	// Samples are appended in round order: index i of every path's figure is round i.
 	Samples map[string]map[string][]float64 `json:"samples"`
-	Medians map[string]map[string]float64   `json:"medians"`
-	Derived map[string]float64              `json:"derived"`
-	Skipped map[string]string               `json:"skipped,omitempty"` // level → why it was not measured
+	// Medians are per path, each over its own rounds: what the charts draw.
+	Medians map[string]map[string]float64 `json:"medians"`
+	// Derived compares two paths round by round and keeps the median of the per-round ratios or
+	// differences: a round that was slow for every path cancels out, where a ratio of two medians
+	// taken from different rounds would not.
+	Derived map[string]float64 `json:"derived"`
+	// Spread is each derived figure's lowest and highest per-round value: a verdict whose range
+	// straddles its limit is inside the noise.
+	Spread  map[string][2]float64 `json:"spread"`
+	Rounds  int                   `json:"rounds"`            // rounds each figure has (the most of any)
+	Skipped map[string]string     `json:"skipped,omitempty"` // level → why it was not measured
 	// Saturated names the levels where even the upstream alone could not keep its pace: there,
 	// CPU per stream and latencies are each process's share of a starved machine, not its cost.
 	Saturated map[string]string `json:"saturated,omitempty"`
@@ -69,13 +78,15 @@ func (r *profileResult) med(path, fig string) float64 { return r.Medians[path][f
 // finish takes the medians and derives the comparisons.
 func (r *profileResult) finish(levels []int, rate int, pace time.Duration) {
 	r.Medians = map[string]map[string]float64{}
+	r.Rounds = 0
 	for p, figs := range r.Samples {
 		r.Medians[p] = map[string]float64{}
 		for f, vs := range figs {
 			r.Medians[p][f] = median(vs)
+			r.Rounds = max(r.Rounds, len(vs))
 		}
 	}
-	r.Derived = map[string]float64{}
+	r.Derived, r.Spread = map[string]float64{}, map[string][2]float64{}
 	if _, ok := r.Medians["direct"]["rps_c16"]; ok {
 		r.deriveRequests(rate)
 	}
@@ -91,24 +102,38 @@ func (r *profileResult) gateways() []string {
 	return slices.DeleteFunc(slices.Clone(r.Paths), func(p string) bool { return p == "direct" || p == "proxy" })
 }
 
+// pair derives name from path a against path b on one figure, round by round: the median of
+// the per-round comparisons, and their range into Spread.
+func (r *profileResult) pair(name, a, b, fig string, cmp func(x, y float64) float64) {
+	vs := perRound(r.Samples[a][fig], r.Samples[b][fig], cmp)
+	r.Derived[name] = median(vs)
+	if len(vs) > 0 {
+		r.Spread[name] = [2]float64{slices.Min(vs), slices.Max(vs)}
+	}
+}
+
 func (r *profileResult) deriveRequests(rate int) {
 	at := fmt.Sprintf("p99_ms_at_%d", rate)
-	r.Derived["proxy_rps_c16_vs_direct"] = ratio(r.med("proxy", "rps_c16"), r.med("direct", "rps_c16"))
+	r.pair("proxy_rps_c16_vs_direct", "proxy", "direct", "rps_c16", ratio)
 	for _, p := range append([]string{"proxy"}, r.gateways()...) {
-		r.Derived[p+"_added_p50_us_c1"] = (r.med(p, "p50_ms_c1") - r.med("direct", "p50_ms_c1")) * 1000
-		r.Derived[p+"_added_"+at] = r.med(p, at) - r.med("direct", at)
+		r.pair(p+"_added_p50_us_c1", p, "direct", "p50_ms_c1", minusMicros)
+		r.pair(p+"_added_"+at, p, "direct", at, minus)
 	}
 	for _, g := range r.gateways() {
-		r.Derived[g+"_rps_c16_vs_proxy"] = ratio(r.med(g, "rps_c16"), r.med("proxy", "rps_c16"))
-		r.Derived[g+"_cpu_per_req_vs_proxy"] = ratio(r.med(g, "cpu_us_per_req_c16"), r.med("proxy", "cpu_us_per_req_c16"))
-		r.Derived[g+"_added_p50_us_c1_minus_proxy"] = r.Derived[g+"_added_p50_us_c1"] - r.Derived["proxy_added_p50_us_c1"]
+		r.pair(g+"_rps_c16_vs_proxy", g, "proxy", "rps_c16", ratio)
+		r.pair(g+"_cpu_per_req_vs_proxy", g, "proxy", "cpu_us_per_req_c16", ratio)
+		// (g − direct) − (proxy − direct), round by round, is g − proxy.
+		r.pair(g+"_added_p50_us_c1_minus_proxy", g, "proxy", "p50_ms_c1", minusMicros)
 	}
-	untraced := r.med("gateway-untraced", "rps_c16")
-	r.Derived["tracing_cost_100pct"] = 1 - ratio(r.med("gateway", "rps_c16"), untraced)
-	r.Derived["tracing_cost_10pct"] = 1 - ratio(r.med("gateway-10pct", "rps_c16"), untraced)
-	if base := r.med("gateway-10pct-base", "rps_c16"); base > 0 {
-		r.Derived["vs_base_rps_c16_10pct"] = ratio(r.med("gateway-10pct", "rps_c16"), base)
-		r.Derived["vs_base_cpu_per_req_10pct"] = ratio(r.med("gateway-10pct", "cpu_us_per_req_c16"), r.med("gateway-10pct-base", "cpu_us_per_req_c16"))
+	for name, g := range map[string]string{"100pct": "gateway", "10pct": "gateway-10pct"} {
+		r.pair("tracing_cost_"+name, g, "gateway-untraced", "rps_c16", cost)
+		// Throughput here is set by three processes sharing two cores; the traced gateway's own
+		// CPU per request resolves a few percent that throughput cannot.
+		r.pair("tracing_cpu_cost_"+name, g, "gateway-untraced", "cpu_us_per_req_c16", excess)
+	}
+	if _, ok := r.Samples["gateway-10pct-base"]; ok {
+		r.pair("vs_base_rps_c16_10pct", "gateway-10pct", "gateway-10pct-base", "rps_c16", ratio)
+		r.pair("vs_base_cpu_per_req_10pct", "gateway-10pct", "gateway-10pct-base", "cpu_us_per_req_c16", ratio)
 	}
 }
 
@@ -117,16 +142,16 @@ func (r *profileResult) deriveHeld(n int) {
 	lat := []string{"first_chunk_p50_ms", "first_chunk_p99_ms", "gap_p50_ms", "gap_p99_ms"}
 	for _, p := range append([]string{"proxy"}, r.gateways()...) {
 		for _, f := range lat {
-			r.Derived[p+"_added_"+f+s] = r.med(p, f+s) - r.med("direct", f+s)
+			r.pair(p+"_added_"+f+s, p, "direct", f+s, minus)
 		}
 	}
 	for _, g := range r.gateways() {
 		for _, f := range lat {
-			r.Derived[g+"_added_"+f+"_vs_proxy"+s] = r.med(g, f+s) - r.med("proxy", f+s)
+			r.pair(g+"_added_"+f+"_vs_proxy"+s, g, "proxy", f+s, minus)
 		}
-		r.Derived[g+"_rss_vs_proxy"+s] = ratio(r.med(g, "rss_mib"+s), r.med("proxy", "rss_mib"+s))
-		r.Derived[g+"_hwm_vs_proxy"+s] = ratio(r.med(g, "hwm_mib"+s), r.med("proxy", "hwm_mib"+s))
-		r.Derived[g+"_cpu_per_stream_vs_proxy"+s] = ratio(r.med(g, "millicores_per_held_stream"+s), r.med("proxy", "millicores_per_held_stream"+s))
+		r.pair(g+"_rss_vs_proxy"+s, g, "proxy", "rss_mib"+s, ratio)
+		r.pair(g+"_hwm_vs_proxy"+s, g, "proxy", "hwm_mib"+s, ratio)
+		r.pair(g+"_cpu_per_stream_vs_proxy"+s, g, "proxy", "millicores_per_held_stream"+s, ratio)
 	}
 }
 
@@ -288,8 +313,13 @@ func printTable(w io.Writer, rep report) {
 			ds = append(ds, d)
 		}
 		sort.Strings(ds)
+		fmt.Fprintf(w, "-- derived: median of the per-round comparisons (lowest–highest round of %d) --\n", r.Rounds)
 		for _, d := range ds {
-			fmt.Fprintf(w, "  %-56s %10.3f\n", d, r.Derived[d])
+			fmt.Fprintf(w, "  %-56s %10.3f", d, r.Derived[d])
+			if sp, ok := r.Spread[d]; ok {
+				fmt.Fprintf(w, "  (%.3f–%.3f)", sp[0], sp[1])
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	fmt.Fprintln(w, "\n== targets ==")

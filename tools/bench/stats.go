@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -84,4 +85,39 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+// perRound compares two paths round by round: cmp of the i-th sample of each (index i of every
+// path's samples is round i). Rounds only one of them has are left out.
+func perRound(xs, ys []float64, cmp func(x, y float64) float64) []float64 {
+	out := make([]float64, min(len(xs), len(ys)))
+	for i := range out {
+		out[i] = cmp(xs[i], ys[i])
+	}
+	return out
+}
+
+// minus is x−y; minusMicros is the same for figures in milliseconds, in microseconds.
+func minus(x, y float64) float64       { return x - y }
+func minusMicros(x, y float64) float64 { return (x - y) * 1000 }
+
+// cost is what x loses against y, 1 − x/y (throughput: 0.05 is 5 % fewer requests).
+func cost(x, y float64) float64 { return 1 - ratio(x, y) }
+
+// excess is what x spends over y, x/y − 1 (CPU per request: 0.05 is 5 % more); 0 when y is 0.
+func excess(x, y float64) float64 {
+	if y == 0 {
+		return 0
+	}
+	return x/y - 1
+}
+
+// rotated is s started at position r (mod its length): round r of a counterbalanced order, so
+// over len(s) rounds every element takes every position once.
+func rotated[T any](s []T, r int) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	k := r % len(s)
+	return append(slices.Clone(s[k:]), s[:k]...)
 }
