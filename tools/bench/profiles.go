@@ -79,12 +79,18 @@ func measureRequests(o options, p profile, ts []target, res *profileResult) {
 				debug = "" // one profile per path is enough
 			}
 			top := profiler{o.pprof}.during(debug, p.name+"-"+t.name+"-c16", time.Now(), o.duration)
+			m0, b0, aerr := allocationsOf(t)
 			cpu0 := cpuSeconds(t.pid)
 			rps, _, f16 := closedLoop(u, bs, 16, o.duration)
 			cpu := cpuSeconds(t.pid) - cpu0
 			res.addTop(t.name+" c16", top())
 			res.add(t.name, "rps_c16", rps)
-			res.add(t.name, "cpu_us_per_req_c16", ratio(cpu, rps*o.duration.Seconds())*1e6)
+			n := rps * o.duration.Seconds()
+			res.add(t.name, "cpu_us_per_req_c16", ratio(cpu, n)*1e6)
+			if m1, b1, err := allocationsOf(t); aerr == nil && err == nil && isGateway(t.name) {
+				res.add(t.name, "allocs_per_req_c16", ratio(m1-m0, n))
+				res.add(t.name, "alloc_kib_per_req_c16", ratio(b1-b0, n)/1024)
+			}
 			_, lat1, f1 := closedLoop(u, bs, 1, o.duration)
 			res.add(t.name, "p50_ms_c1", quantileMS(lat1, 0.5))
 			latR, fR := openLoop(u, bs, o.rate, o.duration)
@@ -98,6 +104,14 @@ func measureRequests(o options, p profile, ts []target, res *profileResult) {
 			log.Printf("%s round %d/%d %s: %.0f req/s at c=16", p.name, r+1, o.rounds, t.name, rps)
 		}
 	}
+}
+
+// allocationsOf is allocations for a gateway path; the others serve no /metrics.
+func allocationsOf(t target) (mallocs, bytes float64, err error) {
+	if !isGateway(t.name) {
+		return 0, 0, nil
+	}
+	return allocations(t.addr)
 }
 
 // measureHeld holds each level of concurrent paced streams on every path in turn. A level the

@@ -130,6 +130,9 @@ func (r *profileResult) deriveRequests(rate int) {
 		// Throughput here is set by three processes sharing two cores; the traced gateway's own
 		// CPU per request resolves a few percent that throughput cannot.
 		r.pair("tracing_cpu_cost_"+name, g, "gateway-untraced", "cpu_us_per_req_c16", excess)
+		// And by what tracing allocates per request, which the scheduler does not blur.
+		r.pair("tracing_allocs_per_req_"+name, g, "gateway-untraced", "allocs_per_req_c16", minus)
+		r.pair("tracing_alloc_kib_per_req_"+name, g, "gateway-untraced", "alloc_kib_per_req_c16", minus)
 	}
 	if _, ok := r.Samples["gateway-10pct-base"]; ok {
 		r.pair("vs_base_rps_c16_10pct", "gateway-10pct", "gateway-10pct-base", "rps_c16", ratio)
@@ -288,14 +291,22 @@ func printTable(w io.Writer, rep report) {
 		}
 		fmt.Fprintln(w)
 		var figs []string
-		for f := range r.Medians["direct"] {
-			figs = append(figs, f)
+		for _, p := range r.Paths { // a figure only some paths have (allocations: the gateways') too
+			for f := range r.Medians[p] {
+				if !slices.Contains(figs, f) {
+					figs = append(figs, f)
+				}
+			}
 		}
 		sort.Strings(figs)
 		for _, f := range figs {
 			fmt.Fprintf(w, "%-34s", f)
 			for _, p := range r.Paths {
-				fmt.Fprintf(w, " %17.3f", r.med(p, f))
+				if v, ok := r.Medians[p][f]; ok {
+					fmt.Fprintf(w, " %17.3f", v)
+				} else {
+					fmt.Fprintf(w, " %17s", "-")
+				}
 			}
 			fmt.Fprintln(w)
 		}

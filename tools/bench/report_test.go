@@ -70,17 +70,20 @@ func TestHeldTargets(t *testing.T) {
 
 func TestRequestDerivedAndTargets(t *testing.T) {
 	r := &profileResult{Name: "realistic", Paths: []string{"direct", "proxy", "gateway", "gateway-untraced", "gateway-10pct"}, Samples: map[string]map[string][]float64{}}
-	for p, v := range map[string][3]float64{ // rps, CPU µs, p50 ms at c=1
-		"direct":           {20000, 40, 0.100},
-		"proxy":            {9000, 90, 0.350},
-		"gateway":          {7200, 130, 0.450},
-		"gateway-untraced": {8800, 100, 0.380},
-		"gateway-10pct":    {8600, 104, 0.390},
+	for p, v := range map[string][4]float64{ // rps, CPU µs, p50 ms at c=1, allocations per request
+		"direct":           {20000, 40, 0.100, 0},
+		"proxy":            {9000, 90, 0.350, 0},
+		"gateway":          {7200, 130, 0.450, 381},
+		"gateway-untraced": {8800, 100, 0.380, 306},
+		"gateway-10pct":    {8600, 104, 0.390, 313.5},
 	} {
 		r.add(p, "rps_c16", v[0])
 		r.add(p, "cpu_us_per_req_c16", v[1])
 		r.add(p, "p50_ms_c1", v[2])
 		r.add(p, "p99_ms_at_1000", 2)
+		if isGateway(p) { // only a gateway serves /metrics
+			r.add(p, "allocs_per_req_c16", v[3])
+		}
 	}
 	r.finish(nil, 1000, 20*time.Millisecond)
 	for fig, want := range map[string]float64{
@@ -91,6 +94,8 @@ func TestRequestDerivedAndTargets(t *testing.T) {
 		"tracing_cost_10pct":                           1 - 8600.0/8800,
 		"tracing_cpu_cost_100pct":                      0.3,
 		"tracing_cpu_cost_10pct":                       0.04,
+		"tracing_allocs_per_req_10pct":                 7.5,
+		"tracing_allocs_per_req_100pct":                75,
 	} {
 		if got := r.Derived[fig]; math.Abs(got-want) > 1e-9 {
 			t.Errorf("%s = %v, want %v", fig, got, want)
@@ -102,7 +107,7 @@ func TestRequestDerivedAndTargets(t *testing.T) {
 		met[tr.Target], measured[tr.Target] = tr.Met, tr.Measured
 	}
 	// The CPU figure stands beside the throughput one, as information.
-	if m := measured["10 % sampling costs ≤ 3 % req/s at c=16"]; !strings.Contains(m, "2.3 % (one round); CPU per request +4.0 % (one round), for information") {
+	if m := measured["10 % sampling costs ≤ 3 % req/s at c=16"]; !strings.Contains(m, "2.3 % (one round); CPU per request +4.0 % (one round); allocations per request +7.5 (one round) (100 % export: +75.0 (one round)), for information") {
 		t.Errorf("tracing cost: %q", m)
 	}
 	for target, want := range map[string]bool{

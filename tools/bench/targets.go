@@ -48,6 +48,7 @@ var (
 	proxyUS       = unit{prefix: "proxy ", verb: "%+.0f", suffix: " µs", scale: 1}
 	proxyMS       = unit{prefix: "proxy ", verb: "%+.2f", suffix: " ms", scale: 1}
 	signedPercent = unit{verb: "%+.1f", suffix: " %", scale: 100}
+	plus          = unit{verb: "%+.1f", scale: 1}
 )
 
 // limit is one target on a derived figure: at most (or, atLeast, at least) bound.
@@ -103,7 +104,12 @@ func requestTargets(r *profileResult) []targetResult {
 	}
 	// The CPU figure is information beside the throughput target, not a target of its own.
 	last := &out[len(out)-1]
-	last.Measured += "; CPU per request " + r.describe("tracing_cpu_cost_10pct", signedPercent, nil) + ", for information"
+	last.Measured += "; CPU per request " + r.describe("tracing_cpu_cost_10pct", signedPercent, nil)
+	if _, ok := r.Spread["tracing_allocs_per_req_10pct"]; ok {
+		last.Measured += "; allocations per request " + r.describe("tracing_allocs_per_req_10pct", plus, nil) +
+			" (100 % export: " + r.describe("tracing_allocs_per_req_100pct", plus, nil) + ")"
+	}
+	last.Measured += ", for information"
 	return out
 }
 
