@@ -8,11 +8,11 @@ import (
 
 // Completion is an upstream's chat completion as received, once ReadCompletion checked it:
 // the body with the spans of the fields the gateway reads and patches, and the usage parsed.
-// One scan serves both the check and the gateway, which never rescans the body.
+// One scan serves both the check and the gateway: the gateway does not scan the body again.
 type Completion struct {
 	Body []byte
-	// Model, Usage and Choices are the spans of those top-level fields in Body (not Found
-	// when absent). Choices, when found, is a non-empty array of objects.
+	// Model, Usage and Choices are the spans of those top-level fields in Body; Model and
+	// Usage are not Found when absent. Choices is always there: a non-empty array of objects.
 	Model, Usage, Choices wire.Span
 	// Parsed is the usage, plausible; nil when the answer has none or it is null.
 	Parsed *wire.Usage
