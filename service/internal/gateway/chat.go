@@ -66,27 +66,24 @@ func (g *Gateway) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, *
 }
 
 // chatOnce is one attempt of a non-streaming chat completion on a route: the upstream's answer
-// with the spans the gateway patches, its span annotated.
+// with the spans the gateway patches, its span annotated. The provider already scanned the
+// answer (provider.ReadCompletion): its spans and usage are used as they are.
 func (g *Gateway) chatOnce(ctx context.Context, r *route, span trace.Span, req *wire.ChatRequest) (rawAnswer, error) {
 	up := *req
 	up.Model = r.model.Upstream()
-	b, err := r.provider.ChatRaw(ctx, &up)
+	c, err := r.provider.ChatRaw(ctx, &up)
 	if err != nil {
 		return rawAnswer{}, err
 	}
-	fields, err := wire.ObjectFields(b, "model", "usage", "choices")
-	if err != nil {
-		return rawAnswer{}, &provider.InvalidError{What: "chat completion"}
-	}
-	usage := readUsage(b, fields[1])
+	b := c.Body
 	if span.IsRecording() {
-		model, _ := wire.UnquoteString(b[max(fields[0].Start, 0):max(fields[0].End, 0)])
-		g.annotate(span, model, usage, finishReasonsRaw(b, fields[2]))
-		if g.record && fields[2].Found() {
-			g.recordContent(span, &up, b[fields[2].Start:fields[2].End])
+		model, _ := wire.UnquoteString(b[max(c.Model.Start, 0):max(c.Model.End, 0)])
+		g.annotate(span, model, c.Parsed, finishReasonsRaw(b, c.Choices))
+		if g.record && c.Choices.Found() {
+			g.recordContent(span, &up, b[c.Choices.Start:c.Choices.End])
 		}
 	}
-	return rawAnswer{body: b, fields: fields, usage: usage}, nil
+	return rawAnswer{body: b, fields: []wire.Span{c.Model, c.Usage, c.Choices}, usage: c.Parsed}, nil
 }
 
 // readUsage decodes the usage object of a raw answer; nil when absent or not an object.

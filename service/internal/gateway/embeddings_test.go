@@ -22,7 +22,7 @@ const okEmbeddings = `{"object":"list","data":[{"object":"embedding","index":0,"
 
 // EmbeddingsRaw makes the fake an Embedder: it answers from the same script as ChatRaw.
 func (p *fakeProvider) EmbeddingsRaw(ctx context.Context, req *wire.EmbeddingRequest) ([]byte, error) {
-	return p.ChatRaw(ctx, &wire.ChatRequest{Model: req.Model})
+	return p.body(ctx, req.Model)
 }
 
 func (p *fakeProvider) EmbeddingsURL() string { return p.URL("embeddings") }

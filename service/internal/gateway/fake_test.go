@@ -77,8 +77,19 @@ func wait(ctx context.Context, until chan struct{}) error {
 	}
 }
 
-func (p *fakeProvider) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, error) {
-	a := p.next(req.Model)
+// ChatRaw reads its answer as the real providers do (provider.ReadCompletion), so a scripted
+// body that is not a chat completion fails as an upstream's would.
+func (p *fakeProvider) ChatRaw(ctx context.Context, req *wire.ChatRequest) (provider.Completion, error) {
+	b, err := p.body(ctx, req.Model)
+	if err != nil {
+		return provider.Completion{}, err
+	}
+	return provider.ReadCompletion(b)
+}
+
+// body is the scripted answer of a non-streaming call, as bytes.
+func (p *fakeProvider) body(ctx context.Context, model string) ([]byte, error) {
+	a := p.next(model)
 	switch {
 	case a.hang:
 		return nil, wait(ctx, a.until)

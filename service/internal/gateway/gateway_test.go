@@ -434,3 +434,60 @@ func TestCallAdd(t *testing.T) {
 		})
 	}
 }
+
+// TestChatRawUsesTheProvidersScan: the answer is patched and priced from what the provider's
+// one scan found (provider.ReadCompletion), and what that scan refuses is a final upstream
+// failure, not retried.
+func TestChatRawUsesTheProvidersScan(t *testing.T) {
+	const choices = `"choices":[{"index":0,"message":{"role":"assistant","content":"hi there"},"finish_reason":"stop"}]`
+	const usage = `"usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500}`
+	for _, tc := range []struct {
+		name      string
+		body      string
+		want      []string // in the answer the client gets
+		wantNot   []string
+		estimated bool
+		cost      float64
+		kind      apperr.Kind // Internal: success
+	}{
+		{"usage read and priced", okBody, []string{`"model":"a"`, `"cost_usd":0.002`}, []string{`"up"`}, false, 0.002, apperr.Internal},
+		{"escaped model name replaced", `{"object":"chat.completion","model":"u\u0070",` + choices + `,` + usage + `}`,
+			[]string{`"model":"a"`, `"cost_usd":0.002`}, []string{`u\u0070`}, false, 0.002, apperr.Internal},
+		{"usage null estimated", `{"object":"chat.completion","model":"up",` + choices + `,"usage":null}`,
+			[]string{`"model":"a"`, `"estimated":true`, `"completion_tokens":2`}, []string{`null`}, true, 0, apperr.Internal},
+		{"no usage estimated", `{"object":"chat.completion","model":"up",` + choices + `}`,
+			[]string{`"model":"a"`, `"estimated":true`, `"completion_tokens":2`}, nil, true, 0, apperr.Internal},
+		{"another object refused", `{"object":"list","model":"up",` + choices + `,` + usage + `}`, nil, nil, false, 0, apperr.Upstream},
+		{"no choices refused", `{"object":"chat.completion","model":"up","choices":[],` + usage + `}`, nil, nil, false, 0, apperr.Upstream},
+		{"implausible usage refused", `{"model":"up",` + choices + `,"usage":{"prompt_tokens":-3}}`, nil, nil, false, 0, apperr.Upstream},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *config.Config) { c.Models[0].Fallbacks = nil })
+			h.on("pa", answer{body: tc.body})
+			body, call, err := h.g.ChatRaw(context.Background(), chat("a"))
+			if tc.kind != apperr.Internal {
+				if e := apperr.From(err); e == nil || e.Kind != tc.kind || call.Attempts != 1 {
+					t.Fatalf("error %v after %d attempts, want kind %v after one", err, call.Attempts, tc.kind)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(string(body), s) {
+					t.Errorf("answer %s lacks %s", body, s)
+				}
+			}
+			for _, s := range tc.wantNot {
+				if strings.Contains(string(body), s) {
+					t.Errorf("answer %s still has %s", body, s)
+				}
+			}
+			if call.Usage == nil || call.Usage.Estimated != tc.estimated || !call.Priced ||
+				!tc.estimated && math.Abs(call.CostUSD-tc.cost) > 1e-12 {
+				t.Errorf("call usage %+v, cost %v (priced %v); want estimated %v, cost %v", call.Usage, call.CostUSD, call.Priced, tc.estimated, tc.cost)
+			}
+		})
+	}
+}

@@ -161,25 +161,26 @@ func (p *Anthropic) send(ctx context.Context, url string, req *wire.MessagesRequ
 }
 
 // ChatRaw implements Provider by translating the chat request to Messages and the message
-// back to a chat.completion.
-func (p *Anthropic) ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, error) {
+// back to a chat.completion. The translation is read like any upstream's answer
+// (ReadCompletion), so every provider hands the gateway the same checked value.
+func (p *Anthropic) ChatRaw(ctx context.Context, req *wire.ChatRequest) (Completion, error) {
 	mreq, err := translate.MessagesFromChat(req, p.http.cfg.Translate)
 	if err != nil {
-		return nil, err
+		return Completion{}, err
 	}
 	b, err := p.MessagesRaw(ctx, mreq)
 	if err != nil {
-		return nil, err
+		return Completion{}, err
 	}
 	var m wire.MessagesResponse
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, invalid("message")
+		return Completion{}, invalid("message")
 	}
 	out, err := json.Marshal(translate.ChatFromMessage(&m, time.Now().Unix()))
 	if err != nil {
-		return nil, invalid("message")
+		return Completion{}, invalid("message")
 	}
-	return out, nil
+	return ReadCompletion(out)
 }
 
 // ChatStream implements Provider: Anthropic's events become chat chunks as they arrive.

@@ -89,12 +89,12 @@ func TestAnthropicStreamNative(t *testing.T) {
 // Messages dialect: a completion and a stream with the usage chunk at the end.
 func TestAnthropicServesChat(t *testing.T) {
 	_, p := newAnthropicSim(t, sim.Behaviour{Chunks: 3}, "sk-ant")
-	b, err := p.ChatRaw(ctxT(t), chatReq("hello"))
+	c, err := p.ChatRaw(ctxT(t), chatReq("hello"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckCompletion(b); err != nil {
-		t.Fatalf("%s: %v", b, err)
+	if !c.Model.Found() || c.Parsed == nil || c.Parsed.CompletionTokens == 0 {
+		t.Fatalf("%s: model %v, usage %+v; want both read from the translation", c.Body, c.Model, c.Parsed)
 	}
 	st, err := p.ChatStream(ctxT(t), chatReq("hello"))
 	if err != nil {

@@ -53,10 +53,10 @@ func TestResponseBounds(t *testing.T) {
 			}))
 			defer srv.Close()
 			p := NewOpenAI(OpenAIConfig{BaseURL: srv.URL, ConnectTimeout: time.Second, MaxIdleConnsPerHost: 1, MaxResponseBytes: tc.limit})
-			b, err := p.ChatRaw(ctxT(t), chatReq("x"))
+			c, err := p.ChatRaw(ctxT(t), chatReq("x"))
 			if tc.wantErr == nil {
-				if err != nil || string(b) != tc.body {
-					t.Fatalf("got %q, %v; want the body", b, err)
+				if err != nil || string(c.Body) != tc.body {
+					t.Fatalf("got %q, %v; want the body", c.Body, err)
 				}
 				return
 			}

@@ -19,10 +19,10 @@ type Provider interface {
 	Name() string
 	// System is the gen_ai.provider.name of the upstream ("openai", "sim").
 	System() string
-	// ChatRaw returns the upstream's chat.completion body as bytes, unparsed: the gateway
-	// scans (and so validates) what it needs and passes the rest through without a
-	// decode/encode round trip.
-	ChatRaw(ctx context.Context, req *wire.ChatRequest) ([]byte, error)
+	// ChatRaw returns the upstream's chat.completion body as bytes, not decoded, checked by
+	// ReadCompletion: the gateway patches the spans it found and passes the rest through
+	// without a decode/encode round trip or a second scan.
+	ChatRaw(ctx context.Context, req *wire.ChatRequest) (Completion, error)
 	// ChatStream opens a stream. It returns once the upstream answered with headers, so errors
 	// before the first byte (status, connection) are returned here and can be retried.
 	ChatStream(ctx context.Context, req *wire.ChatRequest) (Stream, error)
