@@ -47,3 +47,31 @@ func allocations(addr string) (mallocs, bytes float64, err error) {
 
 // isGateway says whether a path is an aiservice process, which serves /metrics.
 func isGateway(path string) bool { return strings.HasPrefix(path, "gateway") }
+
+// allocationMeter reads a gateway path's allocation counters around one measurement; the
+// other paths serve no /metrics, so they have no figure.
+type allocationMeter struct {
+	t              target
+	mallocs, bytes float64
+	err            error
+}
+
+func meterAllocations(t target) allocationMeter {
+	m := allocationMeter{t: t}
+	if isGateway(t.name) {
+		m.mallocs, m.bytes, m.err = allocations(t.addr)
+	}
+	return m
+}
+
+// per is the allocations and bytes since the meter started, divided by n units of work.
+func (m allocationMeter) per(n float64) (allocs, bytes float64, ok bool) {
+	if !isGateway(m.t.name) || m.err != nil {
+		return 0, 0, false
+	}
+	m1, b1, err := allocations(m.t.addr)
+	if err != nil {
+		return 0, 0, false
+	}
+	return ratio(m1-m.mallocs, n), ratio(b1-m.bytes, n), true
+}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -38,6 +40,35 @@ func TestAllocations(t *testing.T) {
 			}
 			if err != nil || m != tc.mallocs || b != tc.bytes {
 				t.Fatalf("got %v, %v, %v; want %v, %v", m, b, err, tc.mallocs, tc.bytes)
+			}
+		})
+	}
+}
+
+func TestAllocationMeter(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1) // each scrape: 100 more allocations, 4,000 more bytes
+		fmt.Fprintf(w, "go_memstats_mallocs_total %d\ngo_memstats_alloc_bytes_total %d\n", n*100, n*4000)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, tc := range []struct {
+		name          string
+		t             target
+		n             float64
+		allocs, bytes float64
+		ok            bool
+	}{
+		{"a gateway, over 10 units", target{name: "gateway", addr: addr}, 10, 10, 400, true},
+		{"a traced gateway, over 4", target{name: "gateway-traced", addr: addr}, 4, 25, 1000, true},
+		{"the proxy has no counters", target{name: "proxy", addr: addr}, 10, 0, 0, false},
+		{"a gateway that cannot be read", target{name: "gateway", addr: "127.0.0.1:1"}, 10, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			allocs, bytes, ok := meterAllocations(tc.t).per(tc.n)
+			if allocs != tc.allocs || bytes != tc.bytes || ok != tc.ok {
+				t.Fatalf("got %v, %v, %v; want %v, %v, %v", allocs, bytes, ok, tc.allocs, tc.bytes, tc.ok)
 			}
 		})
 	}

@@ -20,6 +20,7 @@ type holdResult struct {
 	refused       int     // 429 answers
 	errors        int     // other statuses, transport errors, streams cut before [DONE]
 	streams       int     // streams read to [DONE]
+	chunks        int     // data events the clients read, from every stream (cut ones too)
 	cores         float64 // the path's CPU time over wall time after the ramp
 	rss, hwm      float64 // highest VmRSS sampled after the ramp, and VmHWM at the end (MiB)
 	firstChunk    *recorder
@@ -39,7 +40,7 @@ func hold(u string, bs *bodies, n, paced int, d, streamLen time.Duration, pid in
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	res := holdResult{firstChunk: newRecorder(), gap: newRecorder()}
-	var refused, errs, streams atomic.Int64
+	var refused, errs, streams, chunks atomic.Int64
 	var mu sync.Mutex
 	var answered []interval
 	start := time.Now()
@@ -55,6 +56,7 @@ func hold(u string, bs *bodies, n, paced int, d, streamLen time.Duration, pid in
 			}
 			for time.Now().Before(end) {
 				s := pacedStream(ctx, c, u, bs.next(), paced)
+				chunks.Add(int64(s.chunks))
 				if s.answered {
 					mine = append(mine, interval{s.sent, time.Now()})
 				}
@@ -85,6 +87,7 @@ func hold(u string, bs *bodies, n, paced int, d, streamLen time.Duration, pid in
 		res.held, res.heldMin = median(open), slices.Min(open)
 	}
 	res.refused, res.errors, res.streams = int(refused.Load()), int(errs.Load()), int(streams.Load())
+	res.chunks = int(chunks.Load())
 	return res
 }
 
@@ -138,6 +141,7 @@ type streamRun struct {
 	answered bool // status 200
 	first    time.Duration
 	gaps     []time.Duration
+	chunks   int // data events read
 	err      error
 }
 
@@ -181,6 +185,7 @@ func pacedStream(ctx context.Context, c *http.Client, u string, body []byte, pac
 			s.gaps = append(s.gaps, now.Sub(last))
 		}
 		last = now
+		s.chunks++
 	})
 	// Read on to the end of the response so the connection goes back to the pool: closing it
 	// unread would cost every path a new connection per stream, and the path would see the

@@ -74,6 +74,9 @@ func TestHold(t *testing.T) {
 				if gaps.TotalCount() != int64(res.streams*(chunks-1)) {
 					t.Errorf("%d gaps for %d streams of %d chunks", gaps.TotalCount(), res.streams, chunks)
 				}
+				if res.chunks < res.streams*chunks {
+					t.Errorf("%d chunks counted for %d streams of %d chunks", res.chunks, res.streams, chunks)
+				}
 				if res.firstChunk.merged().TotalCount() != int64(res.streams) || res.hwm <= 0 {
 					t.Errorf("first chunks %d, HWM %v", res.firstChunk.merged().TotalCount(), res.hwm)
 				}

@@ -79,7 +79,7 @@ func measureRequests(o options, p profile, ts []target, res *profileResult) {
 				debug = "" // one profile per path is enough
 			}
 			top := profiler{o.pprof}.during(debug, p.name+"-"+t.name+"-c16", time.Now(), o.duration)
-			m0, b0, aerr := allocationsOf(t)
+			meter := meterAllocations(t)
 			cpu0 := cpuSeconds(t.pid)
 			rps, _, f16 := closedLoop(u, bs, 16, o.duration)
 			cpu := cpuSeconds(t.pid) - cpu0
@@ -87,9 +87,9 @@ func measureRequests(o options, p profile, ts []target, res *profileResult) {
 			res.add(t.name, "rps_c16", rps)
 			n := rps * o.duration.Seconds()
 			res.add(t.name, "cpu_us_per_req_c16", ratio(cpu, n)*1e6)
-			if m1, b1, err := allocationsOf(t); aerr == nil && err == nil && isGateway(t.name) {
-				res.add(t.name, "allocs_per_req_c16", ratio(m1-m0, n))
-				res.add(t.name, "alloc_kib_per_req_c16", ratio(b1-b0, n)/1024)
+			if allocs, bytes, ok := meter.per(n); ok {
+				res.add(t.name, "allocs_per_req_c16", allocs)
+				res.add(t.name, "alloc_kib_per_req_c16", bytes/1024)
 			}
 			_, lat1, f1 := closedLoop(u, bs, 1, o.duration)
 			res.add(t.name, "p50_ms_c1", quantileMS(lat1, 0.5))
@@ -104,14 +104,6 @@ func measureRequests(o options, p profile, ts []target, res *profileResult) {
 			log.Printf("%s round %d/%d %s: %.0f req/s at c=16", p.name, r+1, o.rounds, t.name, rps)
 		}
 	}
-}
-
-// allocationsOf is allocations for a gateway path; the others serve no /metrics.
-func allocationsOf(t target) (mallocs, bytes float64, err error) {
-	if !isGateway(t.name) {
-		return 0, 0, nil
-	}
-	return allocations(t.addr)
 }
 
 // measureHeld holds each level of concurrent paced streams on every path in turn. A level the
@@ -132,8 +124,14 @@ func measureHeld(o options, p profile, ts []target, res *profileResult) {
 			for _, t := range roundOrder(fmt.Sprintf("%s %d streams", p.name, n), r, o.holdRounds, ts) {
 				key := fmt.Sprintf("%s %d", t.name, n)
 				top := profiler{o.pprof}.during(t.debugAddr, strings.ReplaceAll(p.name+"-"+key, " ", "-"), time.Now().Add(streamLen), o.hold/2)
+				meter := meterAllocations(t)
 				h := hold("http://"+t.addr+"/v1/chat/completions", bs, n, o.chunks, o.hold, streamLen, t.pid)
 				h.addTo(res, t.name, n)
+				if allocs, bytes, ok := meter.per(float64(h.chunks)); ok {
+					// Stream setup is spread over its chunks: what a held stream costs the GC.
+					res.add(t.name, fmt.Sprintf("allocs_per_chunk_%d", n), allocs)
+					res.add(t.name, fmt.Sprintf("alloc_b_per_chunk_%d", n), bytes)
+				}
 				res.addTop(key, top())
 				log.Printf("%s %d streams round %d/%d %s: held %.0f (min %.0f), refused %d, errors %d, %.2f cores, RSS %.0f MiB",
 					p.name, n, r+1, o.holdRounds, t.name, h.held, h.heldMin, h.refused, h.errors, h.cores, h.rss)
