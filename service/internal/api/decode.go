@@ -178,15 +178,8 @@ func validateChat(req *wire.ChatRequest, defaultModel string) error {
 		return apperr.Invalid("messages", "messages must contain at least one message.")
 	}
 	for i, m := range req.Messages {
-		p := fmt.Sprintf("messages[%d]", i)
-		if !slices.Contains(roles, m.Role) {
-			return apperr.Invalid(p+".role", "%s.role must be one of %s, not %q.", p, strings.Join(roles, ", "), m.Role)
-		}
-		if (m.Content.Null || !m.Content.Set) && !(m.Role == "assistant" && len(m.ToolCalls) > 0) {
-			return apperr.Invalid(p+".content", "%s.content is required.", p)
-		}
-		if m.Role == "tool" && m.ToolCallID == "" {
-			return apperr.Invalid(p+".tool_call_id", "%s.tool_call_id is required for tool messages.", p)
+		if err := validateMessage(m); err != nil {
+			return err.Under(fmt.Sprintf("messages[%d]", i))
 		}
 	}
 	switch {
@@ -222,6 +215,19 @@ func validateChat(req *wire.ChatRequest, defaultModel string) error {
 		return err
 	}
 	return validateResponseFormat(req.ResponseFormat)
+}
+
+// validateMessage checks one chat message; its fields are named from the message (apperr.Under).
+func validateMessage(m wire.Message) *apperr.Error {
+	switch {
+	case !slices.Contains(roles, m.Role):
+		return apperr.Invalid(".role", ".role must be one of %s, not %q.", strings.Join(roles, ", "), m.Role)
+	case (m.Content.Null || !m.Content.Set) && !(m.Role == "assistant" && len(m.ToolCalls) > 0):
+		return apperr.Invalid(".content", ".content is required.")
+	case m.Role == "tool" && m.ToolCallID == "":
+		return apperr.Invalid(".tool_call_id", ".tool_call_id is required for tool messages.")
+	}
+	return nil
 }
 
 // validateToolChoice accepts what OpenAI does: "none", "auto", "required" (the last two need

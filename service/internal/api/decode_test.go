@@ -120,3 +120,61 @@ func TestReadAllPresizes(t *testing.T) {
 		})
 	}
 }
+
+// TestElementErrorsNameTheirPlace: a list element's error names the element's place in the body
+// (the validators name fields from the element; the list's loop places them).
+func TestElementErrorsNameTheirPlace(t *testing.T) {
+	chat := func(body string) error {
+		var req wire.ChatRequest
+		if err := Decode([]byte(body), &req); err != nil {
+			return err
+		}
+		return validateChat(&req, "m")
+	}
+	messages := func(body string) error {
+		var req wire.MessagesRequest
+		if err := Decode([]byte(body), &req); err != nil {
+			return err
+		}
+		return ValidateMessages(&req, false)
+	}
+	responses := func(body string) error {
+		var req wire.ResponsesRequest
+		if err := Decode([]byte(body), &req); err != nil {
+			return err
+		}
+		return validateResponses(&req, "m")
+	}
+	const am = `{"model":"m","max_tokens":8,`
+	for _, tc := range []struct {
+		name, body     string
+		check          func(string) error
+		param, message string
+	}{
+		{"chat: the second message's role", `{"messages":[{"role":"user","content":"a"},{"role":"bot","content":"b"}]}`, chat,
+			"messages[1].role", `messages[1].role must be one of system, developer, user, assistant, tool, not "bot".`},
+		{"chat: a tool message without its call", `{"messages":[{"role":"tool","content":"a"}]}`, chat,
+			"messages[0].tool_call_id", "messages[0].tool_call_id is required for tool messages."},
+		{"messages: a block of the third message", am + `"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":[{"type":"text","text":"c"},{"type":"video"}]}]}`, messages,
+			"messages.2.content.1.type", `messages.2.content.1.type: unknown content block type "video".`},
+		{"messages: a system block", am + `"system":[{"type":"tool_use","id":"x","name":"f"}],"messages":[{"role":"user","content":"a"}]}`, messages,
+			"system.0", "system.0: a tool_use block is an assistant's, with an id and a name."},
+		{"messages: a message without content", am + `"messages":[{"role":"user"}]}`, messages,
+			"messages.0.content", "messages.0.content: Field required."},
+		{"messages: the second tool", am + `"messages":[{"role":"user","content":"a"}],"tools":[{"name":"f","input_schema":{}},{"input_schema":{}}]}`, messages,
+			"tools.1.name", "tools.1.name: Field required."},
+		{"responses: a function call without its id", `{"input":[{"role":"user","content":"a"},{"type":"function_call","name":"f"}]}`, responses,
+			"input[1]", "input[1] (function_call) needs call_id and name."},
+		{"responses: an item without a type", `{"input":[{"content":"a"}]}`, responses,
+			"input[0].type", "input[0] needs a type (or a role, for a message)."},
+		{"responses: the second tool", `{"input":"a","tools":[{"type":"function","name":"f"},{"type":"function"}]}`, responses,
+			"tools[1].name", "tools[1].name is required for function tools."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := apperr.From(tc.check(tc.body))
+			if e == nil || e.Kind != apperr.InvalidRequest || e.Param != tc.param || e.Message != tc.message {
+				t.Fatalf("got %+v; want param %q, message %q", e, tc.param, tc.message)
+			}
+		})
+	}
+}

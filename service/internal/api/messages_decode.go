@@ -2,8 +2,8 @@ package api
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -55,40 +55,55 @@ func ValidateMessages(req *wire.MessagesRequest, counting bool) error {
 		return apperr.Invalid("stop_sequences", "stop_sequences takes at most 16 sequences.")
 	}
 	if req.System != nil {
-		if err := validateBlocks(req.System.Blocks, "system", "user"); err != nil {
-			return err
+		if err := validateBlocks(req.System.Blocks, "user"); err != nil {
+			return err.Under("system")
 		}
 	}
 	for i, m := range req.Messages {
-		at := fmt.Sprintf("messages.%d", i)
-		if m.Role != "user" && m.Role != "assistant" {
-			return apperr.Invalid(at+".role", "%s.role must be user or assistant, not %q.", at, apperr.Excerpt(m.Role))
-		}
-		if m.Content == nil {
-			return apperr.Invalid(at+".content", "%s.content: Field required.", at)
-		}
-		if err := validateBlocks(m.Content, at+".content", m.Role); err != nil {
-			return err
+		if err := validateAMessage(m); err != nil {
+			return err.Under("messages." + strconv.Itoa(i))
 		}
 	}
 	return validateTools(req)
 }
 
-func validateBlocks(blocks []wire.ABlock, at, role string) error {
+// The validators below name fields from the element they check; the caller places the error
+// (apperr.Under), so a valid request builds no paths.
+
+func validateAMessage(m wire.AMessage) *apperr.Error {
+	switch {
+	case m.Role != "user" && m.Role != "assistant":
+		return apperr.Invalid(".role", ".role must be user or assistant, not %q.", apperr.Excerpt(m.Role))
+	case m.Content == nil:
+		return apperr.Invalid(".content", ".content: Field required.")
+	}
+	if err := validateBlocks(m.Content, m.Role); err != nil {
+		return err.Under(".content")
+	}
+	return nil
+}
+
+func validateBlocks(blocks []wire.ABlock, role string) *apperr.Error {
 	for j, b := range blocks {
-		f := fmt.Sprintf("%s.%d", at, j)
-		switch {
-		case !slices.Contains(blockTypes, b.Type):
-			return apperr.Invalid(f+".type", "%s.type: unknown content block type %q.", f, apperr.Excerpt(b.Type))
-		case b.Type == "image" && (b.Source == nil || b.Source.Type != "base64" && b.Source.Type != "url"):
-			return apperr.Invalid(f+".source", "%s.source must be a base64 or url source.", f)
-		case b.Type == "tool_use" && (role != "assistant" || b.ID == "" || b.Name == ""):
-			return apperr.Invalid(f, "%s: a tool_use block is an assistant's, with an id and a name.", f)
-		case b.Type == "tool_use" && len(b.Input) > 0 && bytes.TrimSpace(b.Input)[0] != '{':
-			return apperr.Invalid(f+".input", "%s.input must be an object.", f)
-		case b.Type == "tool_result" && (role != "user" || b.ToolUseID == ""):
-			return apperr.Invalid(f, "%s: a tool_result block is a user's, with a tool_use_id.", f)
+		if err := validateBlock(b, role); err != nil {
+			return err.Under("." + strconv.Itoa(j))
 		}
+	}
+	return nil
+}
+
+func validateBlock(b wire.ABlock, role string) *apperr.Error {
+	switch {
+	case !slices.Contains(blockTypes, b.Type):
+		return apperr.Invalid(".type", ".type: unknown content block type %q.", apperr.Excerpt(b.Type))
+	case b.Type == "image" && (b.Source == nil || b.Source.Type != "base64" && b.Source.Type != "url"):
+		return apperr.Invalid(".source", ".source must be a base64 or url source.")
+	case b.Type == "tool_use" && (role != "assistant" || b.ID == "" || b.Name == ""):
+		return apperr.Invalid("", ": a tool_use block is an assistant's, with an id and a name.")
+	case b.Type == "tool_use" && len(b.Input) > 0 && bytes.TrimSpace(b.Input)[0] != '{':
+		return apperr.Invalid(".input", ".input must be an object.")
+	case b.Type == "tool_result" && (role != "user" || b.ToolUseID == ""):
+		return apperr.Invalid("", ": a tool_result block is a user's, with a tool_use_id.")
 	}
 	return nil
 }
@@ -96,12 +111,15 @@ func validateBlocks(blocks []wire.ABlock, at, role string) error {
 func validateTools(req *wire.MessagesRequest) error {
 	names := map[string]bool{}
 	for i, t := range req.Tools {
-		f := fmt.Sprintf("tools.%d", i)
+		var err *apperr.Error
 		switch {
 		case t.Name == "":
-			return apperr.Invalid(f+".name", "%s.name: Field required.", f)
+			err = apperr.Invalid(".name", ".name: Field required.")
 		case (t.Type == "" || t.Type == "custom") && (len(t.InputSchema) == 0 || bytes.TrimSpace(t.InputSchema)[0] != '{'):
-			return apperr.Invalid(f+".input_schema", "%s.input_schema must be a JSON Schema object.", f)
+			err = apperr.Invalid(".input_schema", ".input_schema must be a JSON Schema object.")
+		}
+		if err != nil {
+			return err.Under("tools." + strconv.Itoa(i))
 		}
 		names[t.Name] = true
 	}

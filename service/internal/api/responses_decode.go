@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,8 +35,8 @@ func validateResponses(req *wire.ResponsesRequest, defaultModel string) error {
 		return apperr.Invalid("input", "input is required: a string or an array of input items.")
 	}
 	for i, it := range req.Input.Items {
-		if err := validateItem(it, fmt.Sprintf("input[%d]", i)); err != nil {
-			return err
+		if err := validateItem(it); err != nil {
+			return err.Under("input[" + strconv.Itoa(i) + "]")
 		}
 	}
 	switch {
@@ -60,14 +59,17 @@ func validateResponses(req *wire.ResponsesRequest, defaultModel string) error {
 		}
 	}
 	for i, t := range req.Tools {
-		p := "tools[" + strconv.Itoa(i) + "]"
+		var err *apperr.Error
 		switch {
 		case t.Type == "":
-			return apperr.Invalid(p+".type", "%s.type is required.", p)
+			err = apperr.Invalid(".type", ".type is required.")
 		case t.Type == "function" && t.Name == "":
-			return apperr.Invalid(p+".name", "%s.name is required for function tools.", p)
+			err = apperr.Invalid(".name", ".name is required for function tools.")
 		case t.Type == "function" && len(bytes.TrimSpace(t.Parameters)) > 0 && bytes.TrimSpace(t.Parameters)[0] != '{':
-			return apperr.Invalid(p+".parameters", "%s.parameters must be a JSON Schema object.", p)
+			err = apperr.Invalid(".parameters", ".parameters must be a JSON Schema object.")
+		}
+		if err != nil {
+			return err.Under("tools[" + strconv.Itoa(i) + "]")
 		}
 	}
 	if err := validateResponsesToolChoice(req.ToolChoice, req.Tools); err != nil {
@@ -76,30 +78,31 @@ func validateResponses(req *wire.ResponsesRequest, defaultModel string) error {
 	return validateTextFormat(req.Text)
 }
 
-// validateItem checks one input item by its type.
-func validateItem(it wire.InputItem, p string) error {
+// validateItem checks one input item by its type; its fields are named from the item, and the
+// caller places the error (apperr.Under), so a valid request builds no paths.
+func validateItem(it wire.InputItem) *apperr.Error {
 	switch it.Kind() {
 	case "message":
 		switch {
 		case !slices.Contains(inputRoles, it.Role):
-			return apperr.Invalid(p+".role", "%s.role must be one of %s, not %q.", p, strings.Join(inputRoles, ", "), apperr.Excerpt(it.Role))
+			return apperr.Invalid(".role", ".role must be one of %s, not %q.", strings.Join(inputRoles, ", "), apperr.Excerpt(it.Role))
 		case it.Content.IsZero():
-			return apperr.Invalid(p+".content", "%s.content is required.", p)
+			return apperr.Invalid(".content", ".content is required.")
 		}
 	case "function_call":
 		if it.CallID == "" || it.Name == "" {
-			return apperr.Invalid(p, "%s (function_call) needs call_id and name.", p)
+			return apperr.Invalid("", " (function_call) needs call_id and name.")
 		}
 	case "item_reference":
 		if it.ID == "" {
-			return apperr.Invalid(p+".id", "%s.id is required for item_reference.", p)
+			return apperr.Invalid(".id", ".id is required for item_reference.")
 		}
 	case "function_call_output":
 		if it.CallID == "" {
-			return apperr.Invalid(p+".call_id", "%s.call_id is required for function_call_output.", p)
+			return apperr.Invalid(".call_id", ".call_id is required for function_call_output.")
 		}
 	case "":
-		return apperr.Invalid(p+".type", "%s needs a type (or a role, for a message).", p)
+		return apperr.Invalid(".type", " needs a type (or a role, for a message).")
 	}
 	return nil
 }

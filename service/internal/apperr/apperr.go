@@ -75,6 +75,16 @@ func Invalid(param, format string, args ...any) *Error {
 	return &Error{Kind: InvalidRequest, Param: param, Message: fmt.Sprintf(format, args...)}
 }
 
+// Under places an element's error inside its container. A validator checks one element and
+// names its fields from the element (".role"); the caller, which knows where the element sits,
+// builds the prefix ("messages[2]") only when there is an error, so a valid request pays for no
+// paths. Messages start with the param, so both take the prefix.
+func (e *Error) Under(prefix string) *Error {
+	u := *e
+	u.Param, u.Message = prefix+e.Param, prefix+e.Message
+	return &u
+}
+
 // Wrap attaches a kind and a client-safe message to an internal cause.
 func Wrap(k Kind, cause error, format string, args ...any) *Error {
 	return &Error{Kind: k, Message: fmt.Sprintf(format, args...), Cause: cause}
