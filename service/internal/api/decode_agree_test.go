@@ -12,19 +12,6 @@ import (
 	"aiservice/service/internal/wire"
 )
 
-// decodeTargets are the request bodies unmarshal reads, with a fresh value of each.
-var decodeTargets = []struct {
-	name string
-	new  func() any
-}{
-	{"chat", func() any { return new(wire.ChatRequest) }},
-	{"messages", func() any { return new(wire.MessagesRequest) }},
-	{"responses", func() any { return new(wire.ResponsesRequest) }},
-	{"embeddings", func() any { return new(wire.EmbeddingRequest) }},
-	{"images", func() any { return new(wire.ImageRequest) }},
-	{"run", func() any { return new(runRequest) }},
-}
-
 // FuzzDecodeAgrees: unmarshal (sonic, falling back to encoding/json) and encoding/json accept the
 // same bodies and decode them to the same values, for every request type. A body sonic refuses
 // goes to encoding/json, so what this finds is sonic accepting what encoding/json refuses, or
@@ -56,14 +43,14 @@ func FuzzDecodeAgrees(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, tc := range decodeTargets {
-			fast, std := tc.new(), tc.new()
+		for _, rt := range requestTypes {
+			fast, std := reflect.New(rt).Interface(), reflect.New(rt).Interface()
 			errFast, errStd := unmarshal(body, fast), json.Unmarshal(body, std)
 			if (errFast == nil) != (errStd == nil) {
-				t.Fatalf("%s: unmarshal says %v, encoding/json says %v, on %q", tc.name, errFast, errStd, body)
+				t.Fatalf("%v: unmarshal says %v, encoding/json says %v, on %q", rt, errFast, errStd, body)
 			}
 			if errStd == nil && !reflect.DeepEqual(fast, std) {
-				t.Fatalf("%s: decoded differently from %q:\nunmarshal     %+v\nencoding/json %+v", tc.name, body, fast, std)
+				t.Fatalf("%v: decoded differently from %q:\nunmarshal     %+v\nencoding/json %+v", rt, body, fast, std)
 			}
 		}
 	})

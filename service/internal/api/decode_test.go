@@ -178,3 +178,11 @@ func TestElementErrorsNameTheirPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestPretouch: sonic compiles a decoder for every request type, so none is left to compile
+// during a client's first request (NewServer only logs a failure).
+func TestPretouch(t *testing.T) {
+	if err := pretouch(); err != nil {
+		t.Fatal(err)
+	}
+}

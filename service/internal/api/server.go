@@ -106,6 +106,13 @@ func NewServer(d Deps) http.Handler {
 		}
 	}
 
+	// In the background: it takes about as long as the rest of startup, which need not wait,
+	// and a request that comes before it is done compiles what it needs, as without it.
+	go func() {
+		if err := pretouch(); err != nil {
+			d.Log.Warn("request decoders left to compile at first use", "error", err)
+		}
+	}()
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
