@@ -11,6 +11,7 @@ import (
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 
 	gwclient "aiservice/harness/client"
 	"aiservice/harness/launch"
@@ -133,10 +134,36 @@ func TestOpenAISDKResponsesOnAnthropicUpstream(t *testing.T) {
 	sdkConversation(ctx, t, client, "claude-sonnet-4-5")
 	sdkStream(ctx, t, client, "claude-sonnet-4-5")
 	sdkTools(ctx, t, client, "claude-sonnet-4-5")
+	sdkStructuredRefused(ctx, t, client, "claude-sonnet-4-5")
 	// Every create went to the Anthropic-dialect upstream: two for the conversation, the stream,
 	// two for the tool call and its result (retrieving and deleting call no upstream).
 	series := `cost_provider_api_calls_total{model="claude-sonnet-4-5",outcome="success",provider="sim-anthropic"}`
 	if n := scrape(t, gwclient.New(svc.URL))[series]; n != 5 {
 		t.Errorf("%s = %v, want 5", series, n)
 	}
+}
+
+// sdkStructuredRefused: a json_schema the Messages API cannot take is a 400 naming the field the
+// client sent (text.format), not the chat field it was translated to, plain and streamed.
+func sdkStructuredRefused(ctx context.Context, t *testing.T, client openai.Client, model string) {
+	params := responses.ResponseNewParams{Model: model, Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Describe a user")},
+		Text: responses.ResponseTextConfigParam{Format: responses.ResponseFormatTextConfigUnionParam{OfJSONSchema: &responses.ResponseFormatTextJSONSchemaConfigParam{
+			Name: "user", Schema: map[string]any{"type": "object"}}}}}
+	_, err := client.Responses.New(ctx, params)
+	stream := client.Responses.NewStreaming(ctx, params)
+	for stream.Next() {
+	}
+	for name, err := range map[string]error{"create": err, "stream": stream.Err()} {
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Param != "text.format" || !strings.HasPrefix(apiErr.Message, "text.format ") {
+			t.Errorf("%s with a json_schema on %s: %v (param %q)", name, model, err, paramOf(apiErr))
+		}
+	}
+}
+
+func paramOf(e *openai.Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Param
 }

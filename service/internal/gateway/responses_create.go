@@ -60,7 +60,7 @@ func (r *Responder) Create(ctx context.Context, req *wire.ResponsesRequest) ([]b
 			return responseAnswer{}, err
 		}
 		raw, err := r.g.chatOnce(ctx, rt, span, chat)
-		return responseAnswer{rawAnswer: raw, chat: chat}, err
+		return responseAnswer{rawAnswer: raw, chat: chat}, translate.InResponsesTerms(err)
 	})
 	if err != nil {
 		return nil, call, err

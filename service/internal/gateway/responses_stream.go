@@ -50,7 +50,8 @@ func (r *Responder) Stream(ctx context.Context, req *wire.ResponsesRequest) (*Re
 		if chat, err = translate.ToChat(resolved, prior); err != nil {
 			return opened{}, err
 		}
-		return openChat(ctx, rt, chat)
+		o, err := openChat(ctx, rt, chat)
+		return o, translate.InResponsesTerms(err)
 	})
 	if err != nil {
 		return nil, call, err
