@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -579,5 +580,29 @@ func TestNChoices(t *testing.T) {
 	}
 	if !seen[0] || !seen[1] || len(seen) != 2 {
 		t.Errorf("streamed choice indices %v, want 0 and 1", seen)
+	}
+}
+
+// TestLongAnswersCarryTheirLength: a JSON answer over net/http's 2 KB buffer (which net/http
+// would send chunked) goes out with its Content-Length, on every surface that answers whole
+// bodies: gin's Data sets it, and nothing between may break it.
+func TestLongAnswersCarryTheirLength(t *testing.T) {
+	f := newFixture(t, "log_level: error")
+	f.behave(sim.Behaviour{OutputTokens: 600})
+	for _, tc := range []struct{ name, method, path, body string }{
+		{"chat", http.MethodPost, "/v1/chat/completions", `{"max_tokens":1000,"messages":[{"role":"user","content":"hi"}]}`},
+		{"responses", http.MethodPost, "/v1/responses", `{"max_output_tokens":1000,"input":"hi"}`},
+		{"messages", http.MethodPost, "/v1/messages", `{"model":"gpt-4o-mini","max_tokens":1000,"messages":[{"role":"user","content":"hi"}]}`},
+		{"the OpenAPI document", http.MethodGet, "/openapi.json", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.do(tc.method, tc.path, "application/json", tc.body)
+			if r.status != http.StatusOK || len(r.body) <= 2048 {
+				t.Fatalf("status %d, %d bytes: %.200s", r.status, len(r.body), r.body)
+			}
+			if got := r.header.Get("Content-Length"); got != strconv.Itoa(len(r.body)) {
+				t.Errorf("Content-Length %q for %d bytes (Transfer-Encoding %q)", got, len(r.body), r.header.Get("Transfer-Encoding"))
+			}
+		})
 	}
 }
