@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,10 +16,11 @@ import (
 // Redis is a redis-server process on loopback (Debian's redis-server; `go tool task
 // tools:redis` installs it).
 type Redis struct {
-	Addr string // 127.0.0.1:PORT
-	dir  string // its working directory: the append-only file lives there
-	aof  bool
-	cmd  *exec.Cmd
+	Addr  string // 127.0.0.1:PORT
+	dir   string // its working directory: the append-only file lives there
+	aof   bool
+	extra []string // more redis-server arguments (cluster mode)
+	cmd   *exec.Cmd
 }
 
 // StartRedis starts redis-server on a free loopback port with no persistence, or, with aof,
@@ -27,6 +29,12 @@ type Redis struct {
 // It is stopped when the test ends; without redis-server the test is skipped.
 func StartRedis(t testing.TB, aof bool) *Redis {
 	t.Helper()
+	return startRedis(t, aof)
+}
+
+// startRedis is StartRedis with more redis-server arguments.
+func startRedis(t testing.TB, aof bool, extra ...string) *Redis {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not on PATH: go tool task tools:redis installs it")
 	}
@@ -34,7 +42,7 @@ func StartRedis(t testing.TB, aof bool) *Redis {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Redis{Addr: ln.Addr().String(), dir: t.TempDir(), aof: aof}
+	r := &Redis{Addr: ln.Addr().String(), dir: t.TempDir(), aof: aof, extra: extra}
 	_ = ln.Close()
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
@@ -55,6 +63,7 @@ func (r *Redis) Start() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	args = append(args, r.extra...)
 	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -82,6 +91,62 @@ func (r *Redis) Stop() {
 		<-done
 	}
 	r.cmd = nil
+}
+
+// RedisCluster is a Redis Cluster of three masters on loopback (redis-server in cluster mode,
+// joined by redis-cli --cluster create), stopped when the test ends.
+type RedisCluster struct {
+	Nodes []*Redis
+}
+
+// StartRedisCluster starts three cluster-enabled servers, assigns them the 16,384 slots and
+// waits until each sees the cluster whole. Without redis-server and redis-cli the test is
+// skipped.
+func StartRedisCluster(t testing.TB) *RedisCluster {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Skip("redis-cli not on PATH: go tool task tools:redis installs it")
+	}
+	c := &RedisCluster{}
+	var addrs []string
+	for range 3 {
+		n := startRedis(t, false, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf") // in its --dir
+		c.Nodes, addrs = append(c.Nodes, n), append(addrs, n.Addr)
+	}
+	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !c.whole(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the cluster did not come whole (cluster_state:ok on every node)")
+		}
+	}
+	return c
+}
+
+// URL is go-redis's cluster URL of the nodes: the first, and the others as addr parameters.
+func (c *RedisCluster) URL() string {
+	u := "redis://" + c.Nodes[0].Addr + "?"
+	for i, n := range c.Nodes[1:] {
+		if i > 0 {
+			u += "&"
+		}
+		u += "addr=" + n.Addr
+	}
+	return u
+}
+
+func (c *RedisCluster) whole() bool {
+	for _, n := range c.Nodes {
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
+		info, err := cl.ClusterInfo(context.Background()).Result()
+		_ = cl.Close()
+		if err != nil || !strings.Contains(info, "cluster_state:ok") {
+			return false
+		}
+	}
+	return true
 }
 
 // Client is a go-redis client of the server, closed when the test ends.

@@ -7,23 +7,28 @@ import (
 	"testing"
 )
 
-// TestAccuracy: 200 concurrent clients on one key, against three replicas sharing one Redis
-// and against one replica with its embedded store. Admitted requests never pass the limit
+// TestAccuracy: 200 concurrent clients on one key, against three replicas sharing one Redis,
+// three sharing a Redis Cluster of three masters (store.cluster), and one replica with its
+// embedded store. Admitted requests never pass the limit
 // (plus what the window refilled while the test ran); spend never passes the budget by more
 // than one in-flight request per replica.
 func TestAccuracy(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		replicas int
-		redis    bool
-	}{{"3 replicas sharing redis", 3, true}, {"1 replica, embedded store", 1, false}} {
+		store    string // "", "redis" or "cluster"
+	}{{"3 replicas sharing redis", 3, "redis"}, {"3 replicas sharing a redis cluster", 3, "cluster"}, {"1 replica, embedded store", 1, ""}} {
 		t.Run(tc.name, func(t *testing.T) {
+			// Accuracy is the store's: a generous timeout and fail_closed keep the local
+			// fallback (fail_open's limit ÷ replicas, on top of the store) out of the count on
+			// a loaded machine; the fault tests cover the failure modes.
+			const shared = "store: {url: %q, cluster: %v, replicas: %d, timeout: 2s, failure_mode: fail_closed}"
 			store := ""
-			if tc.redis {
-				// Accuracy is the store's: a generous timeout and fail_closed keep the local
-				// fallback (fail_open's limit ÷ replicas, on top of the store) out of the count on
-				// a loaded machine; the fault tests cover the failure modes.
-				store = fmt.Sprintf("store: {url: %s, replicas: %d, timeout: 2s, failure_mode: fail_closed}", launch.StartRedis(t, false).URL(), tc.replicas)
+			switch tc.store {
+			case "redis":
+				store = fmt.Sprintf(shared, launch.StartRedis(t, false).URL(), false, tc.replicas)
+			case "cluster":
+				store = fmt.Sprintf(shared, launch.StartRedisCluster(t).URL(), true, tc.replicas)
 			}
 			urls := urlsOf(replicas(t, tc.replicas, config(store)))
 

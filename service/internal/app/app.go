@@ -143,7 +143,11 @@ func (a *App) limits(cfg *config.Config, o Options, prices *cost.Table) (*keys.R
 	// metrics, so dashboards and alerts read one set whatever the store.
 	var inner store.Store = store.NewMemory(time.Now)
 	if url := string(cfg.Store.URL); url != "" {
-		if a.redis, err = store.NewRedis(url, cfg.Store.Timeout.D()); err != nil {
+		connect := store.NewRedis
+		if cfg.Store.Cluster {
+			connect = store.NewRedisCluster
+		}
+		if a.redis, err = connect(url, cfg.Store.Timeout.D()); err != nil {
 			return nil, nil, nil, err
 		}
 		inner = a.redis

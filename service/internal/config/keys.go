@@ -54,6 +54,8 @@ type Limits struct {
 // Store is where limit state lives: in the process (url empty) or in Redis/Valkey.
 type Store struct {
 	URL Secret `yaml:"url" json:"url"` // redis://[user:pass@]host:port/db; may hold a password
+	// Cluster reads URL as a Redis Cluster's seed nodes (redis://host:port?addr=host2:port2&…).
+	Cluster bool `yaml:"cluster" json:"cluster"`
 	// Timeout bounds every store call.
 	Timeout Duration `yaml:"timeout" json:"timeout"`
 	// FailureMode is what a request gets while the store is unreachable: fail_open (each
@@ -116,7 +118,11 @@ func (c *Config) validateKeys() error {
 	if c.Store.URL != "" {
 		if u, err := url.Parse(string(c.Store.URL)); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			errs = append(errs, bad("store.url", "must be redis://host:port or rediss://host:port"))
+		} else if c.Store.Cluster && strings.Trim(u.Path, "/") != "" {
+			errs = append(errs, bad("store.url", "names a database, which a Redis Cluster does not have (store.cluster)"))
 		}
+	} else if c.Store.Cluster {
+		errs = append(errs, bad("store.cluster", "needs store.url, the cluster's seed nodes"))
 	}
 	if c.Store.Timeout <= 0 || c.Store.BreakerCooldown <= 0 {
 		errs = append(errs, bad("store", "timeout and breaker_cooldown must be positive durations"))

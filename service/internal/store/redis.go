@@ -30,6 +30,21 @@ func NewRedis(url string, timeout time.Duration) (*Redis, error) {
 	return &Redis{c: redis.NewClient(opt)}, nil
 }
 
+// NewRedisCluster connects to a Redis or Valkey Cluster: the URL names one seed node, and
+// `addr=host:port` parameters more (go-redis's cluster URL). The client learns the slots from
+// the seeds and follows MOVED and ASK redirections, each call within timeout as for one server.
+// Every script's keys share one hash tag, so each script runs on the one node of its slot.
+func NewRedisCluster(url string, timeout time.Duration) (*Redis, error) {
+	opt, err := redis.ParseClusterURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("store url: %w", err)
+	}
+	opt.MaxRetries = -1 // as for one server; redirections are counted apart (MaxRedirects)
+	opt.ContextTimeoutEnabled = true
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = timeout, timeout, timeout, timeout
+	return &Redis{c: redis.NewClusterClient(opt)}, nil
+}
+
 // Close closes the connection pool.
 func (r *Redis) Close() error { return r.c.Close() }
 

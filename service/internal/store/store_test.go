@@ -6,6 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,6 +93,34 @@ func TestRedis(t *testing.T) {
 	run(t, r, fmt.Sprintf("r%d-", time.Now().UnixNano()))
 }
 
+// TestRedisCluster: the scenarios and the bytes on a three-node Redis Cluster, whose keys the
+// client spreads over the nodes by slot (a script's keys share one, by their hash tag).
+func TestRedisCluster(t *testing.T) {
+	r, ports := startRedisCluster(t)
+	prefix := fmt.Sprintf("c%d-", time.Now().UnixNano())
+	run(t, r, prefix)
+	ctx := context.Background()
+	for i := range 30 {
+		k := prefix + "bytes" + strconv.Itoa(i)
+		if err := r.Set(ctx, k, []byte(k), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, err := r.Get(ctx, k); err != nil || !ok || string(v) != k {
+			t.Fatalf("get %s: %q %v %v", k, v, ok, err)
+		}
+	}
+	holding := 0
+	for _, p := range ports {
+		out, err := exec.Command("redis-cli", "-p", p, "dbsize").Output()
+		if n, _ := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && n > 0 {
+			holding++
+		}
+	}
+	if holding < 2 {
+		t.Fatalf("the keys are on %d of 3 nodes: not spread by slot", holding)
+	}
+}
+
 func TestRemainingAndReset(t *testing.T) {
 	m := NewMemory(time.Now)
 	v, _ := m.Reserve(context.Background(), Reservation{Key: "k", Limits: Limits{RPM: 60, TPM: 600, DailyNanoUSD: 10}, Tokens: 60, NanoUSD: 4, Now: t0})
@@ -136,6 +165,54 @@ func TestBytes(t *testing.T) {
 // startRedis runs Debian's redis-server on a free loopback port for the test.
 func startRedis(t testing.TB) *Redis {
 	t.Helper()
+	port := startRedisServer(t)
+	r, err := NewRedis("redis://127.0.0.1:"+port, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	waitFor(t, "redis-server to answer", func() bool { return r.c.Ping(context.Background()).Err() == nil })
+	return r
+}
+
+// startRedisCluster runs a Redis Cluster of three masters (redis-cli --cluster create) and
+// returns a client of it, with the ports of its nodes.
+func startRedisCluster(t testing.TB) (*Redis, []string) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Skip("redis-cli not on PATH (go tool task tools:redis installs it)")
+	}
+	dir := t.TempDir()
+	var ports, addrs []string
+	for range 3 {
+		p := startRedisServer(t, "--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes-"+strconv.Itoa(len(ports))+".conf", "--dir", dir)
+		ports, addrs = append(ports, p), append(addrs, "127.0.0.1:"+p)
+	}
+	for _, p := range ports {
+		waitFor(t, "cluster node "+p+" to answer", func() bool { return exec.Command("redis-cli", "-p", p, "ping").Run() == nil })
+	}
+	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, p := range ports {
+		waitFor(t, "cluster node "+p+" to see every slot", func() bool {
+			out, err := exec.Command("redis-cli", "-p", p, "cluster", "info").Output()
+			return err == nil && strings.Contains(string(out), "cluster_state:ok")
+		})
+	}
+	r, err := NewRedisCluster("redis://"+addrs[0]+"?addr="+addrs[1]+"&addr="+addrs[2], time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r, ports
+}
+
+// startRedisServer runs Debian's redis-server on a free loopback port, without persistence,
+// until the test ends; it returns the port.
+func startRedisServer(t testing.TB, args ...string) string {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server not on PATH (go tool task tools:redis installs it)")
@@ -146,21 +223,19 @@ func startRedis(t testing.TB) *Redis {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	_ = ln.Close()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, args...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	r, err := NewRedis("redis://127.0.0.1:"+port, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close() })
-	for deadline := time.Now().Add(5 * time.Second); r.c.Ping(context.Background()).Err() != nil; {
+	return port
+}
+
+func waitFor(t testing.TB, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not answer")
+			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	return r
 }
