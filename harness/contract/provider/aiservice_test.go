@@ -1,9 +1,11 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -102,7 +104,20 @@ func newSwitch(t *testing.T, initial string) *serviceSwitch {
 		// Streams must pass through as they are produced.
 		FlushInterval: -1,
 	}
-	s.Server = httptest.NewServer(rp)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The body is read before it is forwarded: net/http's server closes a request's body
+		// once the answer's headers go out, and the transport reads the body once more after
+		// the declared length to check its end — a read that, racing the close, fails and
+		// tears down the upstream connection mid-answer (golang/go#40747). A stream the service
+		// answers at once lost that race on a loaded CI machine: "read error during body copy".
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rp.ServeHTTP(w, r)
+	}))
 	t.Cleanup(s.Close)
 	return s
 }
